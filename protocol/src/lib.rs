@@ -1,0 +1,22 @@
+//! Semantest wire protocol v1: the typed frames that the core, the server and the tools exchange.
+//!
+//! # Layout
+//! - [`signature`]: the answer of `GET /signature`, which tells a Semantest server from anything else.
+//! - [`client`]: frames a client sends (`{"action", "id", "payload"}`), parsed once at the edge
+//!   into [`ClientMessage`].
+//! - [`server`]: frames a server sends (`{"type", "replyTo"?, "payload"}`), including the
+//!   `error` frame and its [`ErrorCode`]s.
+//!
+//! JSON text frames only. Parsing never panics: anything that is not a valid frame becomes a
+//! [`FrameError`] that names what is wrong, so the receiver can answer with an `error` frame.
+
+pub mod client;
+pub mod server;
+pub mod signature;
+
+pub use client::{ClientFrame, ClientMessage, FrameError, Hello, Ping, Role};
+pub use server::{ErrorCode, ErrorPayload, Pong, ServerFrame, ServerMessage, Welcome};
+pub use signature::{Signature, SERVICE_NAME};
+
+/// The protocol and signature version this code speaks.
+pub const PROTOCOL_VERSION: &str = "1.0.0";

@@ -1,0 +1,188 @@
+//! Server frames: `{"type": "...", "replyTo"?: "...", "payload": {...}}`.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::Signature;
+
+/// `welcome`: the answer to `hello`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Welcome {
+    /// The server's id for this connection.
+    pub connection_id: String,
+    /// The same signature `GET /signature` gives.
+    pub server: Signature,
+    /// How often the server expects to hear from the client.
+    pub heartbeat_secs: u64,
+}
+
+/// `pong`: the answer to `ping`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Pong {
+    /// The `t` of the ping, echoed.
+    pub t: u64,
+    /// The server's clock when it answered, in milliseconds since the Unix epoch.
+    pub server_time: u64,
+}
+
+/// The error codes of protocol v1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ErrorCode {
+    /// The frame was not a JSON object with a string `action`.
+    BadJson,
+    /// The action does not exist.
+    UnknownAction,
+    /// The action exists but its payload has the wrong shape.
+    BadPayload,
+    /// A binary frame, where only JSON text frames are spoken.
+    BadFrame,
+    /// The frame or message is over the size limit.
+    TooLarge,
+    /// Too many messages or requests.
+    RateLimited,
+    /// Missing or wrong credentials.
+    Unauthorized,
+    /// The request needs an extension and none is connected.
+    NoExtension,
+    /// The server failed; the request may be retried.
+    Internal,
+}
+
+/// `error {code, message}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorPayload {
+    /// Machine-readable code.
+    pub code: ErrorCode,
+    /// What went wrong, for a person.
+    pub message: String,
+}
+
+/// The server messages of protocol v1 that this crate knows.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum ServerMessage {
+    /// Answer to `hello`.
+    Welcome(Welcome),
+    /// Answer to `ping`.
+    Pong(Pong),
+    /// Something the client sent was wrong; the connection stays open unless said otherwise.
+    Error(ErrorPayload),
+    /// A message type this crate does not model (newer server); kept as raw JSON.
+    Other {
+        /// The `type` as sent.
+        kind: String,
+        /// The payload as sent.
+        payload: Value,
+    },
+}
+
+impl ServerMessage {
+    /// The wire name of this message type.
+    pub fn kind(&self) -> &str {
+        match self {
+            ServerMessage::Welcome(_) => "welcome",
+            ServerMessage::Pong(_) => "pong",
+            ServerMessage::Error(_) => "error",
+            ServerMessage::Other { kind, .. } => kind,
+        }
+    }
+}
+
+/// A server frame: the message and, for replies, the id of the client frame it answers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServerFrame {
+    /// The `id` of the client frame this answers.
+    pub reply_to: Option<String>,
+    /// The message.
+    pub message: ServerMessage,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawServerFrame {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    reply_to: Option<String>,
+    #[serde(default)]
+    payload: Value,
+}
+
+impl ServerFrame {
+    /// A reply to the client frame `reply_to`.
+    pub fn reply(reply_to: Option<String>, message: ServerMessage) -> Self {
+        ServerFrame { reply_to, message }
+    }
+
+    /// An `error` frame answering `reply_to`.
+    pub fn error(reply_to: Option<String>, code: ErrorCode, message: impl Into<String>) -> Self {
+        ServerFrame::reply(reply_to, ServerMessage::Error(ErrorPayload { code, message: message.into() }))
+    }
+
+    /// The JSON text of this frame.
+    pub fn to_json(&self) -> String {
+        let payload = match &self.message {
+            ServerMessage::Welcome(w) => serde_json::to_value(w),
+            ServerMessage::Pong(p) => serde_json::to_value(p),
+            ServerMessage::Error(e) => serde_json::to_value(e),
+            ServerMessage::Other { payload, .. } => Ok(payload.clone()),
+        }
+        .unwrap_or(Value::Null);
+        let raw = RawServerFrame { kind: self.message.kind().to_owned(), reply_to: self.reply_to.clone(), payload };
+        serde_json::to_string(&raw).unwrap_or_default()
+    }
+
+    /// Reads one server frame. Unknown types become [`ServerMessage::Other`]; a known type with
+    /// a malformed payload or text that is not a frame at all is an error.
+    pub fn parse(text: &str) -> Result<Self, serde_json::Error> {
+        let raw: RawServerFrame = serde_json::from_str(text)?;
+        let message = match raw.kind.as_str() {
+            "welcome" => ServerMessage::Welcome(serde_json::from_value(raw.payload)?),
+            "pong" => ServerMessage::Pong(serde_json::from_value(raw.payload)?),
+            "error" => ServerMessage::Error(serde_json::from_value(raw.payload)?),
+            _ => ServerMessage::Other { kind: raw.kind, payload: raw.payload },
+        };
+        Ok(ServerFrame { reply_to: raw.reply_to, message })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_frame_matches_the_design_doc() {
+        let f = ServerFrame::error(Some("c3".into()), ErrorCode::UnknownAction, "unknown action 'nope'");
+        assert_eq!(
+            f.to_json(),
+            r#"{"type":"error","replyTo":"c3","payload":{"code":"unknown_action","message":"unknown action 'nope'"}}"#
+        );
+        assert_eq!(ServerFrame::parse(&f.to_json()).unwrap(), f);
+    }
+
+    #[test]
+    fn pong_round_trips() {
+        let f = ServerFrame::reply(
+            Some("c2".into()),
+            ServerMessage::Pong(Pong { t: 1_732_240_000_000, server_time: 1_732_240_000_003 }),
+        );
+        let wire: Value = serde_json::from_str(&f.to_json()).unwrap();
+        let expected: Value = serde_json::from_str(
+            r#"{"type":"pong","replyTo":"c2","payload":{"t":1732240000000,"serverTime":1732240000003}}"#,
+        )
+        .unwrap();
+        assert_eq!(wire, expected);
+        assert_eq!(ServerFrame::parse(&f.to_json()).unwrap(), f);
+    }
+
+    #[test]
+    fn unknown_types_are_kept() {
+        let f = ServerFrame::parse(r#"{"type":"event","payload":{"event":"x"}}"#).unwrap();
+        assert_eq!(f.message.kind(), "event");
+        assert!(ServerFrame::parse("nope").is_err());
+    }
+}
