@@ -1,1 +1,29 @@
-//! placeholder
+//! Semantest Connect: the local-first connection core, as a sans-IO state machine with a
+//! browser driver at the edge.
+//!
+//! # Layout
+//! - [`settings`]: strategy, timings, presets, user and environment overrides, validation.
+//! - [`signature`]: is the probe's answer a Semantest server we can talk to?
+//! - [`backoff`]: the full-jitter retry schedule.
+//! - [`outbox`]: frames that wait while disconnected.
+//! - [`status`]: what the user sees.
+//! - [`event`]: the events a driver reports and the commands it executes.
+//! - [`machine`]: the state machine itself — every policy, no I/O.
+//! - `web` (wasm32 only): the browser driver and the `SemantestClient` JavaScript API.
+
+pub mod backoff;
+pub mod event;
+pub mod machine;
+pub mod outbox;
+pub mod settings;
+pub mod signature;
+pub mod status;
+
+#[cfg(target_arch = "wasm32")]
+pub mod web;
+
+pub use event::{Command, Event, ProbeId, Side, SocketId, Timer};
+pub use machine::{Machine, SendError};
+pub use settings::{Overrides, Preset, Settings, SettingsError, Strategy};
+pub use signature::ProbeError;
+pub use status::{Mode, Status};

@@ -1,0 +1,642 @@
+//! The sans-IO connection state machine: every connection decision of Semantest Connect,
+//! with no socket, no clock and no randomness of its own.
+//!
+//! A driver calls [`Machine::handle`] with the current time and what happened, and executes the
+//! [`Command`]s it gets back. The policies (all timings come from [`Settings`]):
+//! - **Probe**: `GET {local}/signature`, then `/semantest-signature` if that is a 404; a probe
+//!   that has not answered after `probe_timeout_ms` is cancelled and counts as a timeout.
+//! - **Choose**: local first: the probe runs alone for `local_head_start_ms`; if it fails
+//!   sooner (refused costs milliseconds), the remote is opened at once; if it is still out when
+//!   the head start ends (a hung local server), the remote is opened alongside, and the client
+//!   moves to local if the probe answers later. Remote only: no probe at all.
+//! - **Keep**: on open, `hello` then a `ping`; a ping every `ping_interval_ms`; no pong within
+//!   `pong_timeout_ms` means the socket is dead. Pongs to our pings give the latency.
+//! - **Recover**: a lost connection waits a [`Backoff`] delay (reset first if the connection was
+//!   up for `stable_after_ms`) and then decides again from the start, probe included. While on the
+//!   remote with local first, the local server is probed every `reprobe_interval_ms` and the
+//!   client moves back when it answers; the remote socket is closed only once the local is open.
+//! - **Give up honestly**: when every server of an attempt failed, the status is `offline` with
+//!   each server's reason and the time of the next try; after `retry.max_attempts` failures in a
+//!   row it stays offline with no next try until [`Event::Start`] or [`Event::Online`].
+//! - **Outbox**: frames sent while nothing is open wait (bounded) and go out in order on open.
+//!
+//! At most one socket is open and at most one is opening; the old one is closed as soon as the
+//! new one is open.
+
+use std::collections::BTreeMap;
+
+use semantest_protocol::client::raw_json;
+use semantest_protocol::{ClientFrame, ClientMessage, Hello, Ping, ServerFrame, ServerMessage};
+
+use crate::backoff::Backoff;
+use crate::event::{Command, Event, ProbeId, Side, SocketId, Timer};
+use crate::outbox::{Outbox, OutboxFull};
+use crate::settings::{Settings, Strategy};
+use crate::signature;
+use crate::status::{Mode, Status};
+
+/// Close code for closes the client starts for ordinary reasons.
+pub const CLOSE_NORMAL: u16 = 1000;
+/// Close code when the server missed its pong deadline.
+pub const CLOSE_NO_PONG: u16 = 4000;
+/// Close code when the socket did not open in time.
+pub const CLOSE_CONNECT_TIMEOUT: u16 = 4001;
+
+#[derive(Debug, Clone)]
+struct ProbeState {
+    id: ProbeId,
+    fallback: bool,
+}
+
+#[derive(Debug, Clone)]
+struct Conn {
+    id: SocketId,
+    side: Side,
+    url: String,
+    since: u64,
+}
+
+#[derive(Debug, Clone)]
+struct OutstandingPing {
+    id: String,
+    sent_at: u64,
+}
+
+/// The connection core. See the module docs for its policies.
+#[derive(Debug, Clone)]
+pub struct Machine {
+    settings: Settings,
+    running: bool,
+    next_id: u64,
+    probe: Option<ProbeState>,
+    active: Option<Conn>,
+    pending: Option<Conn>,
+    /// Armed timers and when they are due.
+    timers: BTreeMap<Timer, u64>,
+    ping: Option<OutstandingPing>,
+    latency_ms: Option<u64>,
+    local_reason: Option<String>,
+    remote_reason: Option<String>,
+    /// Why the client is reconnecting, while it waits to decide again.
+    lost_reason: Option<String>,
+    /// The remote already failed in this attempt (so a failed probe ends the attempt).
+    remote_failed: bool,
+    /// Every server of the last attempt failed.
+    offline: bool,
+    gave_up: bool,
+    backoff: Backoff,
+    outbox: Outbox,
+    last_status: Option<Status>,
+}
+
+/// Why [`Machine::send`] refused a frame.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SendError {
+    /// Nothing is connected and the outbox is full.
+    #[error(transparent)]
+    OutboxFull(#[from] OutboxFull),
+    /// The action was empty.
+    #[error("action must not be empty")]
+    EmptyAction,
+}
+
+impl Machine {
+    /// A stopped machine with `settings`; `seed` drives the backoff jitter.
+    pub fn new(settings: Settings, seed: u64) -> Machine {
+        Machine {
+            settings,
+            running: false,
+            next_id: 1,
+            probe: None,
+            active: None,
+            pending: None,
+            timers: BTreeMap::new(),
+            ping: None,
+            latency_ms: None,
+            local_reason: None,
+            remote_reason: None,
+            lost_reason: None,
+            remote_failed: false,
+            offline: false,
+            gave_up: false,
+            backoff: Backoff::new(seed),
+            outbox: Outbox::default(),
+            last_status: None,
+        }
+    }
+
+    /// The settings in force.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// The timers that are armed, for drivers' and tests' checks.
+    pub fn armed_timers(&self) -> Vec<Timer> {
+        self.timers.keys().copied().collect()
+    }
+
+    /// Feeds one event at time `now` (ms) and returns what to do, in order.
+    pub fn handle(&mut self, now: u64, event: Event) -> Vec<Command> {
+        let mut out = Vec::new();
+        match event {
+            Event::Start => self.start(now, &mut out),
+            Event::SettingsChanged(s) => self.settings_changed(now, *s, &mut out),
+            Event::ProbeAnswered { probe, status, body } => self.probe_answered(now, probe, status, &body, &mut out),
+            Event::ProbeFailed { probe, error } => {
+                if self.is_probe(probe) {
+                    self.finish_probe(&mut out);
+                    self.local_failed(now, error.to_string(), &mut out);
+                }
+            }
+            Event::SocketOpened(id) => self.socket_opened(now, id, &mut out),
+            Event::SocketClosed { socket, code, reason } => self.socket_closed(now, socket, code, &reason, &mut out),
+            Event::MessageReceived { socket, text } => self.message(now, socket, text, &mut out),
+            Event::TimerFired(t) => self.timer_fired(now, t, &mut out),
+            Event::Online => {
+                if self.running && self.idle() {
+                    self.backoff.reset();
+                    self.decide(now, &mut out);
+                }
+            }
+            Event::Close => {
+                self.teardown("closed by the application", &mut out);
+                self.running = false;
+            }
+        }
+        self.emit_status(now, &mut out);
+        out
+    }
+
+    /// Sends `action` with `payload` now, or queues it until a socket is open. Returns the
+    /// frame's id (the server's reply carries it as `replyTo`).
+    pub fn send(
+        &mut self,
+        now: u64,
+        action: &str,
+        payload: serde_json::Value,
+    ) -> Result<(String, Vec<Command>), SendError> {
+        if action.is_empty() {
+            return Err(SendError::EmptyAction);
+        }
+        let id = format!("c{}", self.fresh());
+        let text = raw_json(action, &id, payload);
+        let mut out = Vec::new();
+        match &self.active {
+            Some(conn) => out.push(Command::Send { socket: conn.id, text }),
+            None => self.outbox.push(text, self.settings.outbox_capacity)?,
+        }
+        self.emit_status(now, &mut out);
+        Ok((id, out))
+    }
+
+    /// The status as of `now`.
+    pub fn status(&self, now: u64) -> Status {
+        let local_reason = match self.settings.strategy {
+            Strategy::RemoteOnly => None,
+            _ => self.local_reason.clone(),
+        };
+        let (mode, url, reason) = if let Some(c) = &self.active {
+            let reason = match (c.side, self.settings.strategy) {
+                (Side::Local, _) => None,
+                (Side::Remote, Strategy::RemoteOnly) => Some("prefer-local is off".to_owned()),
+                (Side::Remote, _) => local_reason.as_ref().map(|r| format!("local server not used: {r}")),
+            };
+            let mode = if c.side == Side::Local { Mode::Local } else { Mode::Cloud };
+            (mode, Some(c.url.clone()), reason)
+        } else if !self.running {
+            (Mode::Offline, None, Some("not connected".to_owned()))
+        } else if self.offline || self.gave_up {
+            let mut parts = Vec::new();
+            if let Some(r) = &local_reason {
+                parts.push(format!("local: {r}"));
+            }
+            if let Some(r) = &self.remote_reason {
+                parts.push(format!("remote: {r}"));
+            }
+            let mut reason = parts.join("; ");
+            if self.gave_up {
+                reason = format!("gave up after {} attempts; {reason}", self.backoff.failures());
+            }
+            (Mode::Offline, None, Some(reason))
+        } else {
+            let url = self.pending.as_ref().map(|c| c.url.clone());
+            let reason = self.lost_reason.clone().or_else(|| match (&self.pending, &self.probe) {
+                (Some(c), _) => Some(format!("connecting to {}", c.url)),
+                (None, Some(_)) => Some("looking for the local server".to_owned()),
+                (None, None) => None,
+            });
+            (Mode::Connecting, url, reason)
+        };
+        let since = match &self.last_status {
+            Some(last) if last.mode == mode => last.since,
+            _ => now,
+        };
+        Status {
+            mode,
+            url,
+            latency_ms: self.active.as_ref().and(self.latency_ms),
+            reason,
+            local_reason,
+            remote_reason: self.remote_reason.clone(),
+            next_retry_at: self.timers.get(&Timer::Retry).copied(),
+            since,
+            queued: self.outbox.len(),
+            failures: self.backoff.failures(),
+        }
+    }
+
+    // ---- events ------------------------------------------------------------------------
+
+    fn start(&mut self, now: u64, out: &mut Vec<Command>) {
+        if !self.running {
+            self.running = true;
+            self.backoff.reset();
+            self.decide(now, out);
+        } else if self.idle() {
+            self.decide(now, out);
+        }
+    }
+
+    fn settings_changed(&mut self, now: u64, new: Settings, out: &mut Vec<Command>) {
+        let retarget = self.settings.changes_target(&new);
+        self.settings = new;
+        if !self.running {
+            return;
+        }
+        if retarget {
+            self.teardown("settings changed", out);
+            self.local_reason = None;
+            self.remote_reason = None;
+            self.backoff.reset();
+            self.decide(now, out);
+        } else {
+            if self.active.is_some() {
+                self.arm(now, Timer::Ping, self.settings.ping_interval_ms, out);
+            }
+            if self.timers.contains_key(&Timer::Reprobe) {
+                self.arm(now, Timer::Reprobe, self.settings.reprobe_interval_ms, out);
+            }
+        }
+    }
+
+    fn probe_answered(&mut self, now: u64, id: ProbeId, status: u16, body: &[u8], out: &mut Vec<Command>) {
+        let Some(probe) = self.probe.clone().filter(|p| p.id == id) else { return };
+        self.finish_probe(out);
+        if status == 404 && !probe.fallback {
+            self.start_probe(now, true, out);
+            return;
+        }
+        match signature::check(status, body) {
+            Ok(_) => self.local_ok(now, out),
+            Err(e) => self.local_failed(now, e.to_string(), out),
+        }
+    }
+
+    fn socket_opened(&mut self, now: u64, id: SocketId, out: &mut Vec<Command>) {
+        let Some(mut conn) = self.pending.take_if(|c| c.id == id) else { return };
+        self.disarm(Timer::ConnectDeadline, out);
+        self.disarm(Timer::HeadStart, out);
+        self.disarm(Timer::Retry, out);
+        if let Some(old) = self.active.take() {
+            let to = if conn.side == Side::Local { "local" } else { "remote" };
+            out.push(close(old.id, CLOSE_NORMAL, &format!("switching to the {to} server")));
+        }
+        conn.since = now;
+        match conn.side {
+            Side::Local => self.local_reason = None,
+            Side::Remote => self.remote_reason = None,
+        }
+        self.lost_reason = None;
+        self.offline = false;
+        self.gave_up = false;
+        self.ping = None;
+        self.latency_ms = None;
+        let hello = Hello {
+            role: self.settings.role,
+            client_id: self.settings.client_id.clone(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            capabilities: Vec::new(),
+        };
+        let hello = ClientFrame::new(format!("h{}", self.fresh()), ClientMessage::Hello(hello));
+        out.push(Command::Send { socket: conn.id, text: hello.to_json() });
+        let side = conn.side;
+        let socket = conn.id;
+        self.active = Some(conn);
+        self.send_ping(now, out);
+        self.arm(now, Timer::Ping, self.settings.ping_interval_ms, out);
+        for text in self.outbox.drain() {
+            out.push(Command::Send { socket, text });
+        }
+        match side {
+            Side::Local => self.disarm(Timer::Reprobe, out),
+            Side::Remote => {
+                if self.settings.strategy == Strategy::LocalFirst && self.probe.is_none() {
+                    self.arm(now, Timer::Reprobe, self.settings.reprobe_interval_ms, out);
+                }
+            }
+        }
+    }
+
+    fn socket_closed(&mut self, now: u64, id: SocketId, code: u16, reason: &str, out: &mut Vec<Command>) {
+        let why = if reason.is_empty() {
+            format!("connection closed (code {code})")
+        } else {
+            format!("connection closed (code {code}: {reason})")
+        };
+        if let Some(conn) = self.pending.take_if(|c| c.id == id) {
+            self.disarm(Timer::ConnectDeadline, out);
+            let why = if code == 1006 { "could not connect".to_owned() } else { why };
+            self.pending_failed(now, conn.side, why, out);
+        } else if let Some(conn) = self.active.take_if(|c| c.id == id) {
+            self.connection_lost(now, conn, why, out);
+        }
+    }
+
+    fn message(&mut self, now: u64, id: SocketId, text: String, out: &mut Vec<Command>) {
+        if self.active.as_ref().is_none_or(|c| c.id != id) {
+            return;
+        }
+        if let Ok(ServerFrame { reply_to: Some(to), message: ServerMessage::Pong(_) }) = ServerFrame::parse(&text) {
+            if let Some(ping) = self.ping.take_if(|p| p.id == to) {
+                self.latency_ms = Some(now.saturating_sub(ping.sent_at));
+                self.disarm(Timer::PongDeadline, out);
+                return;
+            }
+        }
+        out.push(Command::Deliver(text));
+    }
+
+    fn timer_fired(&mut self, now: u64, timer: Timer, out: &mut Vec<Command>) {
+        if self.timers.remove(&timer).is_none() {
+            return; // cancelled or replaced: stale
+        }
+        match timer {
+            Timer::HeadStart => {
+                if self.active.is_none() && self.pending.is_none() && !self.remote_failed {
+                    self.open(now, Side::Remote, out);
+                }
+            }
+            Timer::ProbeDeadline => {
+                if let Some(p) = self.probe.take() {
+                    out.push(Command::CancelProbe(p.id));
+                    let e = signature::ProbeError::Timeout { ms: self.settings.probe_timeout_ms };
+                    self.local_failed(now, e.to_string(), out);
+                }
+            }
+            Timer::ConnectDeadline => {
+                if let Some(conn) = self.pending.take() {
+                    out.push(close(conn.id, CLOSE_CONNECT_TIMEOUT, "connect timeout"));
+                    let why = format!("socket did not open within {} ms", self.settings.connect_timeout_ms);
+                    self.pending_failed(now, conn.side, why, out);
+                }
+            }
+            Timer::Retry => self.decide(now, out),
+            Timer::Reprobe => {
+                let on_remote = self.active.as_ref().is_some_and(|c| c.side == Side::Remote);
+                if self.settings.strategy == Strategy::LocalFirst
+                    && on_remote
+                    && self.probe.is_none()
+                    && self.pending.is_none()
+                {
+                    self.start_probe(now, false, out);
+                }
+            }
+            Timer::Ping => {
+                if self.active.is_some() {
+                    if self.ping.is_none() {
+                        self.send_ping(now, out);
+                    }
+                    self.arm(now, Timer::Ping, self.settings.ping_interval_ms, out);
+                }
+            }
+            Timer::PongDeadline => {
+                if let Some(conn) = self.active.take() {
+                    out.push(close(conn.id, CLOSE_NO_PONG, "no pong"));
+                    let why = format!("no pong within {} ms", self.settings.pong_timeout_ms);
+                    self.connection_lost(now, conn, why, out);
+                }
+            }
+        }
+    }
+
+    // ---- decisions ---------------------------------------------------------------------
+
+    /// Begins an attempt: probe local and/or open remote, per strategy.
+    fn decide(&mut self, now: u64, out: &mut Vec<Command>) {
+        self.disarm(Timer::Retry, out);
+        self.offline = false;
+        self.gave_up = false;
+        self.remote_failed = false;
+        match self.settings.strategy {
+            Strategy::LocalFirst | Strategy::LocalOnly => {
+                if self.probe.is_none() {
+                    self.start_probe(now, false, out);
+                }
+                if self.settings.strategy == Strategy::LocalFirst && self.active.is_none() && self.pending.is_none() {
+                    if self.settings.local_head_start_ms == 0 {
+                        self.open(now, Side::Remote, out);
+                    } else {
+                        self.arm(now, Timer::HeadStart, self.settings.local_head_start_ms, out);
+                    }
+                }
+            }
+            Strategy::RemoteOnly => {
+                if self.active.is_none() && self.pending.is_none() {
+                    self.open(now, Side::Remote, out);
+                }
+            }
+        }
+    }
+
+    fn local_ok(&mut self, now: u64, out: &mut Vec<Command>) {
+        self.local_reason = None;
+        self.disarm(Timer::HeadStart, out);
+        if self.active.as_ref().is_some_and(|c| c.side == Side::Local) {
+            return;
+        }
+        self.open(now, Side::Local, out);
+    }
+
+    fn local_failed(&mut self, now: u64, reason: String, out: &mut Vec<Command>) {
+        self.local_reason = Some(reason);
+        self.disarm(Timer::HeadStart, out);
+        let on_remote = self.active.as_ref().is_some_and(|c| c.side == Side::Remote);
+        match self.settings.strategy {
+            Strategy::LocalFirst if on_remote => {
+                self.arm(now, Timer::Reprobe, self.settings.reprobe_interval_ms, out);
+            }
+            Strategy::LocalFirst if self.active.is_none() && self.pending.is_none() => {
+                if self.remote_failed {
+                    self.attempt_failed(now, out);
+                } else {
+                    self.open(now, Side::Remote, out);
+                }
+            }
+            Strategy::LocalOnly if self.idle() => self.attempt_failed(now, out),
+            _ => {}
+        }
+    }
+
+    /// A socket that was opening failed.
+    fn pending_failed(&mut self, now: u64, side: Side, why: String, out: &mut Vec<Command>) {
+        let on_remote = self.active.as_ref().is_some_and(|c| c.side == Side::Remote);
+        match side {
+            Side::Local => {
+                self.local_reason = Some(why);
+                if on_remote {
+                    self.arm(now, Timer::Reprobe, self.settings.reprobe_interval_ms, out);
+                } else if self.settings.strategy == Strategy::LocalFirst && !self.remote_failed && self.active.is_none()
+                {
+                    self.open(now, Side::Remote, out);
+                } else if self.idle() {
+                    self.attempt_failed(now, out);
+                }
+            }
+            Side::Remote => {
+                self.remote_reason = Some(why);
+                self.remote_failed = true;
+                if self.idle() {
+                    self.attempt_failed(now, out);
+                }
+            }
+        }
+    }
+
+    /// The open socket went away: wait a backoff delay, then decide again.
+    fn connection_lost(&mut self, now: u64, conn: Conn, why: String, out: &mut Vec<Command>) {
+        let name = if conn.side == Side::Local { "local" } else { "remote" };
+        match conn.side {
+            Side::Local => self.local_reason = Some(why.clone()),
+            Side::Remote => self.remote_reason = Some(why.clone()),
+        }
+        self.disarm(Timer::Ping, out);
+        self.disarm(Timer::PongDeadline, out);
+        self.disarm(Timer::Reprobe, out);
+        self.ping = None;
+        self.latency_ms = None;
+        if now.saturating_sub(conn.since) >= self.settings.stable_after_ms {
+            self.backoff.reset();
+        }
+        self.lost_reason = Some(format!("{name} server lost ({why}); reconnecting"));
+        if self.pending.is_some() || self.probe.is_some() {
+            return;
+        }
+        self.schedule_retry(now, out);
+    }
+
+    /// Every server of this attempt failed.
+    fn attempt_failed(&mut self, now: u64, out: &mut Vec<Command>) {
+        self.offline = true;
+        self.lost_reason = None;
+        self.disarm(Timer::HeadStart, out);
+        self.schedule_retry(now, out);
+    }
+
+    fn schedule_retry(&mut self, now: u64, out: &mut Vec<Command>) {
+        match self.backoff.next_delay(&self.settings.retry) {
+            Some(delay) => self.arm(now, Timer::Retry, delay, out),
+            None => {
+                self.gave_up = true;
+                self.offline = true;
+            }
+        }
+    }
+
+    // ---- effects -----------------------------------------------------------------------
+
+    fn start_probe(&mut self, now: u64, fallback: bool, out: &mut Vec<Command>) {
+        let id = ProbeId(self.fresh());
+        let path = if fallback { "/semantest-signature" } else { "/signature" };
+        out.push(Command::Probe { probe: id, url: format!("{}{path}", self.settings.local_url) });
+        self.probe = Some(ProbeState { id, fallback });
+        self.arm(now, Timer::ProbeDeadline, self.settings.probe_timeout_ms, out);
+    }
+
+    fn finish_probe(&mut self, out: &mut Vec<Command>) {
+        self.probe = None;
+        self.disarm(Timer::ProbeDeadline, out);
+    }
+
+    fn open(&mut self, now: u64, side: Side, out: &mut Vec<Command>) {
+        if let Some(old) = self.pending.take() {
+            out.push(close(old.id, CLOSE_NORMAL, "superseded"));
+        }
+        let url = match side {
+            Side::Local => self.settings.local_ws_url(),
+            Side::Remote => self.settings.effective_remote_url().to_owned(),
+        };
+        let id = SocketId(self.fresh());
+        out.push(Command::OpenSocket { socket: id, url: url.clone() });
+        self.pending = Some(Conn { id, side, url, since: now });
+        self.arm(now, Timer::ConnectDeadline, self.settings.connect_timeout_ms, out);
+    }
+
+    fn send_ping(&mut self, now: u64, out: &mut Vec<Command>) {
+        let Some(conn) = &self.active else { return };
+        let id = format!("k{}", self.next_id);
+        self.next_id += 1;
+        let text = ClientFrame::new(id.clone(), ClientMessage::Ping(Ping { t: now })).to_json();
+        out.push(Command::Send { socket: conn.id, text });
+        self.ping = Some(OutstandingPing { id, sent_at: now });
+        self.arm(now, Timer::PongDeadline, self.settings.pong_timeout_ms, out);
+    }
+
+    /// Closes everything and disarms every timer.
+    fn teardown(&mut self, reason: &str, out: &mut Vec<Command>) {
+        if let Some(p) = self.probe.take() {
+            out.push(Command::CancelProbe(p.id));
+        }
+        for conn in [self.pending.take(), self.active.take()].into_iter().flatten() {
+            out.push(close(conn.id, CLOSE_NORMAL, reason));
+        }
+        for timer in std::mem::take(&mut self.timers).into_keys() {
+            out.push(Command::CancelTimer(timer));
+        }
+        self.ping = None;
+        self.latency_ms = None;
+        self.lost_reason = None;
+        self.offline = false;
+        self.gave_up = false;
+    }
+
+    fn arm(&mut self, now: u64, timer: Timer, after_ms: u64, out: &mut Vec<Command>) {
+        self.timers.insert(timer, now.saturating_add(after_ms));
+        out.push(Command::SetTimer { timer, after_ms });
+    }
+
+    fn disarm(&mut self, timer: Timer, out: &mut Vec<Command>) {
+        if self.timers.remove(&timer).is_some() {
+            out.push(Command::CancelTimer(timer));
+        }
+    }
+
+    fn emit_status(&mut self, now: u64, out: &mut Vec<Command>) {
+        let status = self.status(now);
+        if self.last_status.as_ref().is_none_or(|last| !last.same_as(&status)) {
+            self.last_status = Some(status.clone());
+            out.push(Command::Status(status));
+        }
+    }
+
+    // ---- helpers -----------------------------------------------------------------------
+
+    /// Nothing open, opening or probing.
+    fn idle(&self) -> bool {
+        self.active.is_none() && self.pending.is_none() && self.probe.is_none()
+    }
+
+    fn is_probe(&self, id: ProbeId) -> bool {
+        self.probe.as_ref().is_some_and(|p| p.id == id)
+    }
+
+    fn fresh(&mut self) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        id
+    }
+}
+
+fn close(socket: SocketId, code: u16, reason: &str) -> Command {
+    Command::CloseSocket { socket, code, reason: reason.to_owned() }
+}

@@ -1,0 +1,417 @@
+//! Settings: the connection strategy and every timing, their defaults, the presets, user
+//! overrides, the `SEMANTEST_*` environment overrides, and validation — all in one place.
+//!
+//! Precedence, lowest first: built-in defaults < preset (`production` / `development`) <
+//! user overrides (`chrome.storage.sync`, SDK options) < environment (`SEMANTEST_SERVER`,
+//! `SEMANTEST_LOCAL_URL`, `SEMANTEST_REMOTE_URL`, for command-line tools).
+
+use semantest_protocol::Role;
+use serde::{Deserialize, Serialize};
+
+/// Where the local development server answers by default.
+pub const DEFAULT_LOCAL_URL: &str = "http://localhost:3003";
+/// The public Semantest service.
+pub const DEFAULT_REMOTE_URL: &str = "wss://api.extension.semantest.com";
+
+/// A named set of defaults (IR-1).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Preset {
+    /// What the store extension ships: local first, patient retries.
+    #[default]
+    Production,
+    /// For developers of Semantest itself: quicker re-probes and retries.
+    Development,
+}
+
+/// Which servers to try.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Strategy {
+    /// Probe the local server; use it if it is ours, otherwise the remote. The default.
+    #[default]
+    LocalFirst,
+    /// Only the local server (`SEMANTEST_SERVER=local`).
+    LocalOnly,
+    /// Only the remote server (prefer-local off, or `SEMANTEST_SERVER=remote`).
+    RemoteOnly,
+}
+
+/// The reconnect schedule; see [`crate::backoff`] for how it is used.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RetrySettings {
+    /// Ceiling of the first delay, in ms.
+    pub base_ms: u64,
+    /// How much the ceiling grows per failed attempt.
+    pub factor: f64,
+    /// The ceiling never grows past this, in ms.
+    pub cap_ms: u64,
+    /// Give up after this many failed attempts in a row; `None` retries for ever.
+    pub max_attempts: Option<u32>,
+}
+
+/// The complete, validated settings the machine runs with.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Settings {
+    /// Which servers to try.
+    pub strategy: Strategy,
+    /// HTTP base of the local server; the probe asks `{local_url}/signature`.
+    pub local_url: String,
+    /// WebSocket URL of the public server (replaced by `custom_url` when set).
+    pub remote_url: String,
+    /// A user's own server, used instead of `remote_url`.
+    pub custom_url: Option<String>,
+    /// How long a probe may take before it counts as a timeout.
+    pub probe_timeout_ms: u64,
+    /// How long the local probe runs alone before the remote connection is started too.
+    pub local_head_start_ms: u64,
+    /// How long a socket may take to open.
+    pub connect_timeout_ms: u64,
+    /// Application ping interval (keeps an MV3 worker alive; at most 20 s).
+    pub ping_interval_ms: u64,
+    /// A ping without a pong for this long means the socket is dead.
+    pub pong_timeout_ms: u64,
+    /// While on the remote with local first, how often to look for the local server again.
+    pub reprobe_interval_ms: u64,
+    /// A connection up this long resets the backoff.
+    pub stable_after_ms: u64,
+    /// How many messages may wait while disconnected.
+    pub outbox_capacity: usize,
+    /// Reconnect schedule.
+    pub retry: RetrySettings,
+    /// Sent in `hello`.
+    pub role: Role,
+    /// Sent in `hello`; stable across reconnects.
+    pub client_id: String,
+}
+
+/// Optional overrides of [`RetrySettings`].
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RetryOverrides {
+    /// See [`RetrySettings::base_ms`].
+    pub base_ms: Option<u64>,
+    /// See [`RetrySettings::factor`].
+    pub factor: Option<f64>,
+    /// See [`RetrySettings::cap_ms`].
+    pub cap_ms: Option<u64>,
+    /// See [`RetrySettings::max_attempts`]; `0` means for ever.
+    pub max_attempts: Option<u32>,
+}
+
+/// What a user, an SDK caller or the environment may set; every field optional.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Overrides {
+    /// Which defaults to start from.
+    pub preset: Option<Preset>,
+    /// The options page's toggle: `true` = local first, `false` = remote only.
+    pub prefer_local: Option<bool>,
+    /// Wins over `prefer_local`.
+    pub strategy: Option<Strategy>,
+    /// See [`Settings::local_url`]; `ws://` and `http://` forms are both accepted.
+    pub local_url: Option<String>,
+    /// See [`Settings::remote_url`].
+    pub remote_url: Option<String>,
+    /// See [`Settings::custom_url`]; an empty string clears it.
+    pub custom_url: Option<String>,
+    /// See [`Settings::probe_timeout_ms`].
+    pub probe_timeout_ms: Option<u64>,
+    /// See [`Settings::local_head_start_ms`].
+    pub local_head_start_ms: Option<u64>,
+    /// See [`Settings::connect_timeout_ms`].
+    pub connect_timeout_ms: Option<u64>,
+    /// See [`Settings::ping_interval_ms`].
+    pub ping_interval_ms: Option<u64>,
+    /// See [`Settings::pong_timeout_ms`].
+    pub pong_timeout_ms: Option<u64>,
+    /// See [`Settings::reprobe_interval_ms`].
+    pub reprobe_interval_ms: Option<u64>,
+    /// See [`Settings::stable_after_ms`].
+    pub stable_after_ms: Option<u64>,
+    /// See [`Settings::outbox_capacity`].
+    pub outbox_capacity: Option<usize>,
+    /// See [`Settings::retry`].
+    pub retry: Option<RetryOverrides>,
+    /// See [`Settings::role`].
+    pub role: Option<Role>,
+    /// See [`Settings::client_id`].
+    pub client_id: Option<String>,
+}
+
+/// Why settings were refused. The message names the field and what is allowed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SettingsError {
+    /// A URL with the wrong scheme, no host, or spaces.
+    #[error("{field}: '{url}' is not a valid URL ({reason})")]
+    InvalidUrl {
+        /// The setting's name.
+        field: &'static str,
+        /// The value given.
+        url: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A number outside its allowed range.
+    #[error("{field}: {value} is out of range (allowed {min}..={max})")]
+    OutOfRange {
+        /// The setting's name.
+        field: &'static str,
+        /// The value given.
+        value: String,
+        /// Smallest allowed.
+        min: String,
+        /// Largest allowed.
+        max: String,
+    },
+    /// An environment variable with a value we do not know.
+    #[error("{var}: '{value}' is not one of {allowed}")]
+    BadEnv {
+        /// The variable.
+        var: &'static str,
+        /// Its value.
+        value: String,
+        /// What it may be.
+        allowed: &'static str,
+    },
+    /// Settings that were not even the right shape (from JavaScript).
+    #[error("settings: {0}")]
+    Shape(String),
+}
+
+impl Settings {
+    /// The defaults of `preset`.
+    pub fn preset(preset: Preset) -> Settings {
+        let base = Settings {
+            strategy: Strategy::LocalFirst,
+            local_url: DEFAULT_LOCAL_URL.to_owned(),
+            remote_url: DEFAULT_REMOTE_URL.to_owned(),
+            custom_url: None,
+            probe_timeout_ms: 2_000,
+            local_head_start_ms: 300,
+            connect_timeout_ms: 10_000,
+            ping_interval_ms: 20_000,
+            pong_timeout_ms: 10_000,
+            reprobe_interval_ms: 30_000,
+            stable_after_ms: 10_000,
+            outbox_capacity: 256,
+            retry: RetrySettings { base_ms: 1_000, factor: 2.0, cap_ms: 30_000, max_attempts: None },
+            role: Role::Client,
+            client_id: "semantest-client".to_owned(),
+        };
+        match preset {
+            Preset::Production => base,
+            Preset::Development => Settings {
+                reprobe_interval_ms: 5_000,
+                retry: RetrySettings { cap_ms: 5_000, ..base.retry.clone() },
+                ..base
+            },
+        }
+    }
+
+    /// Defaults < preset < `overrides`, then validated.
+    pub fn resolve(overrides: &Overrides) -> Result<Settings, SettingsError> {
+        let mut s = Settings::preset(overrides.preset.unwrap_or_default());
+        s.apply(overrides);
+        s.validate()
+    }
+
+    /// These settings with `overrides` laid on top, then validated.
+    pub fn with(&self, overrides: &Overrides) -> Result<Settings, SettingsError> {
+        let mut s = self.clone();
+        s.apply(overrides);
+        s.validate()
+    }
+
+    fn apply(&mut self, o: &Overrides) {
+        if let Some(p) = o.prefer_local {
+            self.strategy = if p { Strategy::LocalFirst } else { Strategy::RemoteOnly };
+        }
+        set(&mut self.strategy, o.strategy);
+        set(&mut self.local_url, o.local_url.clone());
+        set(&mut self.remote_url, o.remote_url.clone());
+        if let Some(c) = &o.custom_url {
+            self.custom_url = Some(c.trim().to_owned()).filter(|c| !c.is_empty());
+        }
+        set(&mut self.probe_timeout_ms, o.probe_timeout_ms);
+        set(&mut self.local_head_start_ms, o.local_head_start_ms);
+        set(&mut self.connect_timeout_ms, o.connect_timeout_ms);
+        set(&mut self.ping_interval_ms, o.ping_interval_ms);
+        set(&mut self.pong_timeout_ms, o.pong_timeout_ms);
+        set(&mut self.reprobe_interval_ms, o.reprobe_interval_ms);
+        set(&mut self.stable_after_ms, o.stable_after_ms);
+        set(&mut self.outbox_capacity, o.outbox_capacity);
+        set(&mut self.role, o.role);
+        set(&mut self.client_id, o.client_id.clone());
+        if let Some(r) = &o.retry {
+            set(&mut self.retry.base_ms, r.base_ms);
+            set(&mut self.retry.factor, r.factor);
+            set(&mut self.retry.cap_ms, r.cap_ms);
+            if let Some(m) = r.max_attempts {
+                self.retry.max_attempts = Some(m).filter(|m| *m > 0);
+            }
+        }
+    }
+
+    fn validate(mut self) -> Result<Settings, SettingsError> {
+        self.local_url = normalize_local(&self.local_url)?;
+        check_ws("remoteUrl", &self.remote_url)?;
+        if let Some(c) = &self.custom_url {
+            check_ws("customUrl", c)?;
+        }
+        range("probeTimeoutMs", self.probe_timeout_ms, 100, 30_000)?;
+        range("localHeadStartMs", self.local_head_start_ms, 0, self.probe_timeout_ms)?;
+        range("connectTimeoutMs", self.connect_timeout_ms, 500, 60_000)?;
+        range("pingIntervalMs", self.ping_interval_ms, 1_000, 20_000)?;
+        range("pongTimeoutMs", self.pong_timeout_ms, 500, 60_000)?;
+        range("reprobeIntervalMs", self.reprobe_interval_ms, 1_000, 3_600_000)?;
+        range("stableAfterMs", self.stable_after_ms, 0, 3_600_000)?;
+        range("outboxCapacity", self.outbox_capacity as u64, 1, 10_000)?;
+        range("retry.baseMs", self.retry.base_ms, 10, 60_000)?;
+        range("retry.capMs", self.retry.cap_ms, self.retry.base_ms, 3_600_000)?;
+        if !(1.0..=10.0).contains(&self.retry.factor) {
+            return Err(SettingsError::OutOfRange {
+                field: "retry.factor",
+                value: self.retry.factor.to_string(),
+                min: "1".into(),
+                max: "10".into(),
+            });
+        }
+        if self.client_id.is_empty() || self.client_id.len() > 128 {
+            return Err(SettingsError::OutOfRange {
+                field: "clientId (length)",
+                value: self.client_id.len().to_string(),
+                min: "1".into(),
+                max: "128".into(),
+            });
+        }
+        Ok(self)
+    }
+
+    /// The WebSocket URL of the local server (`http` → `ws`, `https` → `wss`).
+    pub fn local_ws_url(&self) -> String {
+        match self.local_url.strip_prefix("https://") {
+            Some(rest) => format!("wss://{rest}"),
+            None => format!("ws://{}", self.local_url.trim_start_matches("http://")),
+        }
+    }
+
+    /// The remote URL in use: the custom one if set, else the public service.
+    pub fn effective_remote_url(&self) -> &str {
+        self.custom_url.as_deref().unwrap_or(&self.remote_url)
+    }
+
+    /// Whether a change from `self` to `other` needs the connection to be decided again
+    /// (as opposed to new timings, which apply to the running connection).
+    pub fn changes_target(&self, other: &Settings) -> bool {
+        self.strategy != other.strategy
+            || self.local_url != other.local_url
+            || self.effective_remote_url() != other.effective_remote_url()
+            || self.role != other.role
+            || self.client_id != other.client_id
+    }
+}
+
+impl Overrides {
+    /// IR-5: `SEMANTEST_SERVER=local|remote`, `SEMANTEST_LOCAL_URL`, `SEMANTEST_REMOTE_URL`,
+    /// read through `var` so tests need not touch the process environment.
+    pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Result<Overrides, SettingsError> {
+        let mut o = Overrides::default();
+        if let Some(v) = var("SEMANTEST_SERVER").filter(|v| !v.is_empty()) {
+            o.strategy = Some(match v.to_ascii_lowercase().as_str() {
+                "local" => Strategy::LocalOnly,
+                "remote" => Strategy::RemoteOnly,
+                "auto" => Strategy::LocalFirst,
+                _ => {
+                    return Err(SettingsError::BadEnv {
+                        var: "SEMANTEST_SERVER",
+                        value: v,
+                        allowed: "local, remote, auto",
+                    })
+                }
+            });
+        }
+        o.local_url = var("SEMANTEST_LOCAL_URL").filter(|v| !v.is_empty());
+        o.remote_url = var("SEMANTEST_REMOTE_URL").filter(|v| !v.is_empty());
+        Ok(o)
+    }
+
+    /// `self` with every field that `top` sets replaced by `top`'s.
+    pub fn merged(mut self, top: Overrides) -> Overrides {
+        macro_rules! take {
+            ($($f:ident),*) => { $( if top.$f.is_some() { self.$f = top.$f; } )* };
+        }
+        take!(
+            preset, prefer_local, strategy, local_url, remote_url, custom_url, probe_timeout_ms,
+            local_head_start_ms, connect_timeout_ms, ping_interval_ms, pong_timeout_ms,
+            reprobe_interval_ms, stable_after_ms, outbox_capacity, retry, role, client_id
+        );
+        self
+    }
+}
+
+fn set<T>(slot: &mut T, value: Option<T>) {
+    if let Some(v) = value {
+        *slot = v;
+    }
+}
+
+fn range(field: &'static str, value: u64, min: u64, max: u64) -> Result<(), SettingsError> {
+    if (min..=max).contains(&value) {
+        Ok(())
+    } else {
+        Err(SettingsError::OutOfRange {
+            field,
+            value: value.to_string(),
+            min: min.to_string(),
+            max: max.to_string(),
+        })
+    }
+}
+
+/// Splits `scheme://rest`, checking the rest has a host and no spaces.
+fn split_url<'a>(field: &'static str, url: &'a str) -> Result<(&'a str, &'a str), SettingsError> {
+    let bad = |reason: &str| SettingsError::InvalidUrl { field, url: url.to_owned(), reason: reason.to_owned() };
+    let (scheme, rest) = url.split_once("://").ok_or_else(|| bad("no scheme"))?;
+    if url.chars().any(char::is_whitespace) {
+        return Err(bad("contains spaces"));
+    }
+    let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host = host.rsplit_once('@').map_or(host, |(_, h)| h);
+    if host.is_empty() || host.starts_with(':') {
+        return Err(bad("no host"));
+    }
+    Ok((scheme, rest))
+}
+
+fn check_ws(field: &'static str, url: &str) -> Result<(), SettingsError> {
+    match split_url(field, url)?.0 {
+        "ws" | "wss" => Ok(()),
+        other => Err(SettingsError::InvalidUrl {
+            field,
+            url: url.to_owned(),
+            reason: format!("scheme must be ws:// or wss://, not {other}://"),
+        }),
+    }
+}
+
+/// Accepts `http(s)://` or `ws(s)://` and returns the `http(s)://host[:port]` base without a
+/// trailing slash.
+fn normalize_local(url: &str) -> Result<String, SettingsError> {
+    let (scheme, rest) = split_url("localUrl", url)?;
+    let scheme = match scheme {
+        "http" | "ws" => "http",
+        "https" | "wss" => "https",
+        other => {
+            return Err(SettingsError::InvalidUrl {
+                field: "localUrl",
+                url: url.to_owned(),
+                reason: format!("scheme must be http(s):// or ws(s)://, not {other}://"),
+            })
+        }
+    };
+    Ok(format!("{scheme}://{}", rest.trim_end_matches('/')))
+}

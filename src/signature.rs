@@ -1,0 +1,147 @@
+//! The probe's answer and whether it is ours: `service == "semantest"` and a version that is
+//! semver-compatible with the protocol this crate speaks. Every other outcome is a
+//! [`ProbeError`] that says what was found, never a panic.
+
+use semantest_protocol::{Signature, PROTOCOL_VERSION, SERVICE_NAME};
+use serde::Serialize;
+
+/// The most of a probe answer a driver reads; anything longer is [`ProbeError::TooLarge`].
+pub const MAX_SIGNATURE_BYTES: usize = 16 * 1024;
+
+/// Why the local server is not used. Expected outcomes, each its own variant.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
+#[serde(tag = "kind", rename_all = "camelCase")]
+#[non_exhaustive]
+pub enum ProbeError {
+    /// Nothing listens there (connection refused or the host is unreachable).
+    #[error("connection refused")]
+    Refused,
+    /// Something accepted the connection but did not answer in time.
+    #[error("no answer within {ms} ms")]
+    Timeout {
+        /// The timeout that ran out.
+        ms: u64,
+    },
+    /// It answered with an HTTP error status.
+    #[error("HTTP {status}")]
+    Http {
+        /// The status code.
+        status: u16,
+    },
+    /// The answer was longer than [`MAX_SIGNATURE_BYTES`].
+    #[error("answer larger than {limit} bytes")]
+    TooLarge {
+        /// The cap.
+        limit: usize,
+    },
+    /// The answer was not JSON (or not UTF-8).
+    #[error("answer is not JSON")]
+    NotJson,
+    /// JSON, but not a signature object.
+    #[error("answer is not a signature: {detail}")]
+    NotSignature {
+        /// What serde said.
+        detail: String,
+    },
+    /// A signature of some other service.
+    #[error("wrong service '{service}'")]
+    WrongService {
+        /// The service it named.
+        service: String,
+    },
+    /// Our service, but a version we cannot talk to.
+    #[error("incompatible version {found} (need {wanted})")]
+    IncompatibleVersion {
+        /// The server's version.
+        found: String,
+        /// What we accept.
+        wanted: String,
+    },
+    /// Any other network failure the driver saw.
+    #[error("network error: {message}")]
+    Network {
+        /// The driver's description.
+        message: String,
+    },
+}
+
+/// The version requirement a server must meet: same major as ours (`^1.0.0`).
+pub fn wanted_version() -> String {
+    format!("^{PROTOCOL_VERSION}")
+}
+
+/// Reads an HTTP answer to the probe. `status` 404 is an [`ProbeError::Http`] like any other;
+/// the caller decides whether to try the fallback path.
+pub fn check(status: u16, body: &[u8]) -> Result<Signature, ProbeError> {
+    if !(200..300).contains(&status) {
+        return Err(ProbeError::Http { status });
+    }
+    if body.len() > MAX_SIGNATURE_BYTES {
+        return Err(ProbeError::TooLarge { limit: MAX_SIGNATURE_BYTES });
+    }
+    let value: serde_json::Value = serde_json::from_slice(body).map_err(|_| ProbeError::NotJson)?;
+    if let Some(service) = value.get("service").and_then(|s| s.as_str()) {
+        if service != SERVICE_NAME {
+            return Err(ProbeError::WrongService { service: truncate(service) });
+        }
+    }
+    let sig: Signature =
+        serde_json::from_value(value).map_err(|e| ProbeError::NotSignature { detail: e.to_string() })?;
+    let req = semver::VersionReq::parse(&wanted_version()).expect("our own version is valid semver");
+    match semver::Version::parse(&sig.version) {
+        Ok(v) if req.matches(&v) => Ok(sig),
+        _ => Err(ProbeError::IncompatibleVersion { found: truncate(&sig.version), wanted: wanted_version() }),
+    }
+}
+
+/// Keeps strings from a stranger short enough to show.
+fn truncate(s: &str) -> String {
+    s.chars().take(64).collect()
+}
+
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod tests {
+    use super::*;
+
+    fn body(service: &str, version: &str) -> Vec<u8> {
+        format!(r#"{{"service":"{service}","version":"{version}","environment":"local","capabilities":["imageGeneration"]}}"#)
+            .into_bytes()
+    }
+
+    #[test]
+    fn ours_is_accepted_across_minor_versions() {
+        assert_eq!(check(200, &body("semantest", "1.0.0")).unwrap().environment, "local");
+        assert!(check(200, &body("semantest", "1.4.2")).is_ok());
+    }
+
+    #[test]
+    fn each_failure_is_classified() {
+        assert_eq!(check(404, b"").unwrap_err(), ProbeError::Http { status: 404 });
+        assert_eq!(check(500, &body("semantest", "1.0.0")).unwrap_err(), ProbeError::Http { status: 500 });
+        assert_eq!(check(200, b"<html>").unwrap_err(), ProbeError::NotJson);
+        assert_eq!(check(200, &[0xff, 0xfe]).unwrap_err(), ProbeError::NotJson);
+        assert!(matches!(check(200, b"[1,2]").unwrap_err(), ProbeError::NotSignature { .. }));
+        assert!(matches!(check(200, br#"{"service":"semantest"}"#).unwrap_err(), ProbeError::NotSignature { .. }));
+        assert_eq!(
+            check(200, &body("other", "1.0.0")).unwrap_err(),
+            ProbeError::WrongService { service: "other".into() }
+        );
+        assert!(matches!(
+            check(200, &body("semantest", "2.0.0")).unwrap_err(),
+            ProbeError::IncompatibleVersion { .. }
+        ));
+        assert!(matches!(
+            check(200, &body("semantest", "banana")).unwrap_err(),
+            ProbeError::IncompatibleVersion { .. }
+        ));
+        let huge = vec![b' '; MAX_SIGNATURE_BYTES + 1];
+        assert_eq!(check(200, &huge).unwrap_err(), ProbeError::TooLarge { limit: MAX_SIGNATURE_BYTES });
+    }
+
+    #[test]
+    fn messages_read_well() {
+        let e = ProbeError::IncompatibleVersion { found: "2.0.0".into(), wanted: wanted_version() };
+        assert_eq!(e.to_string(), "incompatible version 2.0.0 (need ^1.0.0)");
+        assert_eq!(ProbeError::Timeout { ms: 2000 }.to_string(), "no answer within 2000 ms");
+    }
+}
