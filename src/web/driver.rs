@@ -1,0 +1,169 @@
+//! The driver: owns the [`Machine`] and every live browser resource, turns browser callbacks
+//! into events and the machine's commands into effects.
+//!
+//! Browser callbacks never touch the driver directly: they queue the event on a microtask
+//! (`spawn_local`), so a callback never runs while the driver is borrowed and no closure is
+//! dropped while it is running. JavaScript callbacks (status, message) are called after the
+//! driver is released, so they may call back into the client.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::{Rc, Weak};
+
+use gloo_timers::callback::Timeout;
+use js_sys::Function;
+use wasm_bindgen::JsValue;
+use wasm_bindgen_futures::spawn_local;
+use web_sys::AbortController;
+
+use super::probe::{describe, probe};
+use super::socket::Socket;
+use crate::event::{Command, Event, ProbeId, SocketId, Timer};
+use crate::machine::Machine;
+use crate::status::Status;
+
+/// The machine plus what it has asked the browser to hold.
+pub(crate) struct Driver {
+    pub(crate) machine: Machine,
+    sockets: HashMap<SocketId, Socket>,
+    timers: HashMap<Timer, Timeout>,
+    probes: HashMap<ProbeId, AbortController>,
+    pub(crate) on_status: Option<Function>,
+    pub(crate) on_message: Option<Function>,
+    pub(crate) status: Status,
+}
+
+/// The driver as the API and the callbacks share it.
+pub(crate) type Shared = Rc<RefCell<Driver>>;
+
+/// Milliseconds since the epoch.
+pub(crate) fn now() -> u64 {
+    js_sys::Date::now() as u64
+}
+
+impl Driver {
+    pub(crate) fn new(machine: Machine) -> Driver {
+        let status = machine.status(now());
+        Driver {
+            machine,
+            sockets: HashMap::new(),
+            timers: HashMap::new(),
+            probes: HashMap::new(),
+            on_status: None,
+            on_message: None,
+            status,
+        }
+    }
+}
+
+/// Feeds `event` to the machine and runs what it says.
+pub(crate) fn dispatch(shared: &Shared, event: Event) {
+    let commands = {
+        let mut d = shared.borrow_mut();
+        // The browser has already let go of these.
+        match &event {
+            Event::SocketClosed { socket, .. } => drop(d.sockets.remove(socket)),
+            Event::ProbeAnswered { probe, .. } | Event::ProbeFailed { probe, .. } => drop(d.probes.remove(probe)),
+            Event::TimerFired(t) => drop(d.timers.remove(t)),
+            _ => {}
+        }
+        d.machine.handle(now(), event)
+    };
+    execute(shared, commands);
+}
+
+/// Queues `event` for the driver on a microtask; does nothing once the client is gone.
+fn defer(weak: &Weak<RefCell<Driver>>, event: Event) {
+    let weak = weak.clone();
+    spawn_local(async move {
+        if let Some(shared) = weak.upgrade() {
+            dispatch(&shared, event);
+        }
+    });
+}
+
+/// Runs `commands` in order, then calls the JavaScript callbacks with the driver released.
+pub(crate) fn execute(shared: &Shared, commands: Vec<Command>) {
+    let weak = Rc::downgrade(shared);
+    let mut calls: Vec<(Function, JsValue)> = Vec::new();
+    {
+        let mut d = shared.borrow_mut();
+        for command in commands {
+            match command {
+                Command::Probe { probe: id, url } => {
+                    let Ok(controller) = AbortController::new() else {
+                        defer(&weak, Event::ProbeFailed { probe: id, error: network("no AbortController") });
+                        continue;
+                    };
+                    let signal = controller.signal();
+                    d.probes.insert(id, controller);
+                    let weak = weak.clone();
+                    spawn_local(async move {
+                        let Some(result) = probe(&url, &signal).await else { return };
+                        let event = match result {
+                            Ok((status, body)) => Event::ProbeAnswered { probe: id, status, body },
+                            Err(error) => Event::ProbeFailed { probe: id, error },
+                        };
+                        if let Some(shared) = weak.upgrade() {
+                            dispatch(&shared, event);
+                        }
+                    });
+                }
+                Command::CancelProbe(id) => {
+                    if let Some(controller) = d.probes.remove(&id) {
+                        controller.abort();
+                    }
+                }
+                Command::OpenSocket { socket: id, url } => {
+                    let w = weak.clone();
+                    match Socket::open(id, &url, move |e| defer(&w, e)) {
+                        Ok(s) => drop(d.sockets.insert(id, s)),
+                        Err(e) => defer(&weak, Event::SocketClosed { socket: id, code: 1006, reason: describe(&e) }),
+                    }
+                }
+                Command::CloseSocket { socket, code, reason } => {
+                    if let Some(s) = d.sockets.remove(&socket) {
+                        s.close(code, &reason);
+                    }
+                }
+                Command::Send { socket, text } => {
+                    if let Some(Err(e)) = d.sockets.get(&socket).map(|s| s.send(&text)) {
+                        web_sys::console::warn_1(&format!("semantest: send failed: {}", describe(&e)).into());
+                    }
+                }
+                Command::SetTimer { timer, after_ms } => {
+                    let weak = weak.clone();
+                    let delay = u32::try_from(after_ms).unwrap_or(u32::MAX);
+                    // Replacing the entry drops (and so cancels) the previous timer of this kind.
+                    d.timers.insert(timer, Timeout::new(delay, move || defer(&weak, Event::TimerFired(timer))));
+                }
+                Command::CancelTimer(timer) => drop(d.timers.remove(&timer)),
+                Command::Deliver(text) => {
+                    if let Some(f) = &d.on_message {
+                        calls.push((f.clone(), JsValue::from_str(&text)));
+                    }
+                }
+                Command::Status(status) => {
+                    if let Some(f) = &d.on_status {
+                        calls.push((f.clone(), to_js(&status)));
+                    }
+                    d.status = status;
+                }
+            }
+        }
+    }
+    for (f, arg) in calls {
+        if let Err(e) = f.call1(&JsValue::NULL, &arg) {
+            web_sys::console::error_1(&format!("semantest: callback threw: {}", describe(&e)).into());
+        }
+    }
+}
+
+fn network(message: &str) -> crate::signature::ProbeError {
+    crate::signature::ProbeError::Network { message: message.to_owned() }
+}
+
+/// A serde value as a plain JavaScript object (`null` for `None`, numbers for integers).
+pub(crate) fn to_js<T: serde::Serialize>(value: &T) -> JsValue {
+    value.serialize(&serde_wasm_bindgen::Serializer::json_compatible()).unwrap_or(JsValue::NULL)
+}

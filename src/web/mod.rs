@@ -1,0 +1,15 @@
+//! The browser driver (wasm32 only): executes the machine's commands with `fetch`, `WebSocket`
+//! and `setTimeout` bound as globals — never `window` — so it runs in an MV3 service worker, a
+//! dedicated worker or a page alike; and the `SemantestClient` JavaScript API.
+//!
+//! - [`probe`]: the signature probe (fetch, abort, capped body).
+//! - [`socket`]: one WebSocket whose handlers feed events back; closed and unhooked on drop.
+//! - [`driver`]: owns the machine and the live sockets, timers and probes; runs commands.
+//! - [`api`]: `#[wasm_bindgen]` `SemantestClient`.
+
+pub mod api;
+mod driver;
+mod probe;
+mod socket;
+
+pub use api::SemantestClient;
