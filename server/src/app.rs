@@ -1,0 +1,44 @@
+//! The router: which path goes to which handler, and the layers around them.
+
+use axum::http::Method;
+use axum::routing::get;
+use axum::Router;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::trace::TraceLayer;
+
+use crate::{routes, ws, AppState};
+
+/// The whole server as a [`Router`], ready for `axum::serve` or for `oneshot` in tests.
+///
+/// The HTTP endpoints answer CORS requests from exactly [`crate::Config::allowed_origins`]
+/// (GET only); the WebSocket on `/` is outside the CORS layer, since browsers do not apply
+/// CORS to WebSockets.
+pub fn app(state: AppState) -> Router {
+    let http = Router::new()
+        .route("/signature", get(routes::signature))
+        .route("/semantest-signature", get(routes::signature))
+        .route("/health", get(routes::health))
+        .route("/metrics", get(routes::metrics))
+        .layer(cors(&state));
+    Router::new()
+        .route("/", get(ws::upgrade))
+        .merge(http)
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// Exactly the configured origins, GET only. If an origin cannot be a header value (which
+/// [`crate::Config::validate`] refuses before the server starts), no origin is allowed at all:
+/// a broken allowlist closes, it never widens.
+fn cors(state: &AppState) -> CorsLayer {
+    let origins = match state.config().origin_header_values() {
+        Ok(origins) => origins,
+        Err(e) => {
+            tracing::warn!(error = %e, "invalid allowed origin; CORS allows none");
+            Vec::new()
+        }
+    };
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::list(origins))
+        .allow_methods([Method::GET])
+}

@@ -1,0 +1,173 @@
+//! The server's configuration: which environment it runs in, whom it lets in, and its limits.
+//!
+//! One place for the defaults: [`Config::default`] is what `semantest-server` runs with when no
+//! flag or environment variable says otherwise.
+
+use std::fmt;
+use std::str::FromStr;
+
+use axum::http::HeaderValue;
+use serde::{Deserialize, Serialize};
+
+/// The default interval between two WebSocket Ping frames, in seconds. Under the 30 s after
+/// which an idle MV3 service worker is stopped, and the same rhythm the client pings at.
+pub const DEFAULT_HEARTBEAT_SECS: u64 = 20;
+
+/// The default limit of one WebSocket message (and of one frame), in bytes: 64 KiB. Protocol
+/// frames are small; images travel over HTTP, not over the socket.
+pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 64 * 1024;
+
+/// Where the server runs. It is part of the signature, so a client can show which side it uses.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Environment {
+    /// A developer's machine (the default).
+    #[default]
+    Local,
+    /// The public service.
+    Production,
+}
+
+impl Environment {
+    /// The name as it appears on the wire and on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Environment::Local => "local",
+            Environment::Production => "production",
+        }
+    }
+}
+
+impl fmt::Display for Environment {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why a piece of configuration was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// An environment other than `local` or `production`.
+    #[error("unknown environment '{0}' (expected 'local' or 'production')")]
+    UnknownEnvironment(String),
+    /// An allowed origin that cannot be an HTTP header value.
+    #[error("invalid origin '{0}'")]
+    InvalidOrigin(String),
+    /// `*` was given as an origin: the allowlist lists origins, it never opens to everyone.
+    #[error("the wildcard origin '*' is not allowed; list each origin")]
+    WildcardOrigin,
+    /// A heartbeat of zero seconds.
+    #[error("heartbeat must be at least one second")]
+    ZeroHeartbeat,
+}
+
+impl FromStr for Environment {
+    type Err = ConfigError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "local" => Ok(Environment::Local),
+            "production" => Ok(Environment::Production),
+            _ => Err(ConfigError::UnknownEnvironment(s.to_owned())),
+        }
+    }
+}
+
+/// Everything the server needs to know before it starts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Config {
+    /// Local or production; reported in the signature and on `/health`.
+    pub environment: Environment,
+    /// The exact origins (`chrome-extension://…`, `http://localhost:5173`) the HTTP endpoints
+    /// answer with CORS headers. No wildcard, no reflection: an origin not listed gets none.
+    pub allowed_origins: Vec<String>,
+    /// Seconds between two WebSocket Ping frames; a client that answers no Pong for two of
+    /// them is closed.
+    pub heartbeat_secs: u64,
+    /// The largest WebSocket message (and frame) accepted, in bytes; a larger one closes the
+    /// connection with code 1009.
+    pub max_message_bytes: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            environment: Environment::Local,
+            allowed_origins: Vec::new(),
+            heartbeat_secs: DEFAULT_HEARTBEAT_SECS,
+            max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
+        }
+    }
+}
+
+impl Config {
+    /// Checks what the types cannot: every origin is a real header value and none is `*`,
+    /// and the heartbeat is not zero.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.origin_header_values()?;
+        if self.heartbeat_secs == 0 {
+            return Err(ConfigError::ZeroHeartbeat);
+        }
+        Ok(())
+    }
+
+    /// The allowed origins as header values, for the CORS layer.
+    pub(crate) fn origin_header_values(&self) -> Result<Vec<HeaderValue>, ConfigError> {
+        self.allowed_origins
+            .iter()
+            .map(|origin| {
+                if origin.trim() == "*" {
+                    return Err(ConfigError::WildcardOrigin);
+                }
+                HeaderValue::from_str(origin.trim())
+                    .map_err(|_| ConfigError::InvalidOrigin(origin.clone()))
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_the_documented_ones() {
+        let c = Config::default();
+        assert_eq!(c.environment, Environment::Local);
+        assert_eq!(c.heartbeat_secs, 20);
+        assert_eq!(c.max_message_bytes, 65_536);
+        assert!(c.allowed_origins.is_empty());
+        assert_eq!(c.validate(), Ok(()));
+    }
+
+    #[test]
+    fn environment_parses_and_serializes_lowercase() {
+        assert_eq!("production".parse(), Ok(Environment::Production));
+        assert_eq!("Local".parse(), Ok(Environment::Local));
+        assert!(matches!(
+            "staging".parse::<Environment>(),
+            Err(ConfigError::UnknownEnvironment(_))
+        ));
+        assert_eq!(
+            serde_json::to_string(&Environment::Production).unwrap(),
+            r#""production""#
+        );
+    }
+
+    #[test]
+    fn wildcard_and_invalid_origins_are_refused() {
+        let mut c = Config {
+            allowed_origins: vec!["*".into()],
+            ..Config::default()
+        };
+        assert_eq!(c.validate(), Err(ConfigError::WildcardOrigin));
+        c.allowed_origins = vec!["http://a\nb".into()];
+        assert!(matches!(c.validate(), Err(ConfigError::InvalidOrigin(_))));
+        c.allowed_origins = vec!["chrome-extension://abc".into()];
+        assert_eq!(c.validate(), Ok(()));
+        c.heartbeat_secs = 0;
+        assert_eq!(c.validate(), Err(ConfigError::ZeroHeartbeat));
+    }
+}

@@ -1,0 +1,38 @@
+//! The Semantest server: the signature clients probe for, health and metrics, and the protocol
+//! v1 WebSocket on `/`.
+//!
+//! # Layout
+//! - [`config`]: [`Config`] and [`Environment`], with the defaults in one place.
+//! - [`state`]: [`AppState`], what every handler shares (config, signature, metrics, shutdown).
+//! - `app`: [`app`], the [`axum::Router`] with its CORS and trace layers.
+//! - `routes`: `GET /signature`, `/semantest-signature`, `/health`, `/metrics`.
+//! - `ws`: the upgrade handler and the loop that serves one WebSocket.
+//! - `reply`: the answer to one text frame, a pure function.
+//! - `heartbeat`: the Ping/Pong policy, sans-IO.
+//! - [`metrics`]: [`Metrics`], a Prometheus registry per server.
+//! - [`shutdown`]: [`Shutdown`], the signal and the bounded wait for open connections.
+//! - `serve`: [`serve`], which runs it all on a listener until a shutdown future resolves.
+//!
+//! The binary `semantest-server` only parses flags, sets up logging, binds and calls [`serve`].
+//!
+//! Not there yet: the `Host`-header check (DNS rebinding), the WebSocket `Origin` allowlist, and
+//! production auth, rate limits and connection caps — the design asks for them; a later change
+//! adds them.
+
+mod app;
+pub mod config;
+mod heartbeat;
+pub mod metrics;
+mod reply;
+mod routes;
+mod serve;
+pub mod shutdown;
+pub mod state;
+mod ws;
+
+pub use app::app;
+pub use config::{Config, ConfigError, Environment};
+pub use metrics::Metrics;
+pub use serve::{serve, serve_state};
+pub use shutdown::Shutdown;
+pub use state::AppState;

@@ -1,0 +1,168 @@
+//! The WebSocket on `/`: the upgrade, and the loop that serves one connection.
+//!
+//! The loop waits for three things at once: a frame from the client (answered by
+//! [`crate::reply::handle_text`]), the next heartbeat (see [`crate::heartbeat`]), and the
+//! server's shutdown. It ends with a Close frame whose code says why:
+//!
+//! | code | reason |
+//! | --- | --- |
+//! | 1001 | `server shutting down` — the shutdown signal fired |
+//! | 1008 | `no pong for two heartbeats` — the peer stopped answering Pings |
+//! | 1009 | `message too big` — a message or frame over `max_message_bytes` |
+//!
+//! After a 1009 the server does not read on: the rest of the oversized frame is never buffered.
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use axum::extract::ws::{close_code, CloseFrame, Message, WebSocketUpgrade};
+use axum::extract::State;
+use axum::response::Response;
+use futures_util::{Sink, SinkExt, Stream, StreamExt};
+use semantest_protocol::ServerMessage;
+use tokio::time::{interval_at, MissedTickBehavior};
+
+use crate::heartbeat::{Beat, Heartbeat};
+use crate::reply::{binary_refused, handle_text, Reply, Session};
+use crate::shutdown::CLOSE_REPLY_WAIT;
+use crate::AppState;
+
+/// `GET /` with `Upgrade: websocket`: sets the size limits and hands the socket to [`serve`].
+pub(crate) async fn upgrade(ws: WebSocketUpgrade, State(state): State<AppState>) -> Response {
+    let (requested, limit) = (Instant::now(), state.config().max_message_bytes);
+    ws.max_message_size(limit)
+        .max_frame_size(limit)
+        .on_upgrade(move |socket| {
+            state
+                .shutdown()
+                .clone()
+                .track(serve(socket, state, requested))
+        })
+}
+
+/// Why a connection ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum End {
+    /// The client closed or the socket failed: nothing more to send.
+    Gone,
+    /// The server closes with this code and reason.
+    Close(u16, &'static str),
+}
+
+/// Serves one connection until the client leaves, stops answering, or the server shuts down.
+///
+/// Generic over the socket so any `Stream + Sink` of messages can stand in for a real one.
+async fn serve<S>(mut socket: S, state: AppState, requested: Instant)
+where
+    S: Stream<Item = Result<Message, axum::Error>> + Sink<Message, Error = axum::Error> + Unpin,
+{
+    let metrics = state.metrics();
+    let _open = metrics.connection_opened();
+    let connection_id = state.next_connection_id();
+    let heartbeat_secs = state.config().heartbeat_secs;
+    let session = Session {
+        connection_id: &connection_id,
+        signature: state.signature(),
+        heartbeat_secs,
+    };
+    let period = Duration::from_secs(heartbeat_secs.max(1));
+    let mut ticker = interval_at((Instant::now() + period).into(), period);
+    ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut heartbeat = Heartbeat::new();
+    let mut welcomed = false;
+    tracing::debug!(%connection_id, "websocket open");
+
+    let end = loop {
+        tokio::select! {
+            () = state.shutdown().triggered() => break End::Close(close_code::AWAY, "server shutting down"),
+            _ = ticker.tick() => match heartbeat.tick(Instant::now()) {
+                Beat::Ping(payload) => {
+                    if socket.send(Message::Ping(payload.into())).await.is_err() {
+                        break End::Gone;
+                    }
+                }
+                Beat::Dead => break End::Close(close_code::POLICY, "no pong for two heartbeats"),
+            },
+            message = socket.next() => {
+                let reply = match message {
+                    Some(Ok(Message::Text(text))) => handle_text(text.as_str(), &session, now_ms()),
+                    Some(Ok(Message::Binary(_))) => binary_refused(),
+                    Some(Ok(Message::Pong(payload))) => {
+                        if let Some(rtt) = heartbeat.pong(&payload, Instant::now()) {
+                            metrics.ping_rtt(rtt);
+                        }
+                        continue;
+                    }
+                    // Pings are answered by the WebSocket library itself.
+                    Some(Ok(Message::Ping(_))) => continue,
+                    Some(Ok(Message::Close(_))) | None => break End::Gone,
+                    Some(Err(error)) => break read_failed(error, &state),
+                };
+                if send_reply(&mut socket, &reply, &state).await.is_err() {
+                    break End::Gone;
+                }
+                if !welcomed && matches!(reply.frame.message, ServerMessage::Welcome(_)) {
+                    welcomed = true;
+                    metrics.handshake(requested.elapsed());
+                }
+            }
+        }
+    };
+    tracing::debug!(%connection_id, ?end, "websocket closing");
+    if let End::Close(code, reason) = end {
+        let frame = CloseFrame {
+            code,
+            reason: reason.into(),
+        };
+        if socket.send(Message::Close(Some(frame))).await.is_ok() && code != close_code::SIZE {
+            // Give the peer a moment to answer the close handshake; never wait forever.
+            let _ = tokio::time::timeout(CLOSE_REPLY_WAIT, async {
+                while let Some(Ok(_)) = socket.next().await {}
+            })
+            .await;
+        }
+    }
+}
+
+/// Counts and sends one reply.
+async fn send_reply<S>(socket: &mut S, reply: &Reply, state: &AppState) -> Result<(), axum::Error>
+where
+    S: Sink<Message, Error = axum::Error> + Unpin,
+{
+    state.metrics().message(reply.action);
+    if let ServerMessage::Error(error) = &reply.frame.message {
+        state.metrics().error(error.code);
+    }
+    socket
+        .send(Message::Text(reply.frame.to_json().into()))
+        .await
+}
+
+/// What a read error means: an oversized message is answered with 1009; anything else means
+/// the socket is gone.
+fn read_failed(error: axum::Error, state: &AppState) -> End {
+    let error = error.into_inner();
+    let too_big = matches!(
+        error.downcast_ref::<tungstenite::Error>(),
+        Some(tungstenite::Error::Capacity(
+            tungstenite::error::CapacityError::MessageTooLong { .. }
+        ))
+    );
+    if too_big {
+        tracing::debug!(%error, "message over the limit");
+        state
+            .metrics()
+            .error(semantest_protocol::ErrorCode::TooLarge);
+        End::Close(close_code::SIZE, "message too big")
+    } else {
+        tracing::debug!(%error, "websocket read failed");
+        End::Gone
+    }
+}
+
+/// Milliseconds since the Unix epoch, for `pong.serverTime`.
+fn now_ms() -> u64 {
+    let since = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
+}

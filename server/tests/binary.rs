@@ -1,0 +1,136 @@
+//! The `semantest-server` binary as a test harness runs it: `--port 0`, read the listening line,
+//! talk to it, SIGTERM, exit 0.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+const WAIT: Duration = Duration::from_secs(20);
+
+fn server() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_semantest-server"));
+    for var in [
+        "SEMANTEST_PORT",
+        "SEMANTEST_BIND",
+        "SEMANTEST_ENVIRONMENT",
+        "SEMANTEST_ALLOW_ORIGINS",
+    ] {
+        command.env_remove(var);
+    }
+    command.env("RUST_LOG", "warn");
+    command
+}
+
+/// Waits (bounded) for the child to exit; kills it and fails if it does not.
+fn wait(child: &mut Child) -> ExitStatus {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the server did not exit in time");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A plain HTTP/1.1 GET; returns the whole response.
+fn http_get(addr: &str, path: &str) -> String {
+    let mut tcp = TcpStream::connect(addr).unwrap();
+    tcp.set_read_timeout(Some(WAIT)).unwrap();
+    write!(
+        tcp,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    tcp.read_to_string(&mut response).unwrap();
+    response
+}
+
+#[test]
+fn runs_on_port_0_answers_and_exits_0_on_sigterm() {
+    let mut child = server()
+        .args(["--port", "0", "--environment", "production"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = BufReader::new(stdout).read_line(&mut line);
+        let _ = tx.send(line);
+    });
+    let line = match rx.recv_timeout(WAIT) {
+        Ok(line) => line,
+        Err(_) => {
+            let _ = child.kill();
+            panic!("no listening line in time");
+        }
+    };
+    let addr = line
+        .strip_prefix("semantest-server listening on http://")
+        .and_then(|rest| rest.strip_suffix(" (environment production)\n"))
+        .unwrap_or_else(|| panic!("unexpected line {line:?}"))
+        .to_owned();
+    assert!(
+        addr.starts_with("127.0.0.1:") && !addr.ends_with(":0"),
+        "{addr}"
+    );
+
+    let response = http_get(&addr, "/signature");
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(
+        response.ends_with(
+            r#"{"service":"semantest","version":"1.0.0","environment":"production","capabilities":["imageGeneration","imageDownload"]}"#
+        ),
+        "{response}"
+    );
+
+    kill(
+        Pid::from_raw(i32::try_from(child.id()).unwrap()),
+        Signal::SIGTERM,
+    )
+    .unwrap();
+    let status = wait(&mut child);
+    assert_eq!(status.code(), Some(0), "{status:?}");
+}
+
+#[test]
+fn a_port_in_use_is_a_one_line_error_and_exit_1() {
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let mut child = server()
+        .args(["--port", &port.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let status = wait(&mut child);
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with(&format!(
+            "semantest-server: cannot listen on 127.0.0.1:{port}: "
+        )),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    drop(taken);
+}
