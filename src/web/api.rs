@@ -29,7 +29,10 @@ fn overrides(options: JsValue) -> Result<Overrides, SettingsError> {
     if options.is_undefined() || options.is_null() {
         return Ok(Overrides::default());
     }
-    serde_wasm_bindgen::from_value(options).map_err(|e| SettingsError::Shape(e.to_string()))
+    // Through serde_json, so that unknown keys (typos) are refused rather than ignored.
+    let json: serde_json::Value =
+        serde_wasm_bindgen::from_value(options).map_err(|e| SettingsError::Shape(e.to_string()))?;
+    serde_json::from_value(json).map_err(|e| SettingsError::Shape(e.to_string()))
 }
 
 #[wasm_bindgen]

@@ -1,0 +1,6 @@
+//! The browser cases in an ordinary page (headless Chromium).
+#![cfg(target_arch = "wasm32")]
+
+wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
+
+mod browser_cases;
