@@ -3,6 +3,8 @@
 //! stub servers with wrong answers, a hung port and a refused port).
 
 #![allow(unreachable_pub, missing_docs)]
+// A missing server address must stop the test with a message naming the variable (as gloo does).
+#![allow(clippy::option_env_unwrap)]
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -35,7 +37,8 @@ fn refused() -> &'static str {
 }
 
 fn js(v: &Value) -> JsValue {
-    v.serialize(&serde_wasm_bindgen::Serializer::json_compatible()).unwrap()
+    v.serialize(&serde_wasm_bindgen::Serializer::json_compatible())
+        .unwrap()
 }
 
 /// A client pointed at `local_url` and `remote_url`, with every status and message recorded.
@@ -63,16 +66,34 @@ impl Probe {
         let messages = Rc::new(RefCell::new(Vec::new()));
         let s = statuses.clone();
         let on_status = Closure::<dyn FnMut(JsValue)>::new(move |v: JsValue| {
-            s.borrow_mut().push(serde_wasm_bindgen::from_value(v).unwrap());
+            s.borrow_mut()
+                .push(serde_wasm_bindgen::from_value(v).unwrap());
         });
         let m = messages.clone();
         let on_message = Closure::<dyn FnMut(JsValue)>::new(move |v: JsValue| {
             let text = v.as_string().unwrap();
-            m.borrow_mut().push(serde_json::from_str(&text).unwrap_or(Value::String(text)));
+            m.borrow_mut()
+                .push(serde_json::from_str(&text).unwrap_or(Value::String(text)));
         });
-        client.on_status(Some(on_status.as_ref().unchecked_ref::<js_sys::Function>().clone()));
-        client.on_message(Some(on_message.as_ref().unchecked_ref::<js_sys::Function>().clone()));
-        Probe { client, statuses, messages, _on_status: on_status, _on_message: on_message }
+        client.on_status(Some(
+            on_status
+                .as_ref()
+                .unchecked_ref::<js_sys::Function>()
+                .clone(),
+        ));
+        client.on_message(Some(
+            on_message
+                .as_ref()
+                .unchecked_ref::<js_sys::Function>()
+                .clone(),
+        ));
+        Probe {
+            client,
+            statuses,
+            messages,
+            _on_status: on_status,
+            _on_message: on_message,
+        }
     }
 
     fn status(&self) -> Value {
@@ -88,7 +109,11 @@ impl Probe {
             }
             TimeoutFuture::new(20).await;
         }
-        panic!("timed out waiting for {what}; last status {}; history {:?}", self.status(), self.modes());
+        panic!(
+            "timed out waiting for {what}; last status {}; history {:?}",
+            self.status(),
+            self.modes()
+        );
     }
 
     async fn until_mode(&self, mode: &str) -> Value {
@@ -103,11 +128,18 @@ impl Probe {
             }
             TimeoutFuture::new(20).await;
         }
-        panic!("timed out waiting for {what}; got {:?}", self.messages.borrow());
+        panic!(
+            "timed out waiting for {what}; got {:?}",
+            self.messages.borrow()
+        );
     }
 
     fn modes(&self) -> Vec<String> {
-        self.statuses.borrow().iter().map(|s| s["mode"].as_str().unwrap_or("?").to_owned()).collect()
+        self.statuses
+            .borrow()
+            .iter()
+            .map(|s| s["mode"].as_str().unwrap_or("?").to_owned())
+            .collect()
     }
 }
 
@@ -119,10 +151,18 @@ fn ws(http: &str) -> String {
 async fn local_up_connects_local_and_reports_latency() {
     let p = Probe::new(local(), remote(), json!({}));
     p.client.connect();
-    let s = p.until("local with a latency", |s| s["mode"] == "local" && s["latencyMs"].is_u64()).await;
+    let s = p
+        .until("local with a latency", |s| {
+            s["mode"] == "local" && s["latencyMs"].is_u64()
+        })
+        .await;
     assert_eq!(s["url"], ws(local()));
     assert_eq!(s["reason"], Value::Null);
-    assert!(!p.modes().contains(&"cloud".to_owned()), "never went to the cloud: {:?}", p.modes());
+    assert!(
+        !p.modes().contains(&"cloud".to_owned()),
+        "never went to the cloud: {:?}",
+        p.modes()
+    );
     p.client.close();
 }
 
@@ -130,7 +170,11 @@ async fn local_up_connects_local_and_reports_latency() {
 async fn refused_local_falls_back_to_remote() {
     let p = Probe::new(refused(), remote(), json!({}));
     p.client.connect();
-    let s = p.until("cloud with a latency", |s| s["mode"] == "cloud" && s["latencyMs"].is_u64()).await;
+    let s = p
+        .until("cloud with a latency", |s| {
+            s["mode"] == "cloud" && s["latencyMs"].is_u64()
+        })
+        .await;
     assert_eq!(s["url"], remote());
     assert_eq!(s["localReason"], "connection refused");
     assert_eq!(s["reason"], "local server not used: connection refused");
@@ -169,8 +213,14 @@ async fn hung_local_uses_remote_while_the_probe_is_out_then_times_out() {
     let p = Probe::new(server!("SEMANTEST_TEST_HUNG"), remote(), json!({}));
     p.client.connect();
     let s = p.until_mode("cloud").await;
-    assert_eq!(s["localReason"], Value::Null, "on the cloud before the probe gave up");
-    let s = p.until("the probe to time out", |s| !s["localReason"].is_null()).await;
+    assert_eq!(
+        s["localReason"],
+        Value::Null,
+        "on the cloud before the probe gave up"
+    );
+    let s = p
+        .until("the probe to time out", |s| !s["localReason"].is_null())
+        .await;
     assert_eq!(s["localReason"], "no answer within 1500 ms");
     assert_eq!(s["mode"], "cloud");
     p.client.close();
@@ -183,10 +233,14 @@ async fn both_down_is_offline_with_reasons_and_a_next_try() {
     let s = p.until_mode("offline").await;
     assert_eq!(s["localReason"], "connection refused");
     assert_eq!(s["remoteReason"], "could not connect");
-    assert!(s["nextRetryAt"].as_f64().unwrap() >= js_sys::Date::now() - 1_000.0, "{s}");
+    assert!(
+        s["nextRetryAt"].as_f64().unwrap() >= js_sys::Date::now() - 1_000.0,
+        "{s}"
+    );
     assert_eq!(s["url"], Value::Null);
     // It keeps trying on its own.
-    p.until("a second failure", |s| s["failures"].as_u64() >= Some(2)).await;
+    p.until("a second failure", |s| s["failures"].as_u64() >= Some(2))
+        .await;
     p.client.close();
 }
 
@@ -197,11 +251,15 @@ async fn frames_sent_before_connect_are_flushed_and_answered() {
     let ping = p.client.send("ping", js(&json!({"t": 7}))).unwrap();
     assert_eq!(p.status()["queued"], 2, "both wait in the outbox");
     p.client.connect();
-    let err = p.message("the error for 'nope'", |m| m["replyTo"] == bad.as_str()).await;
+    let err = p
+        .message("the error for 'nope'", |m| m["replyTo"] == bad.as_str())
+        .await;
     assert_eq!(err["type"], "error");
     assert_eq!(err["payload"]["code"], "unknown_action");
     assert_eq!(err["payload"]["message"], "unknown action 'nope'");
-    let pong = p.message("our pong", |m| m["replyTo"] == ping.as_str()).await;
+    let pong = p
+        .message("our pong", |m| m["replyTo"] == ping.as_str())
+        .await;
     assert_eq!(pong["type"], "pong");
     assert_eq!(pong["payload"]["t"], 7);
     let welcome = p.message("welcome", |m| m["type"] == "welcome").await;
@@ -214,15 +272,28 @@ async fn settings_apply_at_once_and_bad_ones_are_refused() {
     let p = Probe::new(local(), remote(), json!({}));
     p.client.connect();
     p.until_mode("local").await;
-    let err = p.client.update_settings(js(&json!({"customUrl": "http://example.org"}))).unwrap_err();
+    let err = p
+        .client
+        .update_settings(js(&json!({"customUrl": "http://example.org"})))
+        .unwrap_err();
     let err: js_sys::Error = JsValue::from(err).unchecked_into();
     assert_eq!(
         String::from(err.message()),
         "customUrl: 'http://example.org' is not a valid URL (scheme must be ws:// or wss://, not http://)"
     );
-    assert_eq!(p.status()["mode"], "local", "a refused change changes nothing");
-    p.client.update_settings(js(&json!({"preferLocal": false}))).unwrap();
-    let s = p.until("cloud with a latency", |s| s["mode"] == "cloud" && s["latencyMs"].is_u64()).await;
+    assert_eq!(
+        p.status()["mode"],
+        "local",
+        "a refused change changes nothing"
+    );
+    p.client
+        .update_settings(js(&json!({"preferLocal": false})))
+        .unwrap();
+    let s = p
+        .until("cloud with a latency", |s| {
+            s["mode"] == "cloud" && s["latencyMs"].is_u64()
+        })
+        .await;
     assert_eq!(s["reason"], "prefer-local is off");
     p.client.close();
     let s = p.status();
@@ -232,10 +303,21 @@ async fn settings_apply_at_once_and_bad_ones_are_refused() {
 
 #[wasm_bindgen_test]
 fn invalid_options_throw_a_clear_error() {
-    let err = SemantestClient::new(js(&json!({"pingIntervalMs": 60000}))).err().expect("refused");
+    let err = SemantestClient::new(js(&json!({"pingIntervalMs": 60000})))
+        .err()
+        .expect("refused");
     let err: js_sys::Error = JsValue::from(err).unchecked_into();
-    assert_eq!(String::from(err.message()), "pingIntervalMs: 60000 is out of range (allowed 1000..=20000)");
-    let err = SemantestClient::new(js(&json!({"preferlocal": true}))).err().expect("typo refused");
+    assert_eq!(
+        String::from(err.message()),
+        "pingIntervalMs: 60000 is out of range (allowed 1000..=20000)"
+    );
+    let err = SemantestClient::new(js(&json!({"preferlocal": true})))
+        .err()
+        .expect("typo refused");
     let err: js_sys::Error = JsValue::from(err).unchecked_into();
-    assert!(String::from(err.message()).contains("unknown field `preferlocal`"), "{}", String::from(err.message()));
+    assert!(
+        String::from(err.message()).contains("unknown field `preferlocal`"),
+        "{}",
+        String::from(err.message())
+    );
 }

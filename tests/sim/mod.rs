@@ -5,7 +5,10 @@
 
 use std::collections::BTreeMap;
 
-use semantest_connect::{Command, Event, Machine, Mode, Overrides, ProbeError, ProbeId, Settings, SocketId, Status, Timer};
+use semantest_connect::{
+    Command, Event, Machine, Mode, Overrides, ProbeError, ProbeId, Settings, SocketId, Status,
+    Timer,
+};
 use semantest_protocol::{ClientFrame, ClientMessage, Pong, ServerFrame, ServerMessage};
 
 /// How the simulated local server behaves.
@@ -90,7 +93,9 @@ impl Sim {
     }
 
     pub fn send(&mut self, action: &str) -> Result<String, semantest_connect::SendError> {
-        let (id, cmds) = self.m.send(self.now, action, serde_json::json!({"n": action}))?;
+        let (id, cmds) = self
+            .m
+            .send(self.now, action, serde_json::json!({"n": action}))?;
         self.apply(cmds);
         Ok(id)
     }
@@ -143,21 +148,41 @@ impl Sim {
     }
 
     fn answer_probe(&mut self, probe: ProbeId, url: &str) {
-        let answered = |status: u16, body: Vec<u8>| Event::ProbeAnswered { probe, status, body };
+        let answered = |status: u16, body: Vec<u8>| Event::ProbeAnswered {
+            probe,
+            status,
+            body,
+        };
         let old_path = url.ends_with("/semantest-signature");
         match self.local {
             Local::Up => self.schedule(2, answered(200, good_signature("1.0.0", "semantest"))),
-            Local::Refused => self.schedule(1, Event::ProbeFailed { probe, error: ProbeError::Refused }),
+            Local::Refused => self.schedule(
+                1,
+                Event::ProbeFailed {
+                    probe,
+                    error: ProbeError::Refused,
+                },
+            ),
             Local::Hung => {}
-            Local::WrongService => self.schedule(2, answered(200, good_signature("1.0.0", "other"))),
-            Local::Incompatible => self.schedule(2, answered(200, good_signature("2.0.0", "semantest"))),
-            Local::OldPath if old_path => self.schedule(2, answered(200, good_signature("1.0.0", "semantest"))),
+            Local::WrongService => {
+                self.schedule(2, answered(200, good_signature("1.0.0", "other")))
+            }
+            Local::Incompatible => {
+                self.schedule(2, answered(200, good_signature("2.0.0", "semantest")))
+            }
+            Local::OldPath if old_path => {
+                self.schedule(2, answered(200, good_signature("1.0.0", "semantest")))
+            }
             Local::OldPath => self.schedule(2, answered(404, b"not found".to_vec())),
         }
     }
 
     fn answer_open(&mut self, socket: SocketId, url: &str) {
-        let closed = Event::SocketClosed { socket, code: 1006, reason: String::new() };
+        let closed = Event::SocketClosed {
+            socket,
+            code: 1006,
+            reason: String::new(),
+        };
         if Self::is_local(url) {
             match self.local {
                 Local::Up | Local::OldPath => self.schedule(2, Event::SocketOpened(socket)),
@@ -181,9 +206,25 @@ impl Sim {
         if !up {
             return;
         }
-        if let Ok(ClientFrame { id, message: ClientMessage::Ping(p) }) = ClientFrame::parse(text) {
-            let pong = ServerFrame::reply(Some(id), ServerMessage::Pong(Pong { t: p.t, server_time: self.now }));
-            self.schedule(rtt, Event::MessageReceived { socket, text: pong.to_json() });
+        if let Ok(ClientFrame {
+            id,
+            message: ClientMessage::Ping(p),
+        }) = ClientFrame::parse(text)
+        {
+            let pong = ServerFrame::reply(
+                Some(id),
+                ServerMessage::Pong(Pong {
+                    t: p.t,
+                    server_time: self.now,
+                }),
+            );
+            self.schedule(
+                rtt,
+                Event::MessageReceived {
+                    socket,
+                    text: pong.to_json(),
+                },
+            );
         }
     }
 
@@ -219,10 +260,10 @@ impl Sim {
                             self.sockets.remove(socket);
                         }
                     }
-                    Event::ProbeAnswered { probe, .. } | Event::ProbeFailed { probe, .. } => {
-                        if self.probes.remove(probe).is_none() {
-                            continue;
-                        }
+                    Event::ProbeAnswered { probe, .. } | Event::ProbeFailed { probe, .. }
+                        if self.probes.remove(probe).is_none() =>
+                    {
+                        continue;
                     }
                     _ => {}
                 }
@@ -247,15 +288,30 @@ impl Sim {
         } else {
             self.remote_up = false;
         }
-        let victims: Vec<SocketId> =
-            self.sockets.iter().filter(|(_, (u, _))| Self::is_local(u) == local).map(|(id, _)| *id).collect();
+        let victims: Vec<SocketId> = self
+            .sockets
+            .iter()
+            .filter(|(_, (u, _))| Self::is_local(u) == local)
+            .map(|(id, _)| *id)
+            .collect();
         for socket in victims {
-            self.schedule(0, Event::SocketClosed { socket, code: 1006, reason: String::new() });
+            self.schedule(
+                0,
+                Event::SocketClosed {
+                    socket,
+                    code: 1006,
+                    reason: String::new(),
+                },
+            );
         }
     }
 
     pub fn status(&self) -> Status {
-        self.statuses.last().expect("a status was emitted").1.clone()
+        self.statuses
+            .last()
+            .expect("a status was emitted")
+            .1
+            .clone()
     }
 
     pub fn mode(&self) -> Mode {
@@ -264,11 +320,18 @@ impl Sim {
 
     /// When the status first reached `mode`.
     pub fn first_time_in(&self, mode: Mode) -> Option<u64> {
-        self.statuses.iter().find(|(_, s)| s.mode == mode).map(|(t, _)| *t)
+        self.statuses
+            .iter()
+            .find(|(_, s)| s.mode == mode)
+            .map(|(t, _)| *t)
     }
 
     pub fn open_sockets(&self) -> Vec<String> {
-        self.sockets.values().filter(|s| s.1).map(|s| s.0.clone()).collect()
+        self.sockets
+            .values()
+            .filter(|s| s.1)
+            .map(|s| s.0.clone())
+            .collect()
     }
 
     /// Frames sent on sockets, as (action, id).
@@ -277,7 +340,10 @@ impl Sim {
             .iter()
             .map(|(_, _, t)| {
                 let v: serde_json::Value = serde_json::from_str(t).unwrap();
-                (v["action"].as_str().unwrap().to_owned(), v["id"].as_str().unwrap().to_owned())
+                (
+                    v["action"].as_str().unwrap().to_owned(),
+                    v["id"].as_str().unwrap().to_owned(),
+                )
             })
             .collect()
     }
