@@ -11,6 +11,8 @@
 //! | 1009 | `message too big` — a message or frame over `max_message_bytes` |
 //!
 //! After a 1009 the server does not read on: the rest of the oversized frame is never buffered.
+//! A send that does not complete within [`SEND_TIMEOUT`] (a peer that stopped reading) ends the
+//! connection without a Close.
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -25,6 +27,9 @@ use crate::heartbeat::{Beat, Heartbeat};
 use crate::reply::{binary_refused, handle_text, Reply, Session};
 use crate::shutdown::CLOSE_REPLY_WAIT;
 use crate::AppState;
+
+/// The longest one send may wait for the peer to make room.
+const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// `GET /` with `Upgrade: websocket`: sets the size limits and hands the socket to [`serve`].
 pub(crate) async fn upgrade(ws: WebSocketUpgrade, State(state): State<AppState>) -> Response {
@@ -76,7 +81,7 @@ where
             () = state.shutdown().triggered() => break End::Close(close_code::AWAY, "server shutting down"),
             _ = ticker.tick() => match heartbeat.tick(Instant::now()) {
                 Beat::Ping(payload) => {
-                    if socket.send(Message::Ping(payload.into())).await.is_err() {
+                    if send(&mut socket, Message::Ping(payload.into())).await.is_err() {
                         break End::Gone;
                     }
                 }
@@ -113,7 +118,8 @@ where
             code,
             reason: reason.into(),
         };
-        if socket.send(Message::Close(Some(frame))).await.is_ok() && code != close_code::SIZE {
+        if send(&mut socket, Message::Close(Some(frame))).await.is_ok() && code != close_code::SIZE
+        {
             // Give the peer a moment to answer the close handshake; never wait forever.
             let _ = tokio::time::timeout(CLOSE_REPLY_WAIT, async {
                 while let Some(Ok(_)) = socket.next().await {}
@@ -124,7 +130,7 @@ where
 }
 
 /// Counts and sends one reply.
-async fn send_reply<S>(socket: &mut S, reply: &Reply, state: &AppState) -> Result<(), axum::Error>
+async fn send_reply<S>(socket: &mut S, reply: &Reply, state: &AppState) -> Result<(), SendFailed>
 where
     S: Sink<Message, Error = axum::Error> + Unpin,
 {
@@ -132,10 +138,30 @@ where
     if let ServerMessage::Error(error) = &reply.frame.message {
         state.metrics().error(error.code);
     }
-    socket
-        .send(Message::Text(reply.frame.to_json().into()))
-        .await
+    send(socket, Message::Text(reply.frame.to_json().into())).await
 }
+
+/// Sends one message, giving up after [`SEND_TIMEOUT`].
+async fn send<S>(socket: &mut S, message: Message) -> Result<(), SendFailed>
+where
+    S: Sink<Message, Error = axum::Error> + Unpin,
+{
+    match tokio::time::timeout(SEND_TIMEOUT, socket.send(message)).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(error)) => {
+            tracing::debug!(%error, "websocket send failed");
+            Err(SendFailed)
+        }
+        Err(_) => {
+            tracing::debug!("websocket send timed out");
+            Err(SendFailed)
+        }
+    }
+}
+
+/// A send failed or timed out: the connection is gone.
+#[derive(Debug)]
+struct SendFailed;
 
 /// What a read error means: an oversized message is answered with 1009; anything else means
 /// the socket is gone.
