@@ -1,0 +1,304 @@
+#!/usr/bin/env bash
+# build.sh — the one entry point for developers and CI.
+#
+#   ./build.sh setup   install what is missing (idempotent; one line per tool)
+#   ./build.sh build   native workspace (release) + the wasm package in pkg/
+#   ./build.sh run     build, then run semantest-server on port 3003 in the foreground
+#   ./build.sh test    setup, fmt, clippy (native + wasm32), cargo test, browser tests
+#
+# Only package registries are reachable on our machines, so every tool comes from crates.io or
+# Debian, and wasm-pack always runs with `--mode no-install` (it must never try to download).
+# The measured reasons behind each choice are in shared/TOOLCHAIN.md.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")"
+# shellcheck source=scripts/common.sh
+source scripts/common.sh
+
+WASM_TARGET=wasm32-unknown-unknown
+PKG_DIR=pkg
+LOG_DIR=.build/logs
+
+usage() {
+    cat <<'EOF'
+Usage: ./build.sh <command> [args]
+
+Commands:
+  setup    Install what is missing: the wasm32 Rust target, clippy and rustfmt,
+           wasm-bindgen-cli (the version pinned in Cargo.toml), wasm-pack,
+           chromium and chromium-driver (apt). Skips what is already there.
+  build    cargo build --workspace --release, then wasm-pack build --target web into pkg/.
+  run      build, then run semantest-server in the foreground (port 3003, or SEMANTEST_PORT).
+           Arguments after `run` go to the server, e.g. ./build.sh run --allow-origin http://localhost:8080
+  test     setup, cargo fmt --check, clippy (native and wasm32), cargo test, browser tests.
+           Exits non-zero if any step fails; prints a summary with durations.
+  help     This text.
+
+First run on a bare machine: about 15-20 min (wasm-bindgen-cli ~7 min, wasm-pack ~5-10 min to
+compile from crates.io, chromium ~1 min, the first wasm32 dependency build ~2.5 min).
+EOF
+}
+
+ok() { printf 'ok: %s\n' "$*"; }
+installing() { printf 'installing %s\n' "$*"; }
+warn() { printf 'warning: %s\n' "$*" >&2; }
+
+# Run a command quietly, its output in a log file; on failure show the log's tail and stop.
+quietly() {
+    local name=$1
+    shift
+    mkdir -p "$LOG_DIR"
+    local log="$LOG_DIR/setup-$name.log"
+    if ! "$@" >"$log" 2>&1; then
+        printf 'failed: %s (last lines of %s follow)\n' "$*" "$log" >&2
+        tail -n 40 "$log" >&2
+        exit 1
+    fi
+}
+
+as_root() {
+    if [[ $(id -u) -eq 0 ]]; then
+        "$@"
+    else
+        sudo "$@"
+    fi
+}
+
+# --- setup ----------------------------------------------------------------------------------
+
+setup_rust() {
+    command -v rustup >/dev/null 2>&1 || die "rustup is required (https://rustup.rs); Rust from a distro package cannot add the wasm32 target"
+    if rustup target list --installed | grep -qx "$WASM_TARGET"; then
+        ok "rust target $WASM_TARGET"
+    else
+        installing "rust target $WASM_TARGET"
+        quietly rustup-target rustup target add "$WASM_TARGET"
+    fi
+    local component
+    for component in clippy rustfmt; do
+        if rustup component list --installed | grep -q "^$component"; then
+            ok "rustup component $component"
+        else
+            installing "rustup component $component"
+            quietly "rustup-$component" rustup component add "$component"
+        fi
+    done
+}
+
+setup_wasm_tools() {
+    local want have
+    want=$(pinned_wasm_bindgen_version)
+    have=$(installed_wasm_bindgen_version)
+    if [[ "$have" == "$want" ]]; then
+        ok "wasm-bindgen-cli $want"
+    else
+        installing "wasm-bindgen-cli $want${have:+ (found $have)} — about 7 min on 2 cores"
+        # Not --locked: its lockfile pins a webpki-roots version the registry here lacks.
+        quietly wasm-bindgen-cli cargo install wasm-bindgen-cli --version "$want"
+        have=$(installed_wasm_bindgen_version)
+        [[ "$have" == "$want" ]] || die "installed wasm-bindgen-cli but \`wasm-bindgen --version\` says '$have', want $want (is another wasm-bindgen earlier on PATH?)"
+    fi
+    local locked
+    locked=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' Cargo.lock 2>/dev/null || true)
+    if [[ -n "$locked" && "$locked" != "$want" ]]; then
+        warn "Cargo.lock has wasm-bindgen $locked but Cargo.toml pins $want; run cargo update -p wasm-bindgen"
+    fi
+
+    if command -v wasm-pack >/dev/null 2>&1; then
+        ok "wasm-pack $(wasm-pack --version | awk '{print $2}')"
+    else
+        installing "wasm-pack — about 5-10 min on 2 cores"
+        quietly wasm-pack cargo install wasm-pack --locked
+    fi
+
+    # Debian's binaryen (wasm-opt 108) produces modules that fail at run time. wasm-opt is off
+    # in Cargo.toml, so it is not used, but say so rather than leave a trap on PATH.
+    if dpkg-query -W -f='${Status}' binaryen 2>/dev/null | grep -q 'install ok installed'; then
+        warn "Debian's binaryen package is installed; its wasm-opt breaks modules (WebAssembly.Table.set(): Argument 1 is invalid). Remove it: apt-get remove binaryen"
+    fi
+}
+
+setup_browser() {
+    if [[ -x /usr/bin/chromium && -x /usr/bin/chromedriver ]]; then
+        ok "chromium and chromedriver $(chromium_major)"
+    else
+        installing "chromium and chromium-driver (apt) — about 1 min"
+        quietly apt-update as_root apt-get update
+        quietly apt-chromium as_root env DEBIAN_FRONTEND=noninteractive \
+            apt-get install -y chromium chromium-driver
+    fi
+    local browser driver
+    browser=$(chromium_major)
+    driver=$(chromedriver_major)
+    [[ "$browser" == "$driver" ]] ||
+        die "chromium $browser and chromedriver $driver differ; reinstall both: apt-get install chromium chromium-driver"
+}
+
+cmd_setup() {
+    setup_rust
+    setup_wasm_tools
+    setup_browser
+}
+
+# --- build and run --------------------------------------------------------------------------
+
+server_binary() {
+    printf '%s/release/semantest-server\n' "${CARGO_TARGET_DIR:-target}"
+}
+
+cmd_build() {
+    setup_rust
+    setup_wasm_tools
+    echo "==> cargo build --workspace --release"
+    cargo build --workspace --release
+    echo "==> wasm-pack build --release --target web --out-dir $PKG_DIR"
+    wasm-pack build --mode no-install --release --target web --out-dir "$PKG_DIR" .
+    local wasm="$PKG_DIR/semantest_connect_bg.wasm"
+    [[ -f "$wasm" ]] || die "wasm-pack reported success but $wasm is missing"
+    local raw gz
+    raw=$(wc -c <"$wasm")
+    gz=$(gzip -9 -c "$wasm" | wc -c)
+    printf 'wasm: %s  %d bytes (%d KiB), gzipped %d bytes (%d KiB)\n' \
+        "$wasm" "$raw" $((raw / 1024)) "$gz" $((gz / 1024))
+}
+
+cmd_run() {
+    cmd_build
+    local port=${SEMANTEST_PORT:-3003}
+    local bin
+    bin=$(server_binary)
+    [[ -x "$bin" ]] || die "$bin was not built (is the server crate in the workspace?)"
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+        die "port $port is already in use (another semantest-server?). Stop it, or pick another port: SEMANTEST_PORT=3004 ./build.sh run"
+    fi
+    cat <<EOF
+
+Starting semantest-server on port $port (Ctrl-C stops it). What next, in another terminal:
+  curl http://localhost:$port/signature     # what the extension's probe sees
+  curl http://localhost:$port/health
+  ./build.sh test                            # everything CI runs
+The wasm package (--target web) is in $PKG_DIR/: semantest_connect.js + semantest_connect_bg.wasm.
+
+EOF
+    exec "$bin" --port "$port" "$@"
+}
+
+# --- test -----------------------------------------------------------------------------------
+
+STEP_NAMES=()
+STEP_RESULTS=()
+STEP_SECONDS=()
+STEP_LOGS=()
+
+# run_step NAME CMD... — run one step as its own process, output shown and kept in a log.
+run_step() {
+    local name=$1
+    shift
+    local n=$((${#STEP_NAMES[@]} + 1))
+    local log
+    log="$LOG_DIR/test-$n-$(printf '%s' "$name" | tr -cs 'a-zA-Z0-9' '-' | sed 's/-$//').log"
+    printf '\n==> [%d] %s\n    $ %s\n' "$n" "$name" "$*"
+    local start=$SECONDS rc=0
+    # A step is always an external command (never a shell function), so `set -e` inside it
+    # keeps its meaning; pipefail gives us the command's status rather than tee's.
+    "$@" 2>&1 | tee "$log" || rc=$?
+    local took=$((SECONDS - start))
+    STEP_NAMES+=("$name")
+    STEP_SECONDS+=("$took")
+    STEP_LOGS+=("$log")
+    if [[ $rc -eq 0 ]]; then
+        STEP_RESULTS+=(pass)
+        printf '==> [%d] %s: ok (%s)\n' "$n" "$name" "$(duration "$took")"
+    else
+        STEP_RESULTS+=(FAIL)
+        printf '==> [%d] %s: FAILED with exit code %d (%s)\n' "$n" "$name" "$rc" "$(duration "$took")"
+    fi
+    return "$rc"
+}
+
+skip_step() {
+    STEP_NAMES+=("$1")
+    STEP_RESULTS+=(skipped)
+    STEP_SECONDS+=(0)
+    STEP_LOGS+=("")
+}
+
+duration() {
+    local s=$1
+    if ((s >= 60)); then printf '%dm%02ds' $((s / 60)) $((s % 60)); else printf '%ds' "$s"; fi
+}
+
+# Sum cargo's and wasm-bindgen-test-runner's "test result: ok. N passed; M failed; ..." lines.
+count_tests() {
+    local passed=0 failed=0 p f line
+    local log
+    for log in "$@"; do
+        [[ -f "$log" ]] || continue
+        while IFS= read -r line; do
+            p=$(sed -nE 's/.* ([0-9]+) passed.*/\1/p' <<<"$line")
+            f=$(sed -nE 's/.* ([0-9]+) failed.*/\1/p' <<<"$line")
+            passed=$((passed + ${p:-0}))
+            failed=$((failed + ${f:-0}))
+        done < <(grep -E '^test result: ' "$log" || true)
+    done
+    printf '%d passed, %d failed\n' "$passed" "$failed"
+}
+
+cmd_test() {
+    mkdir -p "$LOG_DIR"
+    rm -f "$LOG_DIR"/test-*.log
+    local started=$SECONDS
+    if run_step "setup" ./build.sh setup; then
+        run_step "cargo fmt --check" cargo fmt --all --check || true
+        run_step "clippy (native)" cargo clippy --workspace --all-targets -- -D warnings || true
+        run_step "clippy ($WASM_TARGET)" \
+            cargo clippy -p semantest-connect --target "$WASM_TARGET" --all-targets -- -D warnings || true
+        run_step "cargo test" cargo test --workspace || true
+        run_step "browser tests" tests/browser/run.sh || true
+    else
+        local s
+        for s in "cargo fmt --check" "clippy (native)" "clippy ($WASM_TARGET)" "cargo test" "browser tests"; do
+            skip_step "$s"
+        done
+    fi
+
+    printf '\n==> summary (%s)\n' "$(duration $((SECONDS - started)))"
+    local i failed=() test_logs=()
+    for i in "${!STEP_NAMES[@]}"; do
+        printf '  %-8s %-34s %s\n' "${STEP_RESULTS[$i]}" "${STEP_NAMES[$i]}" "$(duration "${STEP_SECONDS[$i]}")"
+        [[ "${STEP_RESULTS[$i]}" == pass ]] || failed+=("${STEP_NAMES[$i]}")
+        case "${STEP_NAMES[$i]}" in
+        "cargo test" | "browser tests") test_logs+=("${STEP_LOGS[$i]}") ;;
+        esac
+    done
+    if ((${#failed[@]} == 0)); then
+        echo "build.sh test: all steps passed (logs in $LOG_DIR/)"
+    else
+        local list
+        list=$(printf '%s, ' "${failed[@]}")
+        printf 'build.sh test: FAILED: %s (logs in %s/)\n' "${list%, }" "$LOG_DIR"
+    fi
+    # Counted from the runners' own "test result:" lines (native and browser).
+    echo "tests: $(count_tests "${test_logs[@]}")"
+    ((${#failed[@]} == 0))
+}
+
+# --- main -----------------------------------------------------------------------------------
+
+main() {
+    local cmd=${1:-help}
+    [[ $# -gt 0 ]] && shift
+    case "$cmd" in
+    setup) cmd_setup ;;
+    build) cmd_build ;;
+    run) cmd_run "$@" ;;
+    test) cmd_test ;;
+    help | -h | --help) usage ;;
+    *)
+        printf 'unknown command: %s\n\n' "$cmd" >&2
+        usage >&2
+        exit 2
+        ;;
+    esac
+}
+
+main "$@"
