@@ -19,7 +19,10 @@ pub struct Backoff {
 impl Backoff {
     /// A schedule whose jitter comes from `seed` (drivers seed it randomly, tests fixed).
     pub fn new(seed: u64) -> Self {
-        Backoff { failures: 0, rng: fastrand::Rng::with_seed(seed) }
+        Backoff {
+            failures: 0,
+            rng: fastrand::Rng::with_seed(seed),
+        }
     }
 
     /// How many attempts have failed in a row.
@@ -59,14 +62,22 @@ mod tests {
     use super::*;
 
     fn retry(max: Option<u32>) -> RetrySettings {
-        RetrySettings { base_ms: 1_000, factor: 2.0, cap_ms: 30_000, max_attempts: max }
+        RetrySettings {
+            base_ms: 1_000,
+            factor: 2.0,
+            cap_ms: 30_000,
+            max_attempts: max,
+        }
     }
 
     #[test]
     fn ceilings_follow_the_documented_schedule() {
         let r = retry(None);
         let got: Vec<u64> = (0..8).map(|n| Backoff::ceiling(&r, n)).collect();
-        assert_eq!(got, [1_000, 2_000, 4_000, 8_000, 16_000, 30_000, 30_000, 30_000]);
+        assert_eq!(
+            got,
+            [1_000, 2_000, 4_000, 8_000, 16_000, 30_000, 30_000, 30_000]
+        );
         assert_eq!(Backoff::ceiling(&r, u32::MAX), 30_000);
     }
 
@@ -80,7 +91,10 @@ mod tests {
             assert!(d <= Backoff::ceiling(&r, n), "attempt {n}: {d}");
             max_seen = max_seen.max(d);
         }
-        assert!(max_seen > 15_000, "jitter should reach high in the range, saw {max_seen}");
+        assert!(
+            max_seen > 15_000,
+            "jitter should reach high in the range, saw {max_seen}"
+        );
     }
 
     #[test]

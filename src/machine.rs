@@ -142,7 +142,11 @@ impl Machine {
         match event {
             Event::Start => self.start(now, &mut out),
             Event::SettingsChanged(s) => self.settings_changed(now, *s, &mut out),
-            Event::ProbeAnswered { probe, status, body } => self.probe_answered(now, probe, status, &body, &mut out),
+            Event::ProbeAnswered {
+                probe,
+                status,
+                body,
+            } => self.probe_answered(now, probe, status, &body, &mut out),
             Event::ProbeFailed { probe, error } => {
                 if self.is_probe(probe) {
                     self.finish_probe(&mut out);
@@ -150,7 +154,11 @@ impl Machine {
                 }
             }
             Event::SocketOpened(id) => self.socket_opened(now, id, &mut out),
-            Event::SocketClosed { socket, code, reason } => self.socket_closed(now, socket, code, &reason, &mut out),
+            Event::SocketClosed {
+                socket,
+                code,
+                reason,
+            } => self.socket_closed(now, socket, code, &reason, &mut out),
             Event::MessageReceived { socket, text } => self.message(now, socket, text, &mut out),
             Event::TimerFired(t) => self.timer_fired(now, t, &mut out),
             Event::Online => {
@@ -183,7 +191,10 @@ impl Machine {
         let text = raw_json(action, &id, payload);
         let mut out = Vec::new();
         match &self.active {
-            Some(conn) => out.push(Command::Send { socket: conn.id, text }),
+            Some(conn) => out.push(Command::Send {
+                socket: conn.id,
+                text,
+            }),
             None => self.outbox.push(text, self.settings.outbox_capacity)?,
         }
         self.emit_status(now, &mut out);
@@ -200,9 +211,15 @@ impl Machine {
             let reason = match (c.side, self.settings.strategy) {
                 (Side::Local, _) => None,
                 (Side::Remote, Strategy::RemoteOnly) => Some("prefer-local is off".to_owned()),
-                (Side::Remote, _) => local_reason.as_ref().map(|r| format!("local server not used: {r}")),
+                (Side::Remote, _) => local_reason
+                    .as_ref()
+                    .map(|r| format!("local server not used: {r}")),
             };
-            let mode = if c.side == Side::Local { Mode::Local } else { Mode::Cloud };
+            let mode = if c.side == Side::Local {
+                Mode::Local
+            } else {
+                Mode::Cloud
+            };
             (mode, Some(c.url.clone()), reason)
         } else if !self.running {
             (Mode::Offline, None, Some("not connected".to_owned()))
@@ -216,16 +233,22 @@ impl Machine {
             }
             let mut reason = parts.join("; ");
             if self.gave_up {
-                reason = format!("gave up after {} attempts; {reason}", self.backoff.failures());
+                reason = format!(
+                    "gave up after {} attempts; {reason}",
+                    self.backoff.failures()
+                );
             }
             (Mode::Offline, None, Some(reason))
         } else {
             let url = self.pending.as_ref().map(|c| c.url.clone());
-            let reason = self.lost_reason.clone().or_else(|| match (&self.pending, &self.probe) {
-                (Some(c), _) => Some(format!("connecting to {}", c.url)),
-                (None, Some(_)) => Some("looking for the local server".to_owned()),
-                (None, None) => None,
-            });
+            let reason = self
+                .lost_reason
+                .clone()
+                .or_else(|| match (&self.pending, &self.probe) {
+                    (Some(c), _) => Some(format!("connecting to {}", c.url)),
+                    (None, Some(_)) => Some("looking for the local server".to_owned()),
+                    (None, None) => None,
+                });
             (Mode::Connecting, url, reason)
         };
         let since = match &self.last_status {
@@ -280,8 +303,17 @@ impl Machine {
         }
     }
 
-    fn probe_answered(&mut self, now: u64, id: ProbeId, status: u16, body: &[u8], out: &mut Vec<Command>) {
-        let Some(probe) = self.probe.clone().filter(|p| p.id == id) else { return };
+    fn probe_answered(
+        &mut self,
+        now: u64,
+        id: ProbeId,
+        status: u16,
+        body: &[u8],
+        out: &mut Vec<Command>,
+    ) {
+        let Some(probe) = self.probe.clone().filter(|p| p.id == id) else {
+            return;
+        };
         self.finish_probe(out);
         if status == 404 && !probe.fallback {
             self.start_probe(now, true, out);
@@ -294,13 +326,23 @@ impl Machine {
     }
 
     fn socket_opened(&mut self, now: u64, id: SocketId, out: &mut Vec<Command>) {
-        let Some(mut conn) = self.pending.take_if(|c| c.id == id) else { return };
+        let Some(mut conn) = self.pending.take_if(|c| c.id == id) else {
+            return;
+        };
         self.disarm(Timer::ConnectDeadline, out);
         self.disarm(Timer::HeadStart, out);
         self.disarm(Timer::Retry, out);
         if let Some(old) = self.active.take() {
-            let to = if conn.side == Side::Local { "local" } else { "remote" };
-            out.push(close(old.id, CLOSE_NORMAL, &format!("switching to the {to} server")));
+            let to = if conn.side == Side::Local {
+                "local"
+            } else {
+                "remote"
+            };
+            out.push(close(
+                old.id,
+                CLOSE_NORMAL,
+                &format!("switching to the {to} server"),
+            ));
         }
         conn.since = now;
         match conn.side {
@@ -319,7 +361,10 @@ impl Machine {
             capabilities: Vec::new(),
         };
         let hello = ClientFrame::new(format!("h{}", self.fresh()), ClientMessage::Hello(hello));
-        out.push(Command::Send { socket: conn.id, text: hello.to_json() });
+        out.push(Command::Send {
+            socket: conn.id,
+            text: hello.to_json(),
+        });
         let side = conn.side;
         let socket = conn.id;
         self.active = Some(conn);
@@ -338,7 +383,14 @@ impl Machine {
         }
     }
 
-    fn socket_closed(&mut self, now: u64, id: SocketId, code: u16, reason: &str, out: &mut Vec<Command>) {
+    fn socket_closed(
+        &mut self,
+        now: u64,
+        id: SocketId,
+        code: u16,
+        reason: &str,
+        out: &mut Vec<Command>,
+    ) {
         let why = if reason.is_empty() {
             format!("connection closed (code {code})")
         } else {
@@ -346,7 +398,11 @@ impl Machine {
         };
         if let Some(conn) = self.pending.take_if(|c| c.id == id) {
             self.disarm(Timer::ConnectDeadline, out);
-            let why = if code == 1006 { "could not connect".to_owned() } else { why };
+            let why = if code == 1006 {
+                "could not connect".to_owned()
+            } else {
+                why
+            };
             self.pending_failed(now, conn.side, why, out);
         } else if let Some(conn) = self.active.take_if(|c| c.id == id) {
             self.connection_lost(now, conn, why, out);
@@ -357,7 +413,11 @@ impl Machine {
         if self.active.as_ref().is_none_or(|c| c.id != id) {
             return;
         }
-        if let Ok(ServerFrame { reply_to: Some(to), message: ServerMessage::Pong(_) }) = ServerFrame::parse(&text) {
+        if let Ok(ServerFrame {
+            reply_to: Some(to),
+            message: ServerMessage::Pong(_),
+        }) = ServerFrame::parse(&text)
+        {
             if let Some(ping) = self.ping.take_if(|p| p.id == to) {
                 self.latency_ms = Some(now.saturating_sub(ping.sent_at));
                 self.disarm(Timer::PongDeadline, out);
@@ -380,14 +440,19 @@ impl Machine {
             Timer::ProbeDeadline => {
                 if let Some(p) = self.probe.take() {
                     out.push(Command::CancelProbe(p.id));
-                    let e = signature::ProbeError::Timeout { ms: self.settings.probe_timeout_ms };
+                    let e = signature::ProbeError::Timeout {
+                        ms: self.settings.probe_timeout_ms,
+                    };
                     self.local_failed(now, e.to_string(), out);
                 }
             }
             Timer::ConnectDeadline => {
                 if let Some(conn) = self.pending.take() {
                     out.push(close(conn.id, CLOSE_CONNECT_TIMEOUT, "connect timeout"));
-                    let why = format!("socket did not open within {} ms", self.settings.connect_timeout_ms);
+                    let why = format!(
+                        "socket did not open within {} ms",
+                        self.settings.connect_timeout_ms
+                    );
                     self.pending_failed(now, conn.side, why, out);
                 }
             }
@@ -433,11 +498,19 @@ impl Machine {
                 if self.probe.is_none() {
                     self.start_probe(now, false, out);
                 }
-                if self.settings.strategy == Strategy::LocalFirst && self.active.is_none() && self.pending.is_none() {
+                if self.settings.strategy == Strategy::LocalFirst
+                    && self.active.is_none()
+                    && self.pending.is_none()
+                {
                     if self.settings.local_head_start_ms == 0 {
                         self.open(now, Side::Remote, out);
                     } else {
-                        self.arm(now, Timer::HeadStart, self.settings.local_head_start_ms, out);
+                        self.arm(
+                            now,
+                            Timer::HeadStart,
+                            self.settings.local_head_start_ms,
+                            out,
+                        );
                     }
                 }
             }
@@ -486,7 +559,9 @@ impl Machine {
                 self.local_reason = Some(why);
                 if on_remote {
                     self.arm(now, Timer::Reprobe, self.settings.reprobe_interval_ms, out);
-                } else if self.settings.strategy == Strategy::LocalFirst && !self.remote_failed && self.active.is_none()
+                } else if self.settings.strategy == Strategy::LocalFirst
+                    && !self.remote_failed
+                    && self.active.is_none()
                 {
                     self.open(now, Side::Remote, out);
                 } else if self.idle() {
@@ -505,7 +580,11 @@ impl Machine {
 
     /// The open socket went away: wait a backoff delay, then decide again.
     fn connection_lost(&mut self, now: u64, conn: Conn, why: String, out: &mut Vec<Command>) {
-        let name = if conn.side == Side::Local { "local" } else { "remote" };
+        let name = if conn.side == Side::Local {
+            "local"
+        } else {
+            "remote"
+        };
         match conn.side {
             Side::Local => self.local_reason = Some(why.clone()),
             Side::Remote => self.remote_reason = Some(why.clone()),
@@ -547,10 +626,22 @@ impl Machine {
 
     fn start_probe(&mut self, now: u64, fallback: bool, out: &mut Vec<Command>) {
         let id = ProbeId(self.fresh());
-        let path = if fallback { "/semantest-signature" } else { "/signature" };
-        out.push(Command::Probe { probe: id, url: format!("{}{path}", self.settings.local_url) });
+        let path = if fallback {
+            "/semantest-signature"
+        } else {
+            "/signature"
+        };
+        out.push(Command::Probe {
+            probe: id,
+            url: format!("{}{path}", self.settings.local_url),
+        });
         self.probe = Some(ProbeState { id, fallback });
-        self.arm(now, Timer::ProbeDeadline, self.settings.probe_timeout_ms, out);
+        self.arm(
+            now,
+            Timer::ProbeDeadline,
+            self.settings.probe_timeout_ms,
+            out,
+        );
     }
 
     fn finish_probe(&mut self, out: &mut Vec<Command>) {
@@ -567,9 +658,22 @@ impl Machine {
             Side::Remote => self.settings.effective_remote_url().to_owned(),
         };
         let id = SocketId(self.fresh());
-        out.push(Command::OpenSocket { socket: id, url: url.clone() });
-        self.pending = Some(Conn { id, side, url, since: now });
-        self.arm(now, Timer::ConnectDeadline, self.settings.connect_timeout_ms, out);
+        out.push(Command::OpenSocket {
+            socket: id,
+            url: url.clone(),
+        });
+        self.pending = Some(Conn {
+            id,
+            side,
+            url,
+            since: now,
+        });
+        self.arm(
+            now,
+            Timer::ConnectDeadline,
+            self.settings.connect_timeout_ms,
+            out,
+        );
     }
 
     fn send_ping(&mut self, now: u64, out: &mut Vec<Command>) {
@@ -577,7 +681,10 @@ impl Machine {
         let id = format!("k{}", self.next_id);
         self.next_id += 1;
         let text = ClientFrame::new(id.clone(), ClientMessage::Ping(Ping { t: now })).to_json();
-        out.push(Command::Send { socket: conn.id, text });
+        out.push(Command::Send {
+            socket: conn.id,
+            text,
+        });
         self.ping = Some(OutstandingPing { id, sent_at: now });
         self.arm(now, Timer::PongDeadline, self.settings.pong_timeout_ms, out);
     }
@@ -587,7 +694,10 @@ impl Machine {
         if let Some(p) = self.probe.take() {
             out.push(Command::CancelProbe(p.id));
         }
-        for conn in [self.pending.take(), self.active.take()].into_iter().flatten() {
+        for conn in [self.pending.take(), self.active.take()]
+            .into_iter()
+            .flatten()
+        {
             out.push(close(conn.id, CLOSE_NORMAL, reason));
         }
         for timer in std::mem::take(&mut self.timers).into_keys() {
@@ -613,7 +723,11 @@ impl Machine {
 
     fn emit_status(&mut self, now: u64, out: &mut Vec<Command>) {
         let status = self.status(now);
-        if self.last_status.as_ref().is_none_or(|last| !last.same_as(&status)) {
+        if self
+            .last_status
+            .as_ref()
+            .is_none_or(|last| !last.same_as(&status))
+        {
             self.last_status = Some(status.clone());
             out.push(Command::Status(status));
         }
@@ -638,5 +752,9 @@ impl Machine {
 }
 
 fn close(socket: SocketId, code: u16, reason: &str) -> Command {
-    Command::CloseSocket { socket, code, reason: reason.to_owned() }
+    Command::CloseSocket {
+        socket,
+        code,
+        reason: reason.to_owned(),
+    }
 }

@@ -198,7 +198,12 @@ impl Settings {
             reprobe_interval_ms: 30_000,
             stable_after_ms: 10_000,
             outbox_capacity: 256,
-            retry: RetrySettings { base_ms: 1_000, factor: 2.0, cap_ms: 30_000, max_attempts: None },
+            retry: RetrySettings {
+                base_ms: 1_000,
+                factor: 2.0,
+                cap_ms: 30_000,
+                max_attempts: None,
+            },
             role: Role::Client,
             client_id: "semantest-client".to_owned(),
         };
@@ -206,7 +211,10 @@ impl Settings {
             Preset::Production => base,
             Preset::Development => Settings {
                 reprobe_interval_ms: 5_000,
-                retry: RetrySettings { cap_ms: 5_000, ..base.retry.clone() },
+                retry: RetrySettings {
+                    cap_ms: 5_000,
+                    ..base.retry.clone()
+                },
                 ..base
             },
         }
@@ -228,7 +236,11 @@ impl Settings {
 
     fn apply(&mut self, o: &Overrides) {
         if let Some(p) = o.prefer_local {
-            self.strategy = if p { Strategy::LocalFirst } else { Strategy::RemoteOnly };
+            self.strategy = if p {
+                Strategy::LocalFirst
+            } else {
+                Strategy::RemoteOnly
+            };
         }
         set(&mut self.strategy, o.strategy);
         set(&mut self.local_url, o.local_url.clone());
@@ -263,15 +275,30 @@ impl Settings {
             check_ws("customUrl", c)?;
         }
         range("probeTimeoutMs", self.probe_timeout_ms, 100, 30_000)?;
-        range("localHeadStartMs", self.local_head_start_ms, 0, self.probe_timeout_ms)?;
+        range(
+            "localHeadStartMs",
+            self.local_head_start_ms,
+            0,
+            self.probe_timeout_ms,
+        )?;
         range("connectTimeoutMs", self.connect_timeout_ms, 500, 60_000)?;
         range("pingIntervalMs", self.ping_interval_ms, 1_000, 20_000)?;
         range("pongTimeoutMs", self.pong_timeout_ms, 500, 60_000)?;
-        range("reprobeIntervalMs", self.reprobe_interval_ms, 1_000, 3_600_000)?;
+        range(
+            "reprobeIntervalMs",
+            self.reprobe_interval_ms,
+            1_000,
+            3_600_000,
+        )?;
         range("stableAfterMs", self.stable_after_ms, 0, 3_600_000)?;
         range("outboxCapacity", self.outbox_capacity as u64, 1, 10_000)?;
         range("retry.baseMs", self.retry.base_ms, 10, 60_000)?;
-        range("retry.capMs", self.retry.cap_ms, self.retry.base_ms, 3_600_000)?;
+        range(
+            "retry.capMs",
+            self.retry.cap_ms,
+            self.retry.base_ms,
+            3_600_000,
+        )?;
         if !(1.0..=10.0).contains(&self.retry.factor) {
             return Err(SettingsError::OutOfRange {
                 field: "retry.factor",
@@ -345,9 +372,23 @@ impl Overrides {
             ($($f:ident),*) => { $( if top.$f.is_some() { self.$f = top.$f; } )* };
         }
         take!(
-            preset, prefer_local, strategy, local_url, remote_url, custom_url, probe_timeout_ms,
-            local_head_start_ms, connect_timeout_ms, ping_interval_ms, pong_timeout_ms,
-            reprobe_interval_ms, stable_after_ms, outbox_capacity, retry, role, client_id
+            preset,
+            prefer_local,
+            strategy,
+            local_url,
+            remote_url,
+            custom_url,
+            probe_timeout_ms,
+            local_head_start_ms,
+            connect_timeout_ms,
+            ping_interval_ms,
+            pong_timeout_ms,
+            reprobe_interval_ms,
+            stable_after_ms,
+            outbox_capacity,
+            retry,
+            role,
+            client_id
         );
         self
     }
@@ -374,7 +415,11 @@ fn range(field: &'static str, value: u64, min: u64, max: u64) -> Result<(), Sett
 
 /// Splits `scheme://rest`, checking the rest has a host and no spaces.
 fn split_url<'a>(field: &'static str, url: &'a str) -> Result<(&'a str, &'a str), SettingsError> {
-    let bad = |reason: &str| SettingsError::InvalidUrl { field, url: url.to_owned(), reason: reason.to_owned() };
+    let bad = |reason: &str| SettingsError::InvalidUrl {
+        field,
+        url: url.to_owned(),
+        reason: reason.to_owned(),
+    };
     let (scheme, rest) = url.split_once("://").ok_or_else(|| bad("no scheme"))?;
     if url.chars().any(char::is_whitespace) {
         return Err(bad("contains spaces"));

@@ -77,20 +77,29 @@ pub fn check(status: u16, body: &[u8]) -> Result<Signature, ProbeError> {
         return Err(ProbeError::Http { status });
     }
     if body.len() > MAX_SIGNATURE_BYTES {
-        return Err(ProbeError::TooLarge { limit: MAX_SIGNATURE_BYTES });
+        return Err(ProbeError::TooLarge {
+            limit: MAX_SIGNATURE_BYTES,
+        });
     }
     let value: serde_json::Value = serde_json::from_slice(body).map_err(|_| ProbeError::NotJson)?;
     if let Some(service) = value.get("service").and_then(|s| s.as_str()) {
         if service != SERVICE_NAME {
-            return Err(ProbeError::WrongService { service: truncate(service) });
+            return Err(ProbeError::WrongService {
+                service: truncate(service),
+            });
         }
     }
-    let sig: Signature =
-        serde_json::from_value(value).map_err(|e| ProbeError::NotSignature { detail: e.to_string() })?;
-    let req = semver::VersionReq::parse(&wanted_version()).expect("our own version is valid semver");
+    let sig: Signature = serde_json::from_value(value).map_err(|e| ProbeError::NotSignature {
+        detail: e.to_string(),
+    })?;
+    let req =
+        semver::VersionReq::parse(&wanted_version()).expect("our own version is valid semver");
     match semver::Version::parse(&sig.version) {
         Ok(v) if req.matches(&v) => Ok(sig),
-        _ => Err(ProbeError::IncompatibleVersion { found: truncate(&sig.version), wanted: wanted_version() }),
+        _ => Err(ProbeError::IncompatibleVersion {
+            found: truncate(&sig.version),
+            wanted: wanted_version(),
+        }),
     }
 }
 
@@ -110,21 +119,38 @@ mod tests {
 
     #[test]
     fn ours_is_accepted_across_minor_versions() {
-        assert_eq!(check(200, &body("semantest", "1.0.0")).unwrap().environment, "local");
+        assert_eq!(
+            check(200, &body("semantest", "1.0.0")).unwrap().environment,
+            "local"
+        );
         assert!(check(200, &body("semantest", "1.4.2")).is_ok());
     }
 
     #[test]
     fn each_failure_is_classified() {
-        assert_eq!(check(404, b"").unwrap_err(), ProbeError::Http { status: 404 });
-        assert_eq!(check(500, &body("semantest", "1.0.0")).unwrap_err(), ProbeError::Http { status: 500 });
+        assert_eq!(
+            check(404, b"").unwrap_err(),
+            ProbeError::Http { status: 404 }
+        );
+        assert_eq!(
+            check(500, &body("semantest", "1.0.0")).unwrap_err(),
+            ProbeError::Http { status: 500 }
+        );
         assert_eq!(check(200, b"<html>").unwrap_err(), ProbeError::NotJson);
         assert_eq!(check(200, &[0xff, 0xfe]).unwrap_err(), ProbeError::NotJson);
-        assert!(matches!(check(200, b"[1,2]").unwrap_err(), ProbeError::NotSignature { .. }));
-        assert!(matches!(check(200, br#"{"service":"semantest"}"#).unwrap_err(), ProbeError::NotSignature { .. }));
+        assert!(matches!(
+            check(200, b"[1,2]").unwrap_err(),
+            ProbeError::NotSignature { .. }
+        ));
+        assert!(matches!(
+            check(200, br#"{"service":"semantest"}"#).unwrap_err(),
+            ProbeError::NotSignature { .. }
+        ));
         assert_eq!(
             check(200, &body("other", "1.0.0")).unwrap_err(),
-            ProbeError::WrongService { service: "other".into() }
+            ProbeError::WrongService {
+                service: "other".into()
+            }
         );
         assert!(matches!(
             check(200, &body("semantest", "2.0.0")).unwrap_err(),
@@ -135,13 +161,24 @@ mod tests {
             ProbeError::IncompatibleVersion { .. }
         ));
         let huge = vec![b' '; MAX_SIGNATURE_BYTES + 1];
-        assert_eq!(check(200, &huge).unwrap_err(), ProbeError::TooLarge { limit: MAX_SIGNATURE_BYTES });
+        assert_eq!(
+            check(200, &huge).unwrap_err(),
+            ProbeError::TooLarge {
+                limit: MAX_SIGNATURE_BYTES
+            }
+        );
     }
 
     #[test]
     fn messages_read_well() {
-        let e = ProbeError::IncompatibleVersion { found: "2.0.0".into(), wanted: wanted_version() };
+        let e = ProbeError::IncompatibleVersion {
+            found: "2.0.0".into(),
+            wanted: wanted_version(),
+        };
         assert_eq!(e.to_string(), "incompatible version 2.0.0 (need ^1.0.0)");
-        assert_eq!(ProbeError::Timeout { ms: 2000 }.to_string(), "no answer within 2000 ms");
+        assert_eq!(
+            ProbeError::Timeout { ms: 2000 }.to_string(),
+            "no answer within 2000 ms"
+        );
     }
 }

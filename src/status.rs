@@ -46,6 +46,9 @@ pub struct Status {
 impl Status {
     /// Whether `self` and `other` differ in anything but `since`.
     pub fn same_as(&self, other: &Status) -> bool {
-        Status { since: other.since, ..self.clone() } == *other
+        Status {
+            since: other.since,
+            ..self.clone()
+        } == *other
     }
 }

@@ -35,10 +35,18 @@ fn refused_local_goes_remote_in_milliseconds_not_the_probe_timeout() {
     assert_eq!(st.url.as_deref(), Some(REMOTE_WS));
     assert_eq!(st.latency_ms, Some(REMOTE_RTT));
     assert_eq!(st.local_reason.as_deref(), Some("connection refused"));
-    assert_eq!(st.reason.as_deref(), Some("local server not used: connection refused"));
+    assert_eq!(
+        st.reason.as_deref(),
+        Some("local server not used: connection refused")
+    );
     // Refusal arrives 1 ms after the probe; the remote socket is requested right then,
     // not after the 300 ms head start or the 2 s probe timeout.
-    let open_at = s.log.iter().find(|(_, c)| matches!(c, Command::OpenSocket { .. })).unwrap().0;
+    let open_at = s
+        .log
+        .iter()
+        .find(|(_, c)| matches!(c, Command::OpenSocket { .. }))
+        .unwrap()
+        .0;
     assert_eq!(open_at - T0, 1);
     assert_eq!(s.first_time_in(Mode::Cloud).unwrap() - T0, 41);
 }
@@ -49,7 +57,10 @@ fn wrong_signature_goes_remote_with_the_reason() {
     s.start();
     s.run_for(1_000);
     assert_eq!(s.mode(), Mode::Cloud);
-    assert_eq!(s.status().local_reason.as_deref(), Some("wrong service 'other'"));
+    assert_eq!(
+        s.status().local_reason.as_deref(),
+        Some("wrong service 'other'")
+    );
 }
 
 #[test]
@@ -58,7 +69,10 @@ fn incompatible_version_goes_remote_with_the_reason() {
     s.start();
     s.run_for(1_000);
     assert_eq!(s.mode(), Mode::Cloud);
-    assert_eq!(s.status().local_reason.as_deref(), Some("incompatible version 2.0.0 (need ^1.0.0)"));
+    assert_eq!(
+        s.status().local_reason.as_deref(),
+        Some("incompatible version 2.0.0 (need ^1.0.0)")
+    );
 }
 
 #[test]
@@ -75,7 +89,13 @@ fn signature_404_falls_back_to_the_old_path() {
             _ => None,
         })
         .collect();
-    assert_eq!(probes, ["http://localhost:3003/signature", "http://localhost:3003/semantest-signature"]);
+    assert_eq!(
+        probes,
+        [
+            "http://localhost:3003/signature",
+            "http://localhost:3003/semantest-signature"
+        ]
+    );
 }
 
 #[test]
@@ -87,16 +107,26 @@ fn both_down_is_offline_with_each_reason_and_the_next_try() {
     assert_eq!(st.mode, Mode::Offline);
     assert_eq!(st.local_reason.as_deref(), Some("connection refused"));
     assert_eq!(st.remote_reason.as_deref(), Some("could not connect"));
-    assert_eq!(st.reason.as_deref(), Some("local: connection refused; remote: could not connect"));
+    assert_eq!(
+        st.reason.as_deref(),
+        Some("local: connection refused; remote: could not connect")
+    );
     let next = st.next_retry_at.expect("a next try is scheduled");
-    assert!(next >= s.now && next <= s.now + 1_000, "first retry within the 1 s ceiling");
+    assert!(
+        next >= s.now && next <= s.now + 1_000,
+        "first retry within the 1 s ceiling"
+    );
     assert_eq!(st.failures, 1);
     assert!(s.open_sockets().is_empty());
     // It does try again, and the local server coming up is found.
     s.local = Local::Up;
     s.run_until(next + 50);
     assert_eq!(s.mode(), Mode::Local);
-    assert_eq!(s.status().failures, 1, "failures count until the connection is stable");
+    assert_eq!(
+        s.status().failures,
+        1,
+        "failures count until the connection is stable"
+    );
 }
 
 #[test]
@@ -104,11 +134,18 @@ fn hung_local_starts_remote_after_the_head_start_and_stays_remote_on_timeout() {
     let mut s = Sim::new(Local::Hung, true);
     s.start();
     s.run_for(299);
-    assert!(s.opened_urls().is_empty(), "the probe runs alone during its head start");
+    assert!(
+        s.opened_urls().is_empty(),
+        "the probe runs alone during its head start"
+    );
     s.run_for(1);
     assert_eq!(s.opened_urls(), [REMOTE_WS]);
     s.run_for(100);
-    assert_eq!(s.mode(), Mode::Cloud, "the user is on the cloud while the probe is still out");
+    assert_eq!(
+        s.mode(),
+        Mode::Cloud,
+        "the user is on the cloud while the probe is still out"
+    );
     assert_eq!(s.first_time_in(Mode::Cloud).unwrap() - T0, 340);
     s.run_until(T0 + 2_000);
     let st = s.status();
@@ -128,10 +165,18 @@ fn hung_local_that_answers_late_takes_over() {
     let probe = *s.probes.keys().next().expect("probe still out");
     s.probes.remove(&probe);
     s.local = Local::Up;
-    s.event(Event::ProbeAnswered { probe, status: 200, body: sim::good_signature("1.0.0", "semantest") });
+    s.event(Event::ProbeAnswered {
+        probe,
+        status: 200,
+        body: sim::good_signature("1.0.0", "semantest"),
+    });
     s.run_for(100);
     assert_eq!(s.mode(), Mode::Local);
-    assert_eq!(s.open_sockets(), [LOCAL_WS], "the remote socket was closed once local was open");
+    assert_eq!(
+        s.open_sockets(),
+        [LOCAL_WS],
+        "the remote socket was closed once local was open"
+    );
 }
 
 #[test]
@@ -144,12 +189,23 @@ fn local_dying_mid_session_moves_to_remote() {
     s.run_for(0);
     let st = s.status();
     assert_eq!(st.mode, Mode::Connecting);
-    assert!(st.reason.as_deref().unwrap().starts_with("local server lost"), "{:?}", st.reason);
+    assert!(
+        st.reason
+            .as_deref()
+            .unwrap()
+            .starts_with("local server lost"),
+        "{:?}",
+        st.reason
+    );
     assert!(st.next_retry_at.is_some());
     s.run_for(2_000);
     let st = s.status();
     assert_eq!(st.mode, Mode::Cloud);
-    assert_eq!(st.local_reason.as_deref(), Some("connection refused"), "it probed again rather than reconnecting blindly");
+    assert_eq!(
+        st.local_reason.as_deref(),
+        Some("connection refused"),
+        "it probed again rather than reconnecting blindly"
+    );
 }
 
 #[test]
@@ -165,38 +221,71 @@ fn local_returning_moves_back_within_the_reprobe_interval() {
     s.run_until(back_at);
     assert_eq!(s.mode(), Mode::Local);
     assert_eq!(s.open_sockets(), [LOCAL_WS]);
-    assert!(!s.timers.contains_key(&Timer::Reprobe), "no reprobing while on local");
+    assert!(
+        !s.timers.contains_key(&Timer::Reprobe),
+        "no reprobing while on local"
+    );
 }
 
 #[test]
 fn reprobe_failures_keep_the_remote_and_keep_looking() {
-    let mut s = Sim::with(Local::Refused, true, Overrides { reprobe_interval_ms: Some(5_000), ..Default::default() });
+    let mut s = Sim::with(
+        Local::Refused,
+        true,
+        Overrides {
+            reprobe_interval_ms: Some(5_000),
+            ..Default::default()
+        },
+    );
     s.start();
     s.run_for(21_000);
     assert_eq!(s.mode(), Mode::Cloud);
-    let probes = s.log.iter().filter(|(_, c)| matches!(c, Command::Probe { .. })).count();
+    let probes = s
+        .log
+        .iter()
+        .filter(|(_, c)| matches!(c, Command::Probe { .. }))
+        .count();
     assert_eq!(probes, 5, "initial probe + one every 5 s");
-    assert_eq!(s.opened_urls(), [REMOTE_WS], "the remote connection was never disturbed");
+    assert_eq!(
+        s.opened_urls(),
+        [REMOTE_WS],
+        "the remote connection was never disturbed"
+    );
 }
 
 #[test]
 fn outbox_flushes_in_order_after_reconnect_and_overflow_is_an_error() {
-    let mut s = Sim::with(Local::Refused, false, Overrides { outbox_capacity: Some(3), ..Default::default() });
+    let mut s = Sim::with(
+        Local::Refused,
+        false,
+        Overrides {
+            outbox_capacity: Some(3),
+            ..Default::default()
+        },
+    );
     s.start();
     s.run_for(10);
     let ids: Vec<String> = ["a", "b", "c"].iter().map(|a| s.send(a).unwrap()).collect();
     let err = s.send("d").unwrap_err();
-    assert_eq!(err.to_string(), "outbox full: 3 messages are already waiting for a connection");
+    assert_eq!(
+        err.to_string(),
+        "outbox full: 3 messages are already waiting for a connection"
+    );
     s.run_for(10);
     assert_eq!(s.status().queued, 3);
     s.remote_up = true;
     s.run_for(60_000);
     assert_eq!(s.mode(), Mode::Cloud);
     let sent = s.sent_actions();
-    let after_hello: Vec<(String, String)> =
-        sent.into_iter().filter(|(a, _)| a != "hello" && a != "ping").collect();
-    let expect: Vec<(String, String)> =
-        ["a", "b", "c"].iter().zip(&ids).map(|(a, id)| (a.to_string(), id.clone())).collect();
+    let after_hello: Vec<(String, String)> = sent
+        .into_iter()
+        .filter(|(a, _)| a != "hello" && a != "ping")
+        .collect();
+    let expect: Vec<(String, String)> = ["a", "b", "c"]
+        .iter()
+        .zip(&ids)
+        .map(|(a, id)| (a.to_string(), id.clone()))
+        .collect();
     assert_eq!(after_hello, expect);
     assert_eq!(s.status().queued, 0);
 }
@@ -273,8 +362,12 @@ fn missing_pong_means_a_dead_socket() {
     s.run_for(20_000 + 10_000 - 100);
     assert_eq!(s.mode(), Mode::Local, "one ping every 20 s, 10 s to answer");
     s.run_for(101);
-    let closes: Vec<&Command> =
-        s.log.iter().map(|(_, c)| c).filter(|c| matches!(c, Command::CloseSocket { code: 4000, .. })).collect();
+    let closes: Vec<&Command> = s
+        .log
+        .iter()
+        .map(|(_, c)| c)
+        .filter(|c| matches!(c, Command::CloseSocket { code: 4000, .. }))
+        .collect();
     assert_eq!(closes.len(), 1);
     assert_ne!(s.mode(), Mode::Local);
     s.run_for(5_000);
@@ -289,25 +382,50 @@ fn keepalive_pings_every_interval_and_updates_latency() {
     let pings = s.sent_actions().iter().filter(|(a, _)| a == "ping").count();
     assert_eq!(pings, 4, "one on open, then at 20, 40 and 60 s");
     assert_eq!(s.status().latency_ms, Some(LOCAL_RTT));
-    assert!(s.delivered.is_empty(), "our own pongs are consumed, not delivered");
+    assert!(
+        s.delivered.is_empty(),
+        "our own pongs are consumed, not delivered"
+    );
 }
 
 #[test]
 fn prefer_local_off_never_probes() {
-    let mut s = Sim::with(Local::Up, true, Overrides { prefer_local: Some(false), ..Default::default() });
+    let mut s = Sim::with(
+        Local::Up,
+        true,
+        Overrides {
+            prefer_local: Some(false),
+            ..Default::default()
+        },
+    );
     s.start();
     s.run_for(100);
     assert_eq!(s.mode(), Mode::Cloud);
-    assert!(!s.log.iter().any(|(_, c)| matches!(c, Command::Probe { .. })));
+    assert!(!s
+        .log
+        .iter()
+        .any(|(_, c)| matches!(c, Command::Probe { .. })));
     assert_eq!(s.status().reason.as_deref(), Some("prefer-local is off"));
     s.run_for(100_000);
-    assert!(!s.log.iter().any(|(_, c)| matches!(c, Command::Probe { .. })), "no reprobes either");
+    assert!(
+        !s.log
+            .iter()
+            .any(|(_, c)| matches!(c, Command::Probe { .. })),
+        "no reprobes either"
+    );
 }
 
 #[test]
 fn custom_url_replaces_the_public_one() {
     let custom = "wss://semantest.example.org/ws";
-    let mut s = Sim::with(Local::Refused, true, Overrides { custom_url: Some(custom.into()), ..Default::default() });
+    let mut s = Sim::with(
+        Local::Refused,
+        true,
+        Overrides {
+            custom_url: Some(custom.into()),
+            ..Default::default()
+        },
+    );
     s.start();
     s.run_for(100);
     assert_eq!(s.status().url.as_deref(), Some(custom));
@@ -330,7 +448,13 @@ fn changing_prefer_local_applies_at_once() {
     s.start();
     s.run_for(100);
     assert_eq!(s.mode(), Mode::Local);
-    let new = s.m.settings().with(&Overrides { prefer_local: Some(false), ..Default::default() }).unwrap();
+    let new =
+        s.m.settings()
+            .with(&Overrides {
+                prefer_local: Some(false),
+                ..Default::default()
+            })
+            .unwrap();
     s.event(Event::SettingsChanged(Box::new(new)));
     s.run_for(100);
     assert_eq!(s.mode(), Mode::Cloud);
@@ -343,24 +467,54 @@ fn timing_changes_keep_the_connection() {
     s.start();
     s.run_for(100);
     let opened = s.opened_urls().len();
-    let new = s.m.settings().with(&Overrides { ping_interval_ms: Some(5_000), ..Default::default() }).unwrap();
+    let new =
+        s.m.settings()
+            .with(&Overrides {
+                ping_interval_ms: Some(5_000),
+                ..Default::default()
+            })
+            .unwrap();
     s.event(Event::SettingsChanged(Box::new(new)));
     s.run_for(10_001);
-    assert_eq!(s.opened_urls().len(), opened, "no reconnect for a timing change");
+    assert_eq!(
+        s.opened_urls().len(),
+        opened,
+        "no reconnect for a timing change"
+    );
     let pings = s.sent_actions().iter().filter(|(a, _)| a == "ping").count();
-    assert_eq!(pings, 3, "the new interval applies to the running connection");
+    assert_eq!(
+        pings, 3,
+        "the new interval applies to the running connection"
+    );
 }
 
 #[test]
 fn giving_up_is_honest_and_online_tries_again() {
-    let retry = RetryOverrides { max_attempts: Some(3), ..Default::default() };
-    let mut s = Sim::with(Local::Refused, false, Overrides { retry: Some(retry), ..Default::default() });
+    let retry = RetryOverrides {
+        max_attempts: Some(3),
+        ..Default::default()
+    };
+    let mut s = Sim::with(
+        Local::Refused,
+        false,
+        Overrides {
+            retry: Some(retry),
+            ..Default::default()
+        },
+    );
     s.start();
     s.run_for(120_000);
     let st = s.status();
     assert_eq!(st.mode, Mode::Offline);
     assert_eq!(st.next_retry_at, None);
-    assert!(st.reason.as_deref().unwrap().starts_with("gave up after 3 attempts"), "{:?}", st.reason);
+    assert!(
+        st.reason
+            .as_deref()
+            .unwrap()
+            .starts_with("gave up after 3 attempts"),
+        "{:?}",
+        st.reason
+    );
     assert!(s.timers.is_empty());
     s.remote_up = true;
     s.event(Event::Online);
@@ -404,9 +558,19 @@ fn stale_events_are_ignored() {
     s.run_for(100);
     let before = s.status();
     let bogus = semantest_connect::SocketId(999);
-    s.event(Event::SocketClosed { socket: bogus, code: 1006, reason: String::new() });
-    s.event(Event::MessageReceived { socket: bogus, text: "{}".into() });
-    s.event(Event::ProbeFailed { probe: semantest_connect::ProbeId(999), error: semantest_connect::ProbeError::Refused });
+    s.event(Event::SocketClosed {
+        socket: bogus,
+        code: 1006,
+        reason: String::new(),
+    });
+    s.event(Event::MessageReceived {
+        socket: bogus,
+        text: "{}".into(),
+    });
+    s.event(Event::ProbeFailed {
+        probe: semantest_connect::ProbeId(999),
+        error: semantest_connect::ProbeError::Refused,
+    });
     s.event(Event::TimerFired(Timer::HeadStart));
     assert_eq!(s.status(), before);
 }
@@ -417,15 +581,27 @@ fn server_frames_reach_the_application() {
     s.start();
     s.run_for(100);
     let socket = *s.sockets.keys().next().unwrap();
-    s.event(Event::MessageReceived { socket, text: r#"{"type":"event","payload":{}}"#.into() });
-    s.event(Event::MessageReceived { socket, text: "not json at all".into() });
-    assert_eq!(s.delivered, [r#"{"type":"event","payload":{}}"#, "not json at all"]);
+    s.event(Event::MessageReceived {
+        socket,
+        text: r#"{"type":"event","payload":{}}"#.into(),
+    });
+    s.event(Event::MessageReceived {
+        socket,
+        text: "not json at all".into(),
+    });
+    assert_eq!(
+        s.delivered,
+        [r#"{"type":"event","payload":{}}"#, "not json at all"]
+    );
 }
 
 #[test]
 fn settings_precedence_and_validation() {
-    let dev = Settings::resolve(&Overrides { preset: Some(semantest_connect::Preset::Development), ..Default::default() })
-        .unwrap();
+    let dev = Settings::resolve(&Overrides {
+        preset: Some(semantest_connect::Preset::Development),
+        ..Default::default()
+    })
+    .unwrap();
     assert_eq!(dev.reprobe_interval_ms, 5_000);
     let user = Overrides {
         preset: Some(semantest_connect::Preset::Development),
@@ -441,7 +617,11 @@ fn settings_precedence_and_validation() {
     .unwrap();
     let s = Settings::resolve(&user.merged(env)).unwrap();
     assert_eq!(s.reprobe_interval_ms, 7_000, "user beats preset");
-    assert_eq!(s.strategy, semantest_connect::Strategy::RemoteOnly, "env beats user");
+    assert_eq!(
+        s.strategy,
+        semantest_connect::Strategy::RemoteOnly,
+        "env beats user"
+    );
     assert_eq!(s.remote_url, "ws://127.0.0.1:5000");
     assert_eq!(s.local_url, "http://127.0.0.1:4000");
     assert_eq!(s.local_ws_url(), "ws://127.0.0.1:4000");
@@ -452,22 +632,44 @@ fn settings_precedence_and_validation() {
         "customUrl: 'https://example.org' is not a valid URL (scheme must be ws:// or wss://, not https://)"
     );
     assert_eq!(
-        err(Overrides { custom_url: Some("wss://".into()), ..Default::default() }),
+        err(Overrides {
+            custom_url: Some("wss://".into()),
+            ..Default::default()
+        }),
         "customUrl: 'wss://' is not a valid URL (no host)"
     );
     assert_eq!(
-        err(Overrides { ping_interval_ms: Some(25_000), ..Default::default() }),
+        err(Overrides {
+            ping_interval_ms: Some(25_000),
+            ..Default::default()
+        }),
         "pingIntervalMs: 25000 is out of range (allowed 1000..=20000)"
     );
-    let bad_retry = RetryOverrides { base_ms: Some(5_000), cap_ms: Some(1_000), ..Default::default() };
+    let bad_retry = RetryOverrides {
+        base_ms: Some(5_000),
+        cap_ms: Some(1_000),
+        ..Default::default()
+    };
     assert_eq!(
-        err(Overrides { retry: Some(bad_retry), ..Default::default() }),
+        err(Overrides {
+            retry: Some(bad_retry),
+            ..Default::default()
+        }),
         "retry.capMs: 1000 is out of range (allowed 5000..=3600000)"
     );
     assert_eq!(
-        Overrides::from_env(|_| Some("cloud".into())).unwrap_err().to_string(),
+        Overrides::from_env(|_| Some("cloud".into()))
+            .unwrap_err()
+            .to_string(),
         "SEMANTEST_SERVER: 'cloud' is not one of local, remote, auto"
     );
-    let empty_custom = Overrides { custom_url: Some("  ".into()), ..Default::default() };
-    assert_eq!(Settings::resolve(&empty_custom).unwrap().custom_url, None, "an empty custom URL clears it");
+    let empty_custom = Overrides {
+        custom_url: Some("  ".into()),
+        ..Default::default()
+    };
+    assert_eq!(
+        Settings::resolve(&empty_custom).unwrap().custom_url,
+        None,
+        "an empty custom URL clears it"
+    );
 }

@@ -5,7 +5,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use proptest::prelude::*;
-use semantest_connect::{Command, Event, Machine, Mode, Overrides, ProbeError, ProbeId, Settings, SocketId, Timer};
+use semantest_connect::{
+    Command, Event, Machine, Mode, Overrides, ProbeError, ProbeId, Settings, SocketId, Timer,
+};
 
 const TIMERS: [Timer; 7] = [
     Timer::HeadStart,
@@ -24,12 +26,29 @@ enum Op {
     Online,
     PreferLocal(bool),
     Ping(u64),
-    ProbeAnswer { pick: usize, status: u16, body: u8 },
-    ProbeFail { pick: usize },
-    Open { pick: usize },
-    Closed { pick: usize, code: u16 },
-    Message { pick: usize, pong: bool, garbage: Vec<u8> },
-    Fire { timer: usize },
+    ProbeAnswer {
+        pick: usize,
+        status: u16,
+        body: u8,
+    },
+    ProbeFail {
+        pick: usize,
+    },
+    Open {
+        pick: usize,
+    },
+    Closed {
+        pick: usize,
+        code: u16,
+    },
+    Message {
+        pick: usize,
+        pong: bool,
+        garbage: Vec<u8>,
+    },
+    Fire {
+        timer: usize,
+    },
     Send,
     Wait(u64),
 }
@@ -76,16 +95,27 @@ impl Model {
         for c in cmds {
             match c {
                 Command::Probe { probe, .. } => assert!(self.probes.insert(*probe)),
-                Command::CancelProbe(p) => assert!(self.probes.remove(p), "cancel of an unknown probe"),
+                Command::CancelProbe(p) => {
+                    assert!(self.probes.remove(p), "cancel of an unknown probe")
+                }
                 Command::OpenSocket { socket, url } => {
                     assert!(self.sockets.insert(*socket, (url.clone(), false)).is_none())
                 }
                 Command::CloseSocket { socket, code, .. } => {
-                    assert!(self.sockets.remove(socket).is_some(), "close of an unknown socket");
-                    assert!(*code == 1000 || (3000..5000).contains(code), "browsers refuse close code {code}");
+                    assert!(
+                        self.sockets.remove(socket).is_some(),
+                        "close of an unknown socket"
+                    );
+                    assert!(
+                        *code == 1000 || (3000..5000).contains(code),
+                        "browsers refuse close code {code}"
+                    );
                 }
                 Command::Send { socket, text } => {
-                    assert!(self.sockets.get(socket).is_some_and(|s| s.1), "send on a socket that is not open");
+                    assert!(
+                        self.sockets.get(socket).is_some_and(|s| s.1),
+                        "send on a socket that is not open"
+                    );
                     let v: serde_json::Value = serde_json::from_str(text).expect("frames are JSON");
                     if v["action"] == "ping" {
                         self.last_ping = v["id"].as_str().map(str::to_owned);
@@ -94,7 +124,9 @@ impl Model {
                 Command::SetTimer { timer, .. } => {
                     self.timers.insert(*timer);
                 }
-                Command::CancelTimer(t) => assert!(self.timers.remove(t), "cancel of a timer not armed"),
+                Command::CancelTimer(t) => {
+                    assert!(self.timers.remove(t), "cancel of a timer not armed")
+                }
                 Command::Deliver(_) => {}
                 Command::Status(s) => self.status = Some(s.clone()),
             }
@@ -102,17 +134,35 @@ impl Model {
     }
 
     fn pick_socket(&self, pick: usize, opened: bool) -> SocketId {
-        let ids: Vec<SocketId> = self.sockets.iter().filter(|(_, s)| s.1 == opened).map(|(id, _)| *id).collect();
-        ids.get(pick).copied().unwrap_or(SocketId(10_000 + pick as u64))
+        let ids: Vec<SocketId> = self
+            .sockets
+            .iter()
+            .filter(|(_, s)| s.1 == opened)
+            .map(|(id, _)| *id)
+            .collect();
+        ids.get(pick)
+            .copied()
+            .unwrap_or(SocketId(10_000 + pick as u64))
     }
 }
 
 fn check(m: &Machine, model: &Model, now: u64) {
     let armed: BTreeSet<Timer> = m.armed_timers().into_iter().collect();
-    assert_eq!(armed, model.timers, "the driver's timers are exactly the machine's");
+    assert_eq!(
+        armed, model.timers,
+        "the driver's timers are exactly the machine's"
+    );
     let open: Vec<&(String, bool)> = model.sockets.values().filter(|s| s.1).collect();
-    assert!(open.len() <= 1, "never two open sockets kept: {:?}", model.sockets);
-    assert!(model.sockets.len() <= 2, "at most one open and one opening: {:?}", model.sockets);
+    assert!(
+        open.len() <= 1,
+        "never two open sockets kept: {:?}",
+        model.sockets
+    );
+    assert!(
+        model.sockets.len() <= 2,
+        "at most one open and one opening: {:?}",
+        model.sockets
+    );
     assert!(model.probes.len() <= 1, "one probe at a time");
     let status = model.status.as_ref().expect("status emitted");
     assert_eq!(*status, m.status(now), "the last emitted status is current");
@@ -129,14 +179,21 @@ fn check(m: &Machine, model: &Model, now: u64) {
             assert_eq!(status.latency_ms, None);
         }
     }
-    assert_eq!(status.next_retry_at.is_some(), model.timers.contains(&Timer::Retry));
+    assert_eq!(
+        status.next_retry_at.is_some(),
+        model.timers.contains(&Timer::Retry)
+    );
     if !model.running {
-        assert!(model.timers.is_empty() && model.sockets.is_empty() && model.probes.is_empty(), "closed but holding");
+        assert!(
+            model.timers.is_empty() && model.sockets.is_empty() && model.probes.is_empty(),
+            "closed but holding"
+        );
     }
     if status.mode == Mode::Offline && model.running {
         assert!(status.reason.is_some(), "offline always says why");
         assert!(
-            status.next_retry_at.is_some() || status.reason.as_deref().unwrap().starts_with("gave up"),
+            status.next_retry_at.is_some()
+                || status.reason.as_deref().unwrap().starts_with("gave up"),
             "offline without a next try must say it gave up"
         );
     }

@@ -99,7 +99,9 @@ impl FrameError {
     pub fn id(&self) -> Option<&str> {
         match self {
             FrameError::BadJson(_) => None,
-            FrameError::UnknownAction { id, .. } | FrameError::BadPayload { id, .. } => id.as_deref(),
+            FrameError::UnknownAction { id, .. } | FrameError::BadPayload { id, .. } => {
+                id.as_deref()
+            }
         }
     }
 }
@@ -117,7 +119,10 @@ struct RawClientFrame {
 impl ClientFrame {
     /// A frame with `id` carrying `message`.
     pub fn new(id: impl Into<String>, message: ClientMessage) -> Self {
-        ClientFrame { id: id.into(), message }
+        ClientFrame {
+            id: id.into(),
+            message,
+        }
     }
 
     /// Reads one text frame. Never panics; every failure says what was wrong.
@@ -125,11 +130,12 @@ impl ClientFrame {
         let raw: RawClientFrame =
             serde_json::from_str(text).map_err(|e| FrameError::BadJson(e.to_string()))?;
         let payload = raw.payload.unwrap_or_else(|| Value::Object(Map::new()));
-        let bad = |e: serde_json::Error, action: &str, id: &Option<String>| FrameError::BadPayload {
-            action: action.to_owned(),
-            id: id.clone(),
-            reason: e.to_string(),
-        };
+        let bad =
+            |e: serde_json::Error, action: &str, id: &Option<String>| FrameError::BadPayload {
+                action: action.to_owned(),
+                id: id.clone(),
+                reason: e.to_string(),
+            };
         let message = match raw.action.as_str() {
             "hello" => ClientMessage::Hello(
                 serde_json::from_value(payload).map_err(|e| bad(e, "hello", &raw.id))?,
@@ -137,9 +143,17 @@ impl ClientFrame {
             "ping" => ClientMessage::Ping(
                 serde_json::from_value(payload).map_err(|e| bad(e, "ping", &raw.id))?,
             ),
-            _ => return Err(FrameError::UnknownAction { action: raw.action, id: raw.id }),
+            _ => {
+                return Err(FrameError::UnknownAction {
+                    action: raw.action,
+                    id: raw.id,
+                })
+            }
         };
-        Ok(ClientFrame { id: raw.id.unwrap_or_default(), message })
+        Ok(ClientFrame {
+            id: raw.id.unwrap_or_default(),
+            message,
+        })
     }
 
     /// The JSON text of this frame.
@@ -155,7 +169,11 @@ impl ClientFrame {
 
 /// The JSON text of a frame with any action: how SDKs send actions this crate does not model.
 pub fn raw_json(action: &str, id: &str, payload: Value) -> String {
-    let raw = RawClientFrame { action: action.to_owned(), id: Some(id.to_owned()), payload: Some(payload) };
+    let raw = RawClientFrame {
+        action: action.to_owned(),
+        id: Some(id.to_owned()),
+        payload: Some(payload),
+    };
     serde_json::to_string(&raw).unwrap_or_default()
 }
 
@@ -165,9 +183,17 @@ mod tests {
 
     #[test]
     fn ping_round_trips() {
-        let f = ClientFrame::new("c2", ClientMessage::Ping(Ping { t: 1_732_240_000_000 }));
+        let f = ClientFrame::new(
+            "c2",
+            ClientMessage::Ping(Ping {
+                t: 1_732_240_000_000,
+            }),
+        );
         let text = f.to_json();
-        assert_eq!(text, r#"{"action":"ping","id":"c2","payload":{"t":1732240000000}}"#);
+        assert_eq!(
+            text,
+            r#"{"action":"ping","id":"c2","payload":{"t":1732240000000}}"#
+        );
         assert_eq!(ClientFrame::parse(&text).unwrap(), f);
     }
 
@@ -196,10 +222,23 @@ mod tests {
 
     #[test]
     fn malformed_inputs_are_errors_not_panics() {
-        for text in ["", "{", "null", "[]", "42", r#"{"id":"x"}"#, r#"{"action":7}"#, "\u{0}"] {
-            assert!(matches!(ClientFrame::parse(text), Err(FrameError::BadJson(_))), "{text:?}");
+        for text in [
+            "",
+            "{",
+            "null",
+            "[]",
+            "42",
+            r#"{"id":"x"}"#,
+            r#"{"action":7}"#,
+            "\u{0}",
+        ] {
+            assert!(
+                matches!(ClientFrame::parse(text), Err(FrameError::BadJson(_))),
+                "{text:?}"
+            );
         }
-        let e = ClientFrame::parse(r#"{"action":"ping","id":"a","payload":{"t":"soon"}}"#).unwrap_err();
+        let e =
+            ClientFrame::parse(r#"{"action":"ping","id":"a","payload":{"t":"soon"}}"#).unwrap_err();
         assert!(matches!(e, FrameError::BadPayload { .. }), "{e:?}");
         assert_eq!(e.id(), Some("a"));
     }

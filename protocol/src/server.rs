@@ -120,7 +120,13 @@ impl ServerFrame {
 
     /// An `error` frame answering `reply_to`.
     pub fn error(reply_to: Option<String>, code: ErrorCode, message: impl Into<String>) -> Self {
-        ServerFrame::reply(reply_to, ServerMessage::Error(ErrorPayload { code, message: message.into() }))
+        ServerFrame::reply(
+            reply_to,
+            ServerMessage::Error(ErrorPayload {
+                code,
+                message: message.into(),
+            }),
+        )
     }
 
     /// The JSON text of this frame.
@@ -132,7 +138,11 @@ impl ServerFrame {
             ServerMessage::Other { payload, .. } => Ok(payload.clone()),
         }
         .unwrap_or(Value::Null);
-        let raw = RawServerFrame { kind: self.message.kind().to_owned(), reply_to: self.reply_to.clone(), payload };
+        let raw = RawServerFrame {
+            kind: self.message.kind().to_owned(),
+            reply_to: self.reply_to.clone(),
+            payload,
+        };
         serde_json::to_string(&raw).unwrap_or_default()
     }
 
@@ -144,9 +154,15 @@ impl ServerFrame {
             "welcome" => ServerMessage::Welcome(serde_json::from_value(raw.payload)?),
             "pong" => ServerMessage::Pong(serde_json::from_value(raw.payload)?),
             "error" => ServerMessage::Error(serde_json::from_value(raw.payload)?),
-            _ => ServerMessage::Other { kind: raw.kind, payload: raw.payload },
+            _ => ServerMessage::Other {
+                kind: raw.kind,
+                payload: raw.payload,
+            },
         };
-        Ok(ServerFrame { reply_to: raw.reply_to, message })
+        Ok(ServerFrame {
+            reply_to: raw.reply_to,
+            message,
+        })
     }
 }
 
@@ -156,7 +172,11 @@ mod tests {
 
     #[test]
     fn error_frame_matches_the_design_doc() {
-        let f = ServerFrame::error(Some("c3".into()), ErrorCode::UnknownAction, "unknown action 'nope'");
+        let f = ServerFrame::error(
+            Some("c3".into()),
+            ErrorCode::UnknownAction,
+            "unknown action 'nope'",
+        );
         assert_eq!(
             f.to_json(),
             r#"{"type":"error","replyTo":"c3","payload":{"code":"unknown_action","message":"unknown action 'nope'"}}"#
@@ -168,7 +188,10 @@ mod tests {
     fn pong_round_trips() {
         let f = ServerFrame::reply(
             Some("c2".into()),
-            ServerMessage::Pong(Pong { t: 1_732_240_000_000, server_time: 1_732_240_000_003 }),
+            ServerMessage::Pong(Pong {
+                t: 1_732_240_000_000,
+                server_time: 1_732_240_000_003,
+            }),
         );
         let wire: Value = serde_json::from_str(&f.to_json()).unwrap();
         let expected: Value = serde_json::from_str(

@@ -45,7 +45,9 @@ impl SemantestClient {
         let settings = Settings::resolve(&overrides(options)?)?;
         let seed = (js_sys::Math::random() * 9_007_199_254_740_991.0) as u64;
         let driver = Driver::new(Machine::new(settings, seed));
-        Ok(SemantestClient { shared: std::rc::Rc::new(std::cell::RefCell::new(driver)) })
+        Ok(SemantestClient {
+            shared: std::rc::Rc::new(std::cell::RefCell::new(driver)),
+        })
     }
 
     /// Starts connecting. While waiting to retry, retries now; while connected, does nothing.
@@ -59,9 +61,14 @@ impl SemantestClient {
         let payload: serde_json::Value = if payload.is_undefined() || payload.is_null() {
             serde_json::Value::Object(Default::default())
         } else {
-            serde_wasm_bindgen::from_value(payload).map_err(|e| JsError::new(&format!("payload: {e}")))?
+            serde_wasm_bindgen::from_value(payload)
+                .map_err(|e| JsError::new(&format!("payload: {e}")))?
         };
-        let (id, commands) = self.shared.borrow_mut().machine.send(now(), action, payload)?;
+        let (id, commands) = self
+            .shared
+            .borrow_mut()
+            .machine
+            .send(now(), action, payload)?;
         execute(&self.shared, commands);
         Ok(id)
     }
@@ -100,7 +107,12 @@ impl SemantestClient {
     /// nothing, if the result is invalid.
     #[wasm_bindgen(js_name = updateSettings)]
     pub fn update_settings(&self, options: JsValue) -> Result<(), JsError> {
-        let next = self.shared.borrow().machine.settings().with(&overrides(options)?)?;
+        let next = self
+            .shared
+            .borrow()
+            .machine
+            .settings()
+            .with(&overrides(options)?)?;
         dispatch(&self.shared, Event::SettingsChanged(Box::new(next)));
         Ok(())
     }

@@ -63,7 +63,9 @@ pub(crate) fn dispatch(shared: &Shared, event: Event) {
         // The browser has already let go of these.
         match &event {
             Event::SocketClosed { socket, .. } => drop(d.sockets.remove(socket)),
-            Event::ProbeAnswered { probe, .. } | Event::ProbeFailed { probe, .. } => drop(d.probes.remove(probe)),
+            Event::ProbeAnswered { probe, .. } | Event::ProbeFailed { probe, .. } => {
+                drop(d.probes.remove(probe))
+            }
             Event::TimerFired(t) => drop(d.timers.remove(t)),
             _ => {}
         }
@@ -92,16 +94,28 @@ pub(crate) fn execute(shared: &Shared, commands: Vec<Command>) {
             match command {
                 Command::Probe { probe: id, url } => {
                     let Ok(controller) = AbortController::new() else {
-                        defer(&weak, Event::ProbeFailed { probe: id, error: network("no AbortController") });
+                        defer(
+                            &weak,
+                            Event::ProbeFailed {
+                                probe: id,
+                                error: network("no AbortController"),
+                            },
+                        );
                         continue;
                     };
                     let signal = controller.signal();
                     d.probes.insert(id, controller);
                     let weak = weak.clone();
                     spawn_local(async move {
-                        let Some(result) = probe(&url, &signal).await else { return };
+                        let Some(result) = probe(&url, &signal).await else {
+                            return;
+                        };
                         let event = match result {
-                            Ok((status, body)) => Event::ProbeAnswered { probe: id, status, body },
+                            Ok((status, body)) => Event::ProbeAnswered {
+                                probe: id,
+                                status,
+                                body,
+                            },
                             Err(error) => Event::ProbeFailed { probe: id, error },
                         };
                         if let Some(shared) = weak.upgrade() {
@@ -118,24 +132,40 @@ pub(crate) fn execute(shared: &Shared, commands: Vec<Command>) {
                     let w = weak.clone();
                     match Socket::open(id, &url, move |e| defer(&w, e)) {
                         Ok(s) => drop(d.sockets.insert(id, s)),
-                        Err(e) => defer(&weak, Event::SocketClosed { socket: id, code: 1006, reason: describe(&e) }),
+                        Err(e) => defer(
+                            &weak,
+                            Event::SocketClosed {
+                                socket: id,
+                                code: 1006,
+                                reason: describe(&e),
+                            },
+                        ),
                     }
                 }
-                Command::CloseSocket { socket, code, reason } => {
+                Command::CloseSocket {
+                    socket,
+                    code,
+                    reason,
+                } => {
                     if let Some(s) = d.sockets.remove(&socket) {
                         s.close(code, &reason);
                     }
                 }
                 Command::Send { socket, text } => {
                     if let Some(Err(e)) = d.sockets.get(&socket).map(|s| s.send(&text)) {
-                        web_sys::console::warn_1(&format!("semantest: send failed: {}", describe(&e)).into());
+                        web_sys::console::warn_1(
+                            &format!("semantest: send failed: {}", describe(&e)).into(),
+                        );
                     }
                 }
                 Command::SetTimer { timer, after_ms } => {
                     let weak = weak.clone();
                     let delay = u32::try_from(after_ms).unwrap_or(u32::MAX);
                     // Replacing the entry drops (and so cancels) the previous timer of this kind.
-                    d.timers.insert(timer, Timeout::new(delay, move || defer(&weak, Event::TimerFired(timer))));
+                    d.timers.insert(
+                        timer,
+                        Timeout::new(delay, move || defer(&weak, Event::TimerFired(timer))),
+                    );
                 }
                 Command::CancelTimer(timer) => drop(d.timers.remove(&timer)),
                 Command::Deliver(text) => {
@@ -154,16 +184,22 @@ pub(crate) fn execute(shared: &Shared, commands: Vec<Command>) {
     }
     for (f, arg) in calls {
         if let Err(e) = f.call1(&JsValue::NULL, &arg) {
-            web_sys::console::error_1(&format!("semantest: callback threw: {}", describe(&e)).into());
+            web_sys::console::error_1(
+                &format!("semantest: callback threw: {}", describe(&e)).into(),
+            );
         }
     }
 }
 
 fn network(message: &str) -> crate::signature::ProbeError {
-    crate::signature::ProbeError::Network { message: message.to_owned() }
+    crate::signature::ProbeError::Network {
+        message: message.to_owned(),
+    }
 }
 
 /// A serde value as a plain JavaScript object (`null` for `None`, numbers for integers).
 pub(crate) fn to_js<T: serde::Serialize>(value: &T) -> JsValue {
-    value.serialize(&serde_wasm_bindgen::Serializer::json_compatible()).unwrap_or(JsValue::NULL)
+    value
+        .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
+        .unwrap_or(JsValue::NULL)
 }

@@ -6,12 +6,17 @@ use gloo_net::http::Request;
 use js_sys::{Reflect, Uint8Array};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
-use web_sys::{AbortSignal, ReadableStreamDefaultReader, RequestCache, RequestCredentials, RequestMode};
+use web_sys::{
+    AbortSignal, ReadableStreamDefaultReader, RequestCache, RequestCredentials, RequestMode,
+};
 
 use crate::signature::{ProbeError, MAX_SIGNATURE_BYTES};
 
 /// What the probe found. `None`: it was aborted, and nothing is to be reported.
-pub(crate) async fn probe(url: &str, signal: &AbortSignal) -> Option<Result<(u16, Vec<u8>), ProbeError>> {
+pub(crate) async fn probe(
+    url: &str,
+    signal: &AbortSignal,
+) -> Option<Result<(u16, Vec<u8>), ProbeError>> {
     let request = Request::get(url)
         .abort_signal(Some(signal))
         .mode(RequestMode::Cors)
@@ -31,7 +36,9 @@ pub(crate) async fn probe(url: &str, signal: &AbortSignal) -> Option<Result<(u16
     if signal.aborted() {
         return None;
     }
-    Some(body.map(|b| (status, b)).map_err(|e| ProbeError::Network { message: describe(&e) }))
+    Some(body.map(|b| (status, b)).map_err(|e| ProbeError::Network {
+        message: describe(&e),
+    }))
 }
 
 /// Reads until the stream ends or more than the cap has arrived, then cancels the rest.

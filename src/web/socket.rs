@@ -36,12 +36,21 @@ impl Socket {
             r(Event::MessageReceived { socket: id, text });
         });
         let on_close = Closure::<dyn FnMut(CloseEvent)>::new(move |e: CloseEvent| {
-            report(Event::SocketClosed { socket: id, code: e.code(), reason: e.reason() });
+            report(Event::SocketClosed {
+                socket: id,
+                code: e.code(),
+                reason: e.reason(),
+            });
         });
         ws.set_onopen(Some(on_open.as_ref().unchecked_ref()));
         ws.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
         ws.set_onclose(Some(on_close.as_ref().unchecked_ref()));
-        Ok(Socket { ws, _on_open: on_open, _on_message: on_message, _on_close: on_close })
+        Ok(Socket {
+            ws,
+            _on_open: on_open,
+            _on_message: on_message,
+            _on_close: on_close,
+        })
     }
 
     /// Sends a text frame. A failure here means the socket is going away; its close event follows.
