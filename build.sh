@@ -67,7 +67,7 @@ as_root() {
 
 setup_rust() {
     command -v rustup >/dev/null 2>&1 || die "rustup is required (https://rustup.rs); Rust from a distro package cannot add the wasm32 target"
-    if rustup target list --installed | grep -qx "$WASM_TARGET"; then
+    if rustup target list --installed | grep -x "$WASM_TARGET" >/dev/null; then
         ok "rust target $WASM_TARGET"
     else
         installing "rust target $WASM_TARGET"
@@ -75,7 +75,7 @@ setup_rust() {
     fi
     local component
     for component in clippy rustfmt; do
-        if rustup component list --installed | grep -q "^$component"; then
+        if rustup component list --installed | grep "^$component-" >/dev/null; then
             ok "rustup component $component"
         else
             installing "rustup component $component"
@@ -112,7 +112,7 @@ setup_wasm_tools() {
 
     # Debian's binaryen (wasm-opt 108) produces modules that fail at run time. wasm-opt is off
     # in Cargo.toml, so it is not used, but say so rather than leave a trap on PATH.
-    if dpkg-query -W -f='${Status}' binaryen 2>/dev/null | grep -q 'install ok installed'; then
+    if [[ $(dpkg-query -W -f='${Status}' binaryen 2>/dev/null || true) == 'install ok installed' ]]; then
         warn "Debian's binaryen package is installed; its wasm-opt breaks modules (WebAssembly.Table.set(): Argument 1 is invalid). Remove it: apt-get remove binaryen"
     fi
 }

@@ -17,7 +17,7 @@ pinned_wasm_bindgen_version() {
     v=$(sed -nE \
         -e 's/^wasm-bindgen[[:space:]]*=[[:space:]]*"=?([0-9][^"]*)".*/\1/p' \
         -e 's/^wasm-bindgen[[:space:]]*=[[:space:]]*\{.*version[[:space:]]*=[[:space:]]*"=?([0-9][^"]*)".*/\1/p' \
-        Cargo.toml | head -n 1)
+        Cargo.toml | awk 'NR == 1')
     [[ -n "$v" ]] || die "cannot find the pinned wasm-bindgen version in Cargo.toml"
     printf '%s\n' "$v"
 }
@@ -32,10 +32,10 @@ installed_wasm_bindgen_version() {
 chromium_major() {
     # /usr/bin/chromium is a wrapper script that prints a harmless "unexpected operator" line
     # on stderr; the version goes to stdout.
-    chromium --version 2>/dev/null | grep -oE '[0-9]+\.[0-9.]+' | head -n 1 | cut -d. -f1
+    chromium --version 2>/dev/null | grep -oE '[0-9]+\.[0-9.]+' | awk 'NR == 1' | cut -d. -f1
 }
 chromedriver_major() {
-    chromedriver --version 2>/dev/null | grep -oE '[0-9]+\.[0-9.]+' | head -n 1 | cut -d. -f1
+    chromedriver --version 2>/dev/null | grep -oE '[0-9]+\.[0-9.]+' | awk 'NR == 1' | cut -d. -f1
 }
 
 die() {

@@ -37,19 +37,25 @@ NAMES=()
 cleanup() {
     local rc=$?
     trap - EXIT INT TERM
+    # The process groups exist already; without job control bash doesn't announce each
+    # "Terminated" job below.
+    set +m
     local i pid
     for i in "${!PIDS[@]}"; do
         pid=${PIDS[$i]}
         kill -0 "$pid" 2>/dev/null || continue
         kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
     done
-    # Give them 5 s to shut down gracefully, then insist.
+    # Give each process group (e.g. chromedriver and chromium under wasm-pack) 5 s to shut
+    # down gracefully, then insist.
     local deadline=$((SECONDS + 5))
     for i in "${!PIDS[@]}"; do
         pid=${PIDS[$i]}
-        while kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.1; done
-        if kill -0 "$pid" 2>/dev/null; then
-            echo "run.sh: ${NAMES[$i]} (pid $pid) ignored SIGTERM; killing it" >&2
+        while { kill -0 -- "-$pid" || kill -0 "$pid"; } 2>/dev/null && ((SECONDS < deadline)); do
+            sleep 0.1
+        done
+        if { kill -0 -- "-$pid" || kill -0 "$pid"; } 2>/dev/null; then
+            echo "run.sh: ${NAMES[$i]} (pid $pid) outlived SIGTERM; killing it" >&2
             kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
         fi
         wait "$pid" 2>/dev/null || true
@@ -76,7 +82,7 @@ show_logs() {
 start() {
     local name=$1
     shift
-    "$@" >"$LOG_DIR/$name.log" 2>&1 </dev/null &
+    NO_COLOR=1 "$@" >"$LOG_DIR/$name.log" 2>&1 </dev/null &
     PIDS+=("$!")
     NAMES+=("$name")
 }
@@ -87,7 +93,7 @@ wait_for_port() {
     local name=$1 pid=$2 regex=$3
     local deadline=$((SECONDS + READY_TIMEOUT)) port
     while ((SECONDS < deadline)); do
-        port=$(sed -nE "s#.*$regex.*#\\1#p" "$LOG_DIR/$name.log" | head -n 1)
+        port=$(sed -nE "s#.*$regex.*#\\1#p" "$LOG_DIR/$name.log" | awk 'NR == 1')
         if [[ -n "$port" ]]; then
             printf '%s\n' "$port"
             return 0
