@@ -5,6 +5,7 @@
 #   ./build.sh build   native workspace (release) + the wasm package in pkg/
 #   ./build.sh run     build, then run semantest-server on port 3003 in the foreground
 #   ./build.sh test    setup, fmt, clippy (native + wasm32), cargo test, browser tests
+#   ./build.sh bench   build, then the browser benchmarks into BENCHMARKS.md
 #
 # Only package registries are reachable on our machines, so every tool comes from crates.io or
 # Debian, and wasm-pack always runs with `--mode no-install` (it must never try to download).
@@ -31,6 +32,7 @@ Commands:
            Arguments after `run` go to the server, e.g. ./build.sh run --allow-origin http://localhost:8080
   test     setup, cargo fmt --check, clippy (native and wasm32), cargo test, browser tests.
            Exits non-zero if any step fails; prints a summary with durations.
+  bench    build, then measure in headless Chromium and update BENCHMARKS.md (RUNS=30).
   help     This text.
 
 First run on a bare machine: about 15-20 min (wasm-bindgen-cli ~7 min, wasm-pack ~5-10 min to
@@ -133,9 +135,22 @@ setup_browser() {
         die "chromium $browser and chromedriver $driver differ; reinstall both: apt-get install chromium chromium-driver"
 }
 
+# npm tools (package.json + package-lock.json): binaryen's wasm-opt 132 (never Debian's 108, see
+# TOOLCHAIN.md) and playwright-core for the browser benchmark. Skipped when the lock is unchanged.
+setup_npm() {
+    command -v npm >/dev/null 2>&1 || die "npm is required (Node 20 + npm)"
+    if [[ node_modules/.package-lock.json -nt package-lock.json && -x node_modules/.bin/wasm-opt ]]; then
+        ok "npm packages (binaryen $(node -p 'require("./node_modules/binaryen/package.json").version'), playwright-core)"
+    else
+        installing "npm packages (npm ci)"
+        quietly npm-ci npm ci --no-audit --no-fund
+    fi
+}
+
 cmd_setup() {
     setup_rust
     setup_wasm_tools
+    setup_npm
     setup_browser
 }
 
@@ -154,6 +169,12 @@ cmd_build() {
     wasm-pack build --mode no-install --release --target web --out-dir "$PKG_DIR" .
     local wasm="$PKG_DIR/semantest_connect_bg.wasm"
     [[ -f "$wasm" ]] || die "wasm-pack reported success but $wasm is missing"
+    setup_npm
+    echo "==> wasm-opt -Oz (binaryen from npm)"
+    node_modules/.bin/wasm-opt -Oz --enable-bulk-memory --enable-nontrapping-float-to-int \
+        --enable-sign-ext --enable-mutable-globals --enable-reference-types --enable-multivalue \
+        "$wasm" -o "$wasm.opt"
+    mv "$wasm.opt" "$wasm"
     local raw gz
     raw=$(wc -c <"$wasm")
     gz=$(gzip -9 -c "$wasm" | wc -c)
@@ -180,6 +201,15 @@ The wasm package (--target web) is in $PKG_DIR/: semantest_connect.js + semantes
 
 EOF
     exec "$bin" --port "$port" "$@"
+}
+
+# --- bench ----------------------------------------------------------------------------------
+
+cmd_bench() {
+    cmd_build
+    setup_browser
+    echo "==> bench/connect.mjs: connect() to open socket in headless Chromium"
+    node bench/connect.mjs --server "$(server_binary)" --pkg "$PKG_DIR" --runs "${RUNS:-30}" --write
 }
 
 # --- test -----------------------------------------------------------------------------------
@@ -292,6 +322,7 @@ main() {
     build) cmd_build ;;
     run) cmd_run "$@" ;;
     test) cmd_test ;;
+    bench) cmd_bench ;;
     help | -h | --help) usage ;;
     *)
         printf 'unknown command: %s\n\n' "$cmd" >&2
