@@ -7,7 +7,7 @@
 #   2. picks the test page's port T and starts, each on a free port:
 #        LOCAL       semantest-server --environment local      --allow-origin http://127.0.0.1:T
 #        REMOTE      semantest-server --environment production --allow-origin http://127.0.0.1:T
-#        WRONG, INCOMPATIBLE, NOTJSON, HUNG   tests/peers/stub_server.py in each mode
+#        WRONG, INCOMPATIBLE, NOTJSON, HUGE, HUNG   tests/peers/stub_server.py in each mode
 #      and picks a port with nothing listening (REFUSED);
 #   3. waits (at most 30 s each) until every peer is ready: GET /health for the servers, the
 #      "listening on" line for the stubs;
@@ -159,7 +159,7 @@ main() {
     start local-server "$server" --bind 127.0.0.1 --port 0 --environment local --allow-origin "$origin"
     start remote-server "$server" --bind 127.0.0.1 --port 0 --environment production --allow-origin "$origin"
     local mode
-    for mode in wrong-service incompatible not-json hung; do
+    for mode in wrong-service incompatible not-json huge hung; do
         start "stub-$mode" python3 tests/peers/stub_server.py --mode "$mode" --port 0
     done
 
@@ -192,6 +192,7 @@ main() {
     export SEMANTEST_TEST_WRONG="http://127.0.0.1:${port[stub-wrong-service]}"
     export SEMANTEST_TEST_INCOMPATIBLE="http://127.0.0.1:${port[stub-incompatible]}"
     export SEMANTEST_TEST_NOTJSON="http://127.0.0.1:${port[stub-not-json]}"
+    export SEMANTEST_TEST_HUGE="http://127.0.0.1:${port[stub-huge]}"
     export SEMANTEST_TEST_HUNG="http://127.0.0.1:${port[stub-hung]}"
     export SEMANTEST_TEST_REFUSED="http://127.0.0.1:$refused_port"
     export WASM_BINDGEN_TEST_TIMEOUT="${WASM_BINDGEN_TEST_TIMEOUT:-120}"

@@ -209,6 +209,15 @@ async fn not_json_falls_back_to_remote() {
 }
 
 #[wasm_bindgen_test]
+async fn huge_answer_is_capped_and_classified() {
+    let p = Probe::new(server!("SEMANTEST_TEST_HUGE"), remote(), json!({}));
+    p.client.connect();
+    let s = p.until_mode("cloud").await;
+    assert_eq!(s["localReason"], "answer larger than 16384 bytes");
+    p.client.close();
+}
+
+#[wasm_bindgen_test]
 async fn hung_local_uses_remote_while_the_probe_is_out_then_times_out() {
     let p = Probe::new(server!("SEMANTEST_TEST_HUNG"), remote(), json!({}));
     p.client.connect();

@@ -7,6 +7,7 @@ script plays one of them on a loopback port:
   wrong-service  GET /signature -> 200 JSON from a service that is not "semantest"
   incompatible   GET /signature -> 200 JSON from "semantest" 2.0.0 (not semver-compatible with 1.x/0.x)
   not-json       GET /signature -> 200 text/html "<html>hello</html>"
+  huge           GET /signature -> 200 JSON of 4 MiB (the probe must cap what it reads)
   hung           accepts TCP connections and never reads or writes (the probe must time out)
 
 The HTTP modes answer 404 for every other path, send `Access-Control-Allow-Origin: *` (the
@@ -37,6 +38,7 @@ SIGNATURES: dict[str, tuple[str, bytes]] = {
     "wrong-service": ("application/json", _json("not-semantest", "1.0.0")),
     "incompatible": ("application/json", _json("semantest", "2.0.0")),
     "not-json": ("text/html; charset=utf-8", b"<html>hello</html>"),
+    "huge": ("application/json", b'{"service":"semantest","padding":"' + b"x" * (4 << 20) + b'"}'),
 }
 MODES = [*SIGNATURES, "hung"]
 
