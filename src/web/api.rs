@@ -25,7 +25,7 @@ pub struct SemantestClient {
     shared: Shared,
 }
 
-fn overrides(options: JsValue) -> Result<Overrides, SettingsError> {
+pub(crate) fn overrides(options: JsValue) -> Result<Overrides, SettingsError> {
     if options.is_undefined() || options.is_null() {
         return Ok(Overrides::default());
     }

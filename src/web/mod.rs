@@ -6,10 +6,13 @@
 //! - [`socket`]: one WebSocket whose handlers feed events back; closed and unhooked on drop.
 //! - [`driver`]: owns the machine and the live sockets, timers and probes; runs commands.
 //! - [`api`]: `#[wasm_bindgen]` `SemantestClient`.
+//! - [`check`]: `testConnection()`, a one-shot check of each server for people.
 
 pub mod api;
+pub mod check;
 mod driver;
 mod probe;
 mod socket;
 
 pub use api::SemantestClient;
+pub use check::test_connection;

@@ -10,7 +10,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use gloo_timers::future::TimeoutFuture;
-use semantest_connect::web::SemantestClient;
+use semantest_connect::web::{test_connection, SemantestClient};
 use serde::Serialize;
 use serde_json::{json, Value};
 use wasm_bindgen::prelude::*;
@@ -329,4 +329,33 @@ fn invalid_options_throw_a_clear_error() {
         "{}",
         String::from(err.message())
     );
+}
+
+#[wasm_bindgen_test]
+async fn test_connection_reports_each_side() {
+    let options = json!({"localUrl": local(), "remoteUrl": remote(), "probeTimeoutMs": 1500});
+    let report = test_connection(js(&options)).await.expect("valid options");
+    let report: Value = serde_wasm_bindgen::from_value(report).unwrap();
+    assert_eq!(report["local"]["ok"], true, "{report}");
+    assert_eq!(report["local"]["url"], ws(local()));
+    assert_eq!(report["local"]["signature"]["environment"], "local");
+    assert_eq!(report["local"]["signature"]["service"], "semantest");
+    assert!(report["local"]["latencyMs"].is_u64(), "{report}");
+    assert_eq!(report["remote"]["ok"], true, "{report}");
+    assert_eq!(report["remote"]["signature"]["environment"], "production");
+
+    let options = json!({"localUrl": server!("SEMANTEST_TEST_WRONG"), "remoteUrl": ws(refused())});
+    let report: Value =
+        serde_wasm_bindgen::from_value(test_connection(js(&options)).await.unwrap()).unwrap();
+    assert_eq!(report["local"]["ok"], false);
+    assert_eq!(report["local"]["reason"], "wrong service 'not-semantest'");
+    assert_eq!(report["local"]["signature"], Value::Null);
+    assert_eq!(report["remote"]["ok"], false);
+    assert_eq!(report["remote"]["reason"], "could not connect");
+
+    let err = test_connection(js(&json!({"customUrl": "ftp://x"})))
+        .await
+        .expect_err("refused");
+    let err: js_sys::Error = JsValue::from(err).unchecked_into();
+    assert!(String::from(err.message()).starts_with("customUrl: 'ftp://x' is not a valid URL"));
 }
