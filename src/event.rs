@@ -15,6 +15,16 @@ pub enum Side {
     Remote,
 }
 
+impl Side {
+    /// `"local"` or `"remote"`, for messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            Side::Local => "local",
+            Side::Remote => "remote",
+        }
+    }
+}
+
 /// Names one socket for its whole life. Never reused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct SocketId(pub u64);

@@ -71,7 +71,7 @@ pub struct Settings {
     pub connect_timeout_ms: u64,
     /// Application ping interval (keeps an MV3 worker alive; at most 20 s).
     pub ping_interval_ms: u64,
-    /// A ping without a pong for this long means the socket is dead.
+    /// A ping without a pong for this long means the socket is dead (at most the ping interval).
     pub pong_timeout_ms: u64,
     /// While on the remote with local first, how often to look for the local server again.
     pub reprobe_interval_ms: u64,
@@ -283,7 +283,13 @@ impl Settings {
         )?;
         range("connectTimeoutMs", self.connect_timeout_ms, 500, 60_000)?;
         range("pingIntervalMs", self.ping_interval_ms, 1_000, 20_000)?;
-        range("pongTimeoutMs", self.pong_timeout_ms, 500, 60_000)?;
+        // A pong may not take longer than the next ping is due: pings must never pause.
+        range(
+            "pongTimeoutMs",
+            self.pong_timeout_ms,
+            500,
+            self.ping_interval_ms,
+        )?;
         range(
             "reprobeIntervalMs",
             self.reprobe_interval_ms,

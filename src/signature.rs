@@ -90,7 +90,7 @@ pub fn check(status: u16, body: &[u8]) -> Result<Signature, ProbeError> {
         }
     }
     let sig: Signature = serde_json::from_value(value).map_err(|e| ProbeError::NotSignature {
-        detail: e.to_string(),
+        detail: truncate(&e.to_string()),
     })?;
     let req =
         semver::VersionReq::parse(&wanted_version()).expect("our own version is valid semver");
@@ -103,9 +103,12 @@ pub fn check(status: u16, body: &[u8]) -> Result<Signature, ProbeError> {
     }
 }
 
-/// Keeps strings from a stranger short enough to show.
+/// Keeps strings from a stranger short enough to show (at most 80 characters).
 fn truncate(s: &str) -> String {
-    s.chars().take(64).collect()
+    match s.char_indices().nth(80) {
+        Some((end, _)) => format!("{}…", &s[..end]),
+        None => s.to_owned(),
+    }
 }
 
 #[cfg(all(test, not(target_arch = "wasm32")))]
@@ -160,6 +163,16 @@ mod tests {
             check(200, &body("semantest", "banana")).unwrap_err(),
             ProbeError::IncompatibleVersion { .. }
         ));
+        let long = format!(
+            r#"{{"service":"semantest","version":"1.0.0","environment":{{"x":"{}"}}}}"#,
+            "y".repeat(10_000)
+        );
+        match check(200, long.as_bytes()).unwrap_err() {
+            ProbeError::NotSignature { detail } => {
+                assert!(detail.chars().count() <= 81, "{detail}")
+            }
+            other => panic!("{other:?}"),
+        }
         let huge = vec![b' '; MAX_SIGNATURE_BYTES + 1];
         assert_eq!(
             check(200, &huge).unwrap_err(),

@@ -471,11 +471,16 @@ fn timing_changes_keep_the_connection() {
         s.m.settings()
             .with(&Overrides {
                 ping_interval_ms: Some(5_000),
+                pong_timeout_ms: Some(2_000),
                 ..Default::default()
             })
             .unwrap();
     s.event(Event::SettingsChanged(Box::new(new)));
-    s.run_for(10_001);
+    // The same settings again (a storage sync) must not postpone the next ping.
+    s.run_for(4_000);
+    let same = s.m.settings().clone();
+    s.event(Event::SettingsChanged(Box::new(same)));
+    s.run_for(6_001);
     assert_eq!(
         s.opened_urls().len(),
         opened,
@@ -520,6 +525,35 @@ fn giving_up_is_honest_and_online_tries_again() {
     s.event(Event::Online);
     s.run_for(100);
     assert_eq!(s.mode(), Mode::Cloud);
+}
+
+#[test]
+fn reconnect_after_giving_up_gets_a_fresh_schedule() {
+    let retry = RetryOverrides {
+        max_attempts: Some(3),
+        ..Default::default()
+    };
+    let mut s = Sim::with(
+        Local::Refused,
+        false,
+        Overrides {
+            retry: Some(retry),
+            ..Default::default()
+        },
+    );
+    s.start();
+    s.run_for(120_000);
+    assert!(s.status().reason.unwrap().starts_with("gave up after 3"));
+    s.start(); // the user's "reconnect": both still down
+    s.run_for(40);
+    let st = s.status();
+    assert_eq!(st.mode, Mode::Offline);
+    assert_eq!(st.failures, 1, "a fresh schedule, not one more try");
+    assert!(
+        st.next_retry_at.is_some(),
+        "it keeps trying: {:?}",
+        st.reason
+    );
 }
 
 #[test]
@@ -644,6 +678,14 @@ fn settings_precedence_and_validation() {
             ..Default::default()
         }),
         "pingIntervalMs: 25000 is out of range (allowed 1000..=20000)"
+    );
+    assert_eq!(
+        err(Overrides {
+            ping_interval_ms: Some(5_000),
+            ..Default::default()
+        }),
+        "pongTimeoutMs: 10000 is out of range (allowed 500..=5000)",
+        "a pong deadline past the next ping would pause the keepalive"
     );
     let bad_retry = RetryOverrides {
         base_ms: Some(5_000),

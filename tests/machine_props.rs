@@ -6,7 +6,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use proptest::prelude::*;
 use semantest_connect::{
-    Command, Event, Machine, Mode, Overrides, ProbeError, ProbeId, Settings, SocketId, Timer,
+    Command, Event, Machine, Mode, Overrides, ProbeError, ProbeId, Settings, SocketId,
+    Strategy as Plan, Timer,
 };
 
 const TIMERS: [Timer; 7] = [
@@ -25,6 +26,8 @@ enum Op {
     Close,
     Online,
     PreferLocal(bool),
+    Strategy(usize),
+    Custom(bool),
     Ping(u64),
     ProbeAnswer {
         pick: usize,
@@ -64,6 +67,8 @@ fn op() -> impl Strategy<Value = Op> {
         1 => Just(Op::Close),
         1 => Just(Op::Online),
         1 => any::<bool>().prop_map(Op::PreferLocal),
+        1 => (0usize..3).prop_map(Op::Strategy),
+        1 => any::<bool>().prop_map(Op::Custom),
         1 => (1_000u64..20_000).prop_map(Op::Ping),
         4 => (pick(), prop_oneof![4 => Just(200u16), 1 => Just(404u16), 1 => Just(500u16)], prop_oneof![3 => Just(0u8), 1 => 1u8..4])
             .prop_map(|(pick, status, body)| Op::ProbeAnswer { pick, status, body }),
@@ -219,7 +224,11 @@ proptest! {
                 Op::PreferLocal(p) => Event::SettingsChanged(Box::new(
                     m.settings().with(&Overrides { prefer_local: Some(p), ..Default::default() }).unwrap())),
                 Op::Ping(ms) => Event::SettingsChanged(Box::new(
-                    m.settings().with(&Overrides { ping_interval_ms: Some(ms), ..Default::default() }).unwrap())),
+                    m.settings().with(&Overrides { ping_interval_ms: Some(ms), pong_timeout_ms: Some(ms / 2), ..Default::default() }).unwrap())),
+                Op::Strategy(k) => Event::SettingsChanged(Box::new(
+                    m.settings().with(&Overrides { strategy: Some([Plan::LocalFirst, Plan::LocalOnly, Plan::RemoteOnly][k]), ..Default::default() }).unwrap())),
+                Op::Custom(on) => Event::SettingsChanged(Box::new(
+                    m.settings().with(&Overrides { custom_url: Some(if on { "wss://custom.example/ws".into() } else { String::new() }), ..Default::default() }).unwrap())),
                 Op::ProbeAnswer { pick, status, body } => {
                     let probe = model.probes.iter().nth(pick).copied().unwrap_or(ProbeId(20_000));
                     model.probes.remove(&probe);
@@ -242,7 +251,11 @@ proptest! {
                     Event::SocketOpened(socket)
                 }
                 Op::Closed { pick, code } => {
-                    let socket = if pick % 2 == 0 { model.pick_socket(0, true) } else { model.pick_socket(pick, false) };
+                    let socket = match pick % 3 {
+                        0 => model.pick_socket(0, true),  // the open one
+                        1 => model.pick_socket(0, false), // the opening one
+                        _ => model.pick_socket(5, false), // one that does not exist
+                    };
                     model.sockets.remove(&socket);
                     Event::SocketClosed { socket, code, reason: String::new() }
                 }

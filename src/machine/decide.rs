@@ -110,11 +110,7 @@ impl Machine {
         why: String,
         out: &mut Vec<Command>,
     ) {
-        let name = if conn.side == Side::Local {
-            "local"
-        } else {
-            "remote"
-        };
+        let name = conn.side.name();
         match conn.side {
             Side::Local => self.local_reason = Some(why.clone()),
             Side::Remote => self.remote_reason = Some(why.clone()),

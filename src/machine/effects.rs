@@ -60,14 +60,12 @@ impl Machine {
     }
 
     pub(super) fn send_ping(&mut self, now: u64, out: &mut Vec<Command>) {
-        let Some(conn) = &self.active else { return };
-        let id = format!("k{}", self.next_id);
-        self.next_id += 1;
+        let Some(socket) = self.active.as_ref().map(|c| c.id) else {
+            return;
+        };
+        let id = format!("k{}", self.fresh());
         let text = ClientFrame::new(id.clone(), ClientMessage::Ping(Ping { t: now })).to_json();
-        out.push(Command::Send {
-            socket: conn.id,
-            text,
-        });
+        out.push(Command::Send { socket, text });
         self.ping = Some(OutstandingPing { id, sent_at: now });
         self.arm(now, Timer::PongDeadline, self.settings.pong_timeout_ms, out);
     }

@@ -206,18 +206,17 @@ impl Machine {
     }
 
     fn start(&mut self, now: u64, out: &mut Vec<Command>) {
-        if !self.running {
+        // An explicit start (the user's "reconnect") begins a fresh schedule, even after giving up.
+        if !self.running || self.idle() {
             self.running = true;
             self.backoff.reset();
-            self.decide(now, out);
-        } else if self.idle() {
             self.decide(now, out);
         }
     }
 
     fn settings_changed(&mut self, now: u64, new: Settings, out: &mut Vec<Command>) {
         let retarget = self.settings.changes_target(&new);
-        self.settings = new;
+        let old = std::mem::replace(&mut self.settings, new);
         if !self.running {
             return;
         }
@@ -228,10 +227,13 @@ impl Machine {
             self.backoff.reset();
             self.decide(now, out);
         } else {
-            if self.active.is_some() {
+            // Only a changed interval restarts its timer; a settings sync must not postpone pings.
+            if self.active.is_some() && old.ping_interval_ms != self.settings.ping_interval_ms {
                 self.arm(now, Timer::Ping, self.settings.ping_interval_ms, out);
             }
-            if self.timers.contains_key(&Timer::Reprobe) {
+            if self.timers.contains_key(&Timer::Reprobe)
+                && old.reprobe_interval_ms != self.settings.reprobe_interval_ms
+            {
                 self.arm(now, Timer::Reprobe, self.settings.reprobe_interval_ms, out);
             }
         }
@@ -267,11 +269,7 @@ impl Machine {
         self.disarm(Timer::HeadStart, out);
         self.disarm(Timer::Retry, out);
         if let Some(old) = self.active.take() {
-            let to = if conn.side == Side::Local {
-                "local"
-            } else {
-                "remote"
-            };
+            let to = conn.side.name();
             out.push(close(
                 old.id,
                 CLOSE_NORMAL,
