@@ -16,6 +16,10 @@ pub enum ProbeError {
     /// Nothing listens there (connection refused or the host is unreachable).
     #[error("connection refused")]
     Refused,
+    /// A server answered, but the browser withheld the answer because the server's CORS
+    /// headers do not allow this origin (start the server with `--allow-origin ORIGIN`).
+    #[error("answered, but its CORS headers do not allow this origin")]
+    CorsBlocked,
     /// Something accepted the connection but did not answer in time.
     #[error("no answer within {ms} ms")]
     Timeout {

@@ -145,7 +145,7 @@ impl ClientFrame {
             ),
             _ => {
                 return Err(FrameError::UnknownAction {
-                    action: raw.action,
+                    action: shorten(&raw.action),
                     id: raw.id,
                 })
             }
@@ -164,6 +164,14 @@ impl ClientFrame {
         }
         .unwrap_or(Value::Null);
         raw_json(self.message.action(), &self.id, payload)
+    }
+}
+
+/// A name from a stranger, cut to 64 characters so an error never echoes a huge frame back.
+fn shorten(name: &str) -> String {
+    match name.char_indices().nth(64) {
+        Some((end, _)) => format!("{}…", &name[..end]),
+        None => name.to_owned(),
     }
 }
 
@@ -218,6 +226,13 @@ mod tests {
         let e = ClientFrame::parse(r#"{"action":"nope","id":"c3","payload":{}}"#).unwrap_err();
         assert_eq!(e.to_string(), "unknown action 'nope'");
         assert_eq!(e.id(), Some("c3"));
+    }
+
+    #[test]
+    fn a_huge_unknown_action_is_not_echoed_whole() {
+        let frame = format!(r#"{{"action":"{}","id":"x"}}"#, "a".repeat(60_000));
+        let e = ClientFrame::parse(&frame).unwrap_err();
+        assert!(e.to_string().len() < 100, "{e}");
     }
 
     #[test]

@@ -160,7 +160,8 @@ pub(crate) fn execute(shared: &Shared, commands: Vec<Command>) {
                 }
                 Command::SetTimer { timer, after_ms } => {
                     let weak = weak.clone();
-                    let delay = u32::try_from(after_ms).unwrap_or(u32::MAX);
+                    // setTimeout takes a signed 32-bit delay; anything larger would fire at once.
+                    let delay = u32::try_from(after_ms.min(i32::MAX as u64)).unwrap_or(0);
                     // Replacing the entry drops (and so cancels) the previous timer of this kind.
                     d.timers.insert(
                         timer,

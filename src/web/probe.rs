@@ -25,8 +25,26 @@ pub(crate) async fn probe(
     let response = match request.send().await {
         Ok(r) => r,
         Err(_) if signal.aborted() => return None,
-        // fetch rejects with a bare TypeError for refused, unreachable and CORS-blocked alike.
-        Err(_) => return Some(Err(ProbeError::Refused)),
+        // fetch rejects with a bare TypeError for refused, unreachable and CORS-blocked alike;
+        // an opaque `no-cors` request tells them apart: it succeeds only if something answered.
+        Err(_) => {
+            let answered = Request::get(url)
+                .abort_signal(Some(signal))
+                .mode(RequestMode::NoCors)
+                .credentials(RequestCredentials::Omit)
+                .cache(RequestCache::NoStore)
+                .send()
+                .await
+                .is_ok();
+            if signal.aborted() {
+                return None;
+            }
+            return Some(Err(if answered {
+                ProbeError::CorsBlocked
+            } else {
+                ProbeError::Refused
+            }));
+        }
     };
     let status = response.status();
     let body = match response.body() {

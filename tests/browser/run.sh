@@ -7,6 +7,7 @@
 #   2. picks the test page's port T and starts, each on a free port:
 #        LOCAL       semantest-server --environment local      --allow-origin http://127.0.0.1:T
 #        REMOTE      semantest-server --environment production --allow-origin http://127.0.0.1:T
+#        NOCORS      semantest-server --environment local (the test origin not allowed)
 #        WRONG, INCOMPATIBLE, NOTJSON, HUGE, HUNG   tests/peers/stub_server.py in each mode
 #      and picks a port with nothing listening (REFUSED);
 #   3. waits (at most 30 s each) until every peer is ready: GET /health for the servers, the
@@ -158,6 +159,8 @@ main() {
     unset SEMANTEST_PORT SEMANTEST_BIND SEMANTEST_ENVIRONMENT SEMANTEST_ALLOW_ORIGINS
     start local-server "$server" --bind 127.0.0.1 --port 0 --environment local --allow-origin "$origin"
     start remote-server "$server" --bind 127.0.0.1 --port 0 --environment production --allow-origin "$origin"
+    # A real server that does not allow the test page's origin: the probe must say "CORS", not "refused".
+    start nocors-server "$server" --bind 127.0.0.1 --port 0 --environment local
     local mode
     for mode in wrong-service incompatible not-json huge hung; do
         start "stub-$mode" python3 tests/peers/stub_server.py --mode "$mode" --port 0
@@ -187,7 +190,12 @@ main() {
     done
 
     export WASM_BINDGEN_TEST_ADDRESS="127.0.0.1:$page_port"
+    # The runner serves its page cross-origin isolated (COEP require-corp) by default; the
+    # extension's service worker is not, and under COEP an opaque no-cors probe is blocked too,
+    # which would hide the "CORS" classification the tests check.
+    export WASM_BINDGEN_TEST_NO_ORIGIN_ISOLATION=1
     export SEMANTEST_TEST_LOCAL="http://127.0.0.1:${port[local-server]}"
+    export SEMANTEST_TEST_NOCORS="http://127.0.0.1:${port[nocors-server]}"
     export SEMANTEST_TEST_REMOTE="ws://127.0.0.1:${port[remote-server]}"
     export SEMANTEST_TEST_WRONG="http://127.0.0.1:${port[stub-wrong-service]}"
     export SEMANTEST_TEST_INCOMPATIBLE="http://127.0.0.1:${port[stub-incompatible]}"

@@ -182,6 +182,18 @@ async fn refused_local_falls_back_to_remote() {
 }
 
 #[wasm_bindgen_test]
+async fn a_server_that_refuses_our_origin_is_reported_as_cors_not_refused() {
+    let p = Probe::new(server!("SEMANTEST_TEST_NOCORS"), remote(), json!({}));
+    p.client.connect();
+    let s = p.until_mode("cloud").await;
+    assert_eq!(
+        s["localReason"],
+        "answered, but its CORS headers do not allow this origin"
+    );
+    p.client.close();
+}
+
+#[wasm_bindgen_test]
 async fn wrong_service_falls_back_to_remote() {
     let p = Probe::new(server!("SEMANTEST_TEST_WRONG"), remote(), json!({}));
     p.client.connect();
@@ -242,9 +254,12 @@ async fn both_down_is_offline_with_reasons_and_a_next_try() {
     let s = p.until_mode("offline").await;
     assert_eq!(s["localReason"], "connection refused");
     assert_eq!(s["remoteReason"], "could not connect");
+    let next = s["nextRetryAt"].as_f64().unwrap();
+    let now = js_sys::Date::now();
+    // The first retry waits at most the 200 ms base of these options (plus scheduling slack).
     assert!(
-        s["nextRetryAt"].as_f64().unwrap() >= js_sys::Date::now() - 1_000.0,
-        "{s}"
+        next >= now - 1_000.0 && next <= now + 200.0,
+        "next try at {next}, now {now}"
     );
     assert_eq!(s["url"], Value::Null);
     // It keeps trying on its own.
