@@ -2,9 +2,10 @@
 # build.sh — the one entry point for developers and CI.
 #
 #   ./build.sh setup   install what is missing (idempotent; one line per tool)
-#   ./build.sh build   native workspace (release) + the wasm package in pkg/
+#   ./build.sh build   native workspace (release) + the wasm package in pkg/ + dist/extension/
+#   ./build.sh package build, then the store zip dist/semantest-extension-<version>.zip
 #   ./build.sh run     build, then run semantest-server on port 3003 in the foreground
-#   ./build.sh test    setup, fmt, clippy (native + wasm32), cargo test, browser tests
+#   ./build.sh test    setup, fmt, eslint, clippy (native + wasm32), cargo test, browser tests
 #   ./build.sh bench   build, then the browser benchmarks into BENCHMARKS.md
 #
 # Only package registries are reachable on our machines, so every tool comes from crates.io or
@@ -17,6 +18,8 @@ source scripts/common.sh
 
 WASM_TARGET=wasm32-unknown-unknown
 PKG_DIR=pkg
+EXT_SRC=extension
+EXT_DIST=dist/extension
 LOG_DIR=.build/logs
 
 usage() {
@@ -27,10 +30,13 @@ Commands:
   setup    Install what is missing: the wasm32 Rust target, clippy and rustfmt,
            wasm-bindgen-cli (the version pinned in Cargo.toml), wasm-pack,
            chromium and chromium-driver (apt). Skips what is already there.
-  build    cargo build --workspace --release, then wasm-pack build --target web into pkg/.
+  build    cargo build --workspace --release, then wasm-pack build --target web into pkg/,
+           then the loadable extension in dist/extension/ (extension/ + the wasm package).
+  package  build, then zip dist/extension into dist/semantest-extension-<version>.zip for the
+           Chrome Web Store (without the manifest's `key`: the store assigns its own id).
   run      build, then run semantest-server in the foreground (port 3003, or SEMANTEST_PORT).
            Arguments after `run` go to the server, e.g. ./build.sh run --allow-origin http://localhost:8080
-  test     setup, cargo fmt --check, clippy (native and wasm32), cargo test, browser tests.
+  test     setup, cargo fmt --check, eslint, clippy (native and wasm32), cargo test, browser tests.
            Exits non-zero if any step fails; prints a summary with durations.
   bench    build, then measure in headless Chromium and update BENCHMARKS.md (RUNS=30).
   help     This text.
@@ -136,11 +142,13 @@ setup_browser() {
 }
 
 # npm tools (package.json + package-lock.json): binaryen's wasm-opt 132 (never Debian's 108, see
-# TOOLCHAIN.md) and playwright-core for the browser benchmark. Skipped when the lock is unchanged.
+# TOOLCHAIN.md), playwright-core for the browser benchmark, eslint for the extension's
+# JavaScript. Skipped when the lock is unchanged.
 setup_npm() {
     command -v npm >/dev/null 2>&1 || die "npm is required (Node 20 + npm)"
-    if [[ node_modules/.package-lock.json -nt package-lock.json && -x node_modules/.bin/wasm-opt ]]; then
-        ok "npm packages (binaryen $(node -p 'require("./node_modules/binaryen/package.json").version'), playwright-core)"
+    if [[ node_modules/.package-lock.json -nt package-lock.json && -x node_modules/.bin/wasm-opt &&
+        -x node_modules/.bin/eslint ]]; then
+        ok "npm packages (binaryen $(node -p 'require("./node_modules/binaryen/package.json").version'), playwright-core, eslint)"
     else
         installing "npm packages (npm ci)"
         quietly npm-ci npm ci --no-audit --no-fund
@@ -180,6 +188,50 @@ cmd_build() {
     gz=$(gzip -9 -c "$wasm" | wc -c)
     printf 'wasm: %s  %d bytes (%d KiB), gzipped %d bytes (%d KiB)\n' \
         "$wasm" "$raw" $((raw / 1024)) "$gz" $((gz / 1024))
+    assemble_extension
+}
+
+# dist/extension: everything in extension/, plus the wasm package in pkg/ (what Chrome loads).
+assemble_extension() {
+    echo "==> $EXT_DIST (load it unpacked from there)"
+    local js="$PKG_DIR/semantest_connect.js" wasm="$PKG_DIR/semantest_connect_bg.wasm"
+    [[ -f "$js" && -f "$wasm" ]] || die "$js or $wasm is missing; the wasm build must run first"
+    local id
+    id=$(node scripts/extension-id.mjs --check) || die "extension/EXTENSION_ID does not match the manifest's key"
+    rm -rf "$EXT_DIST"
+    mkdir -p "$EXT_DIST"
+    cp -R "$EXT_SRC"/. "$EXT_DIST"/
+    rm -rf "$EXT_DIST/pkg"
+    mkdir -p "$EXT_DIST/pkg"
+    cp "$js" "$wasm" "$EXT_DIST/pkg/"
+    node -e 'JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"))' "$EXT_DIST/manifest.json" ||
+        die "$EXT_DIST/manifest.json is not valid JSON"
+    printf 'extension: %s (id %s with the development key)\n' "$EXT_DIST" "$id"
+}
+
+# The store zip: dist/extension without the manifest's `key` and the EXTENSION_ID note (the
+# store assigns its own id), manifest.json at the root of the zip.
+cmd_package() {
+    cmd_build
+    local version stage zip
+    version=$(node -p 'JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")).version' "$EXT_DIST/manifest.json")
+    stage=.build/package
+    zip=dist/semantest-extension-$version.zip
+    echo "==> $zip"
+    rm -rf "$stage" "$zip"
+    mkdir -p "$(dirname "$stage")"
+    cp -R "$EXT_DIST" "$stage"
+    rm -f "$stage/EXTENSION_ID"
+    node -e '
+        const fs = require("fs"), file = process.argv[1];
+        const manifest = JSON.parse(fs.readFileSync(file, "utf8"));
+        delete manifest.key;
+        fs.writeFileSync(file, JSON.stringify(manifest, null, 2) + "\n");
+    ' "$stage/manifest.json"
+    # python3's zipfile (the test harness needs python3 anyway), so no `zip` package is needed.
+    python3 -m zipfile -c "$zip" "$stage/."
+    python3 -m zipfile -l "$zip"
+    printf 'package: %s (%d bytes)\n' "$zip" "$(wc -c <"$zip")"
 }
 
 cmd_run() {
@@ -279,6 +331,7 @@ cmd_test() {
     local started=$SECONDS
     if run_step "setup" ./build.sh setup; then
         run_step "cargo fmt --check" cargo fmt --all --check || true
+        run_step "eslint" node_modules/.bin/eslint --max-warnings 0 extension scripts eslint.config.js || true
         run_step "clippy (native)" cargo clippy --workspace --all-targets -- -D warnings || true
         run_step "clippy ($WASM_TARGET)" \
             cargo clippy -p semantest-connect --target "$WASM_TARGET" --all-targets -- -D warnings || true
@@ -286,7 +339,7 @@ cmd_test() {
         run_step "browser tests" tests/browser/run.sh || true
     else
         local s
-        for s in "cargo fmt --check" "clippy (native)" "clippy ($WASM_TARGET)" "cargo test" "browser tests"; do
+        for s in "cargo fmt --check" "eslint" "clippy (native)" "clippy ($WASM_TARGET)" "cargo test" "browser tests"; do
             skip_step "$s"
         done
     fi
@@ -320,6 +373,7 @@ main() {
     case "$cmd" in
     setup) cmd_setup ;;
     build) cmd_build ;;
+    package) cmd_package ;;
     run) cmd_run "$@" ;;
     test) cmd_test ;;
     bench) cmd_bench ;;

@@ -1,0 +1,170 @@
+// background.js — the service worker: glue between Chrome and the WASM connection core.
+//
+// The core (pkg/semantest_connect.js, from src/web/) probes the local server, falls back to the
+// public service, keeps the socket alive, reconnects, moves back to local and measures latency.
+// This file only starts it, forwards Chrome's events to it and publishes what it reports:
+//   chrome.storage.session "status"  every status object (the indicator, the popup, the options page)
+//   the toolbar badge                LOC / WEB / OFF / … per mode
+//   chrome.storage.local "settingsError"  why the saved settings were refused, if they were
+// Nothing lives only in globals: when Chrome stops the worker, the next event (the keepalive
+// alarm, a message, a settings change, the browser starting) creates the client again from
+// chrome.storage. Listeners are registered synchronously at top level, as MV3 requires.
+import init, { SemantestClient, testConnection } from "./pkg/semantest_connect.js";
+
+const KEEPALIVE = "semantest-keepalive";
+const BADGES = {
+    local: { text: "LOC", color: "#0066CC" },
+    cloud: { text: "WEB", color: "#00AA44" },
+    offline: { text: "OFF", color: "#B3261E" },
+    connecting: { text: "…", color: "#6B6B6B" },
+};
+
+let wasmReady; // init() of this worker
+let identityReady; // {role, clientId} of this installation
+let clientReady; // the SemantestClient of this worker
+
+const errorText = (e) => (e instanceof Error ? e.message : String(e));
+const logError = (e) => console.error("semantest:", e);
+const storedSettings = async () => (await chrome.storage.sync.get("settings")).settings ?? {};
+
+function wasm() {
+    wasmReady ??= init().catch((e) => {
+        wasmReady = undefined;
+        throw e;
+    });
+    return wasmReady;
+}
+
+function identity() {
+    identityReady ??= chrome.storage.local.get("clientId").then(async ({ clientId }) => {
+        if (!clientId) {
+            clientId = `extension-${crypto.randomUUID()}`;
+            await chrome.storage.local.set({ clientId });
+        }
+        return { role: "extension", clientId };
+    });
+    return identityReady;
+}
+
+// The client of this worker, created (and connecting) on first use.
+function ensureClient() {
+    clientReady ??= startClient().catch((e) => {
+        clientReady = undefined; // the next event tries again
+        const reason = `the extension could not start: ${errorText(e)}`;
+        publish({ mode: "offline", url: null, latencyMs: null, reason, since: Date.now() }).catch(logError);
+        throw e;
+    });
+    return clientReady;
+}
+
+async function startClient() {
+    await chrome.storage.session.setAccessLevel({ accessLevel: "TRUSTED_AND_UNTRUSTED_CONTEXTS" });
+    // Before anything else: a status left by a worker Chrome stopped must not look current.
+    await publish({ mode: "connecting", url: null, latencyMs: null, reason: null, since: Date.now() });
+    await wasm();
+    if (!(await chrome.alarms.get(KEEPALIVE))) {
+        await chrome.alarms.create(KEEPALIVE, { periodInMinutes: 0.5 });
+    }
+    const id = await identity();
+    let client;
+    try {
+        client = new SemantestClient({ ...(await storedSettings()), ...id });
+        await chrome.storage.local.remove("settingsError");
+    } catch (e) {
+        await chrome.storage.local.set({ settingsError: errorText(e) });
+        client = new SemantestClient(id); // the defaults, rather than no connection at all
+    }
+    client.onStatus((status) => void publish(status).catch(logError));
+    client.connect();
+    return client;
+}
+
+function publish(status) {
+    const badge = BADGES[status.mode] ?? BADGES.connecting;
+    chrome.action.setBadgeText({ text: badge.text }).catch(logError);
+    chrome.action.setBadgeBackgroundColor({ color: badge.color }).catch(logError);
+    chrome.action.setBadgeTextColor({ color: "#FFFFFF" }).catch(logError);
+    return chrome.storage.session.set({ status });
+}
+
+// updateSettings() lays the new values over the ones in force, so it cannot express a setting
+// that was removed from storage (back to its default): then the client is replaced instead.
+function dropsAKey(before, after) {
+    const isObject = (v) => typeof v === "object" && v !== null;
+    if (!isObject(before)) return false;
+    if (!isObject(after)) return Object.keys(before).length > 0;
+    return Object.keys(before).some((k) => !(k in after) || dropsAKey(before[k], after[k]));
+}
+
+async function applySettings({ oldValue, newValue }) {
+    const client = await ensureClient();
+    const settings = { ...(newValue ?? {}), ...(await identity()) };
+    try {
+        if (dropsAKey(oldValue, newValue ?? {})) {
+            const fresh = new SemantestClient(settings); // throws, changing nothing, if invalid
+            client.onStatus(null);
+            client.close();
+            fresh.onStatus((status) => void publish(status).catch(logError));
+            fresh.connect();
+            clientReady = Promise.resolve(fresh);
+        } else {
+            client.updateSettings(settings); // throws, changing nothing, if invalid
+        }
+        await chrome.storage.local.remove("settingsError");
+    } catch (e) {
+        await chrome.storage.local.set({ settingsError: errorText(e) });
+    }
+}
+
+const HANDLERS = {
+    // From each ChatGPT tab as it loads: wakes the worker; the reply means status is readable.
+    hello: async () => (await ensureClient(), { ok: true }),
+    status: async () => (await ensureClient()).status(),
+    settings: async () => (await ensureClient()).settings(),
+    // connect() retries at once while waiting, starts a stopped client, and is a no-op while connected.
+    reconnect: async () => ((await ensureClient()).connect(), { ok: true }),
+    // The options page asks before saving, so that the rules live only in the Rust core.
+    validate: async ({ settings }) => {
+        await wasm();
+        try {
+            new SemantestClient({ ...settings }).free();
+            return { error: null };
+        } catch (e) {
+            return { error: errorText(e) };
+        }
+    },
+    test: async () => {
+        await wasm();
+        return testConnection({ ...(await storedSettings()), ...(await identity()) });
+    },
+};
+
+chrome.runtime.onMessage.addListener((message, _sender, reply) => {
+    const handler = HANDLERS[message?.type];
+    if (!handler) return false;
+    handler(message).then(reply, (e) => reply({ error: errorText(e) }));
+    return true; // the reply comes asynchronously
+});
+
+// ChatGPT tabs keep a port open; when this worker is stopped, they open it again to restart it.
+chrome.runtime.onConnect.addListener((port) => {
+    if (port.name === "indicator") ensureClient().catch(logError);
+});
+
+chrome.runtime.onInstalled.addListener(() => void ensureClient().catch(logError));
+chrome.runtime.onStartup.addListener(() => void ensureClient().catch(logError));
+
+// The backstop: every 30 s, wakes a stopped worker (which then connects again) and makes a
+// waiting client retry now.
+chrome.alarms.onAlarm.addListener((alarm) => {
+    if (alarm.name === KEEPALIVE) ensureClient().then((c) => c.connect(), logError);
+});
+
+chrome.storage.onChanged.addListener((changes, area) => {
+    if (area === "sync" && changes.settings) applySettings(changes.settings).catch(logError);
+});
+
+self.addEventListener("online", () => void ensureClient().then((c) => c.online(), logError));
+
+// Whatever woke this worker, start connecting.
+ensureClient().catch(logError);
