@@ -10,6 +10,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
+use tokio_util::task::task_tracker::TaskTrackerToken;
 use tokio_util::task::TaskTracker;
 
 /// The longest `serve` waits for open connections after shutdown starts.
@@ -51,9 +52,10 @@ impl Shutdown {
         self.token.clone().cancelled_owned()
     }
 
-    /// Wraps a connection's future so [`Shutdown::drain`] waits for it.
-    pub(crate) fn track<F: Future>(&self, future: F) -> impl Future<Output = F::Output> {
-        self.tracker.track_future(future)
+    /// A token that keeps [`Shutdown::drain`] waiting until it is dropped: taken when a request
+    /// arrives, so a connection counts from before its upgrade completes, not only after.
+    pub(crate) fn hold(&self) -> TaskTrackerToken {
+        self.tracker.token()
     }
 
     /// Waits until every tracked connection has ended, at most `limit`. Returns whether they
@@ -74,7 +76,11 @@ mod tests {
     async fn drain_waits_for_tracked_work() {
         let shutdown = Shutdown::new();
         let s = shutdown.clone();
-        let task = tokio::spawn(shutdown.track(async move { s.triggered().await }));
+        let held = shutdown.hold();
+        let task = tokio::spawn(async move {
+            s.triggered().await;
+            drop(held);
+        });
         assert!(!shutdown.is_triggered());
         shutdown.trigger();
         assert!(shutdown.drain(Duration::from_secs(5)).await);
@@ -84,7 +90,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn drain_is_bounded() {
         let stuck = Shutdown::new();
-        let _never = tokio::spawn(stuck.track(std::future::pending::<()>()));
+        let _held = stuck.hold();
         assert!(!stuck.drain(Duration::from_secs(5)).await);
     }
 }

@@ -34,13 +34,14 @@ const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 /// `GET /` with `Upgrade: websocket`: sets the size limits and hands the socket to [`serve`].
 pub(crate) async fn upgrade(ws: WebSocketUpgrade, State(state): State<AppState>) -> Response {
     let (requested, limit) = (Instant::now(), state.config().max_message_bytes);
+    // Held from the request on, so a shutdown that starts during the upgrade still waits for
+    // this connection and sends it a 1001.
+    let held = state.shutdown().hold();
     ws.max_message_size(limit)
         .max_frame_size(limit)
-        .on_upgrade(move |socket| {
-            state
-                .shutdown()
-                .clone()
-                .track(serve(socket, state, requested))
+        .on_upgrade(move |socket| async move {
+            serve(socket, state, requested).await;
+            drop(held);
         })
 }
 
@@ -113,6 +114,10 @@ where
         }
     };
     tracing::debug!(%connection_id, ?end, "websocket closing");
+    if end == End::Gone {
+        // Flushes the Close reply the library queued when the client's Close arrived.
+        let _ = tokio::time::timeout(CLOSE_REPLY_WAIT, socket.close()).await;
+    }
     if let End::Close(code, reason) = end {
         let frame = CloseFrame {
             code,

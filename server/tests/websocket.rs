@@ -178,3 +178,27 @@ async fn an_oversized_message_closes_with_1009() {
         "{text}"
     );
 }
+
+/// The close handshake completes: a client that closes gets the server's Close back, not a reset.
+#[tokio::test]
+async fn a_client_close_is_answered_with_a_close() {
+    let server = TestServer::start(Config::default()).await;
+    let mut client = server.connect().await;
+    round_trip(&mut client, HELLO).await;
+    client
+        .send(Message::Close(Some(
+            tokio_tungstenite::tungstenite::protocol::CloseFrame {
+                code: 1000u16.into(),
+                reason: "bye".into(),
+            },
+        )))
+        .await
+        .unwrap();
+    let reply = tokio::time::timeout(common::WAIT, client.next())
+        .await
+        .expect("the server answered in time");
+    match reply {
+        Some(Ok(Message::Close(Some(frame)))) => assert_eq!(u16::from(frame.code), 1000),
+        other => panic!("expected the server's Close, got {other:?}"),
+    }
+}
