@@ -117,6 +117,16 @@ impl SemantestClient {
         Ok(())
     }
 
+    /// Replaces the settings with `options` laid over the defaults (unlike `updateSettings`,
+    /// keys left out go back to their defaults) and applies them at once. Throws, changing
+    /// nothing, if they are invalid. The extension calls this with what `chrome.storage` holds.
+    #[wasm_bindgen(js_name = setSettings)]
+    pub fn set_settings(&self, options: JsValue) -> Result<(), JsError> {
+        let next = Settings::resolve(&overrides(options)?)?;
+        dispatch(&self.shared, Event::SettingsChanged(Box::new(next)));
+        Ok(())
+    }
+
     /// Tells the client the network is back (the `online` event): a waiting client retries now.
     pub fn online(&self) {
         dispatch(&self.shared, Event::Online);

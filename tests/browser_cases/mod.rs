@@ -319,6 +319,11 @@ async fn settings_apply_at_once_and_bad_ones_are_refused() {
         })
         .await;
     assert_eq!(s["reason"], "prefer-local is off");
+    // setSettings starts from the defaults: preferLocal comes back on, so it is local again.
+    p.client
+        .set_settings(js(&json!({"localUrl": local(), "remoteUrl": remote()})))
+        .unwrap();
+    p.until("local again", |s| s["mode"] == "local").await;
     p.client.close();
     let s = p.status();
     assert_eq!(s["mode"], "offline");
