@@ -87,29 +87,12 @@ function publish(status) {
     return chrome.storage.session.set({ status });
 }
 
-// updateSettings() lays the new values over the ones in force, so it cannot express a setting
-// that was removed from storage (back to its default): then the client is replaced instead.
-function dropsAKey(before, after) {
-    const isObject = (v) => typeof v === "object" && v !== null;
-    if (!isObject(before)) return false;
-    if (!isObject(after)) return Object.keys(before).length > 0;
-    return Object.keys(before).some((k) => !(k in after) || dropsAKey(before[k], after[k]));
-}
-
-async function applySettings({ oldValue, newValue }) {
+// The stored settings replace the ones in force (a removed key goes back to its default);
+// the core refuses invalid ones with a message and keeps the connection as it is.
+async function applySettings({ newValue }) {
     const client = await ensureClient();
-    const settings = { ...(newValue ?? {}), ...(await identity()) };
     try {
-        if (dropsAKey(oldValue, newValue ?? {})) {
-            const fresh = new SemantestClient(settings); // throws, changing nothing, if invalid
-            client.onStatus(null);
-            client.close();
-            fresh.onStatus((status) => void publish(status).catch(logError));
-            fresh.connect();
-            clientReady = Promise.resolve(fresh);
-        } else {
-            client.updateSettings(settings); // throws, changing nothing, if invalid
-        }
+        client.setSettings({ ...(newValue ?? {}), ...(await identity()) });
         await chrome.storage.local.remove("settingsError");
     } catch (e) {
         await chrome.storage.local.set({ settingsError: errorText(e) });
