@@ -1,0 +1,440 @@
+// tests/e2e/extension.test.mjs — the extension in real headless Chromium, as a user sees it.
+//
+// Each scenario starts a fresh browser profile with the unpacked extension (dist/extension),
+// opens https://chatgpt.com/ (mapped to a local HTTPS stand-in page) and asserts what the
+// indicator in the page's corner says, reading it through its open shadow root. The peers are
+// real: the developer's local server is target/release/semantest-server on a free port (the
+// extension is pointed at it through chrome.storage.sync `settings.localUrl`), and the public
+// service wss://api.extension.semantest.com is another semantest-server (--environment
+// production) behind a Node TLS terminator that the browser reaches through
+// --host-resolver-rules, so the extension's default remote URL is used unchanged.
+//
+// Every wait is bounded; no test asserts how long something took (timings are printed as
+// "measure:" lines). Screenshots go to .build/e2e-artifacts/.
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import {
+  BLUE, BOX, CLOSE, CLOUD_LABEL, ExtensionSession, GREEN, INDICATOR, LOCAL_LABEL, OFFLINE_LABEL,
+} from "./lib/browser.mjs";
+import { testCertificate } from "./lib/certs.mjs";
+import { ARTIFACTS, EXTENSION_DIR, PUBLIC_HOST, extensionIdFromManifest, requireBuilt } from "./lib/env.mjs";
+import { ChatGptStandIn, PublicStandIn, SemantestServer, freePort, hungServer } from "./lib/servers.mjs";
+import { waitFor } from "./lib/wait.mjs";
+
+const TEST_TIMEOUT = 120_000;
+/**
+ * Known defect, reported to the extension's author: the offline box wraps its reason onto three
+ * lines, grows upwards and covers ChatGPT's send button at 1280×800. Reported as TODO (not a
+ * failure) until the indicator is fixed; set to false then.
+ */
+const KNOWN_OFFLINE_OVERLAP = "offline indicator wraps to 3 lines and covers the send button";
+/** While on the cloud, the extension looks for the local server again this often (settings). */
+const REPROBE_MS = 2000;
+
+let extensionId;
+let chatgpt;
+let publicService;
+
+before(async () => {
+  requireBuilt();
+  extensionId = extensionIdFromManifest();
+  const tls = testCertificate();
+  chatgpt = await new ChatGptStandIn(tls).start();
+  publicService = await new PublicStandIn(tls).start();
+  console.log(`e2e: extension ${extensionId}; chatgpt.com → 127.0.0.1:${chatgpt.port}; ${PUBLIC_HOST} → 127.0.0.1:${publicService.port} → semantest-server :${publicService.backend.port}`);
+});
+
+after(async () => {
+  await publicService?.close();
+  await chatgpt?.close();
+});
+
+/** The settings every scenario starts from: a local server at `localUrl`, short timings. */
+function settings(localUrl, extra = {}) {
+  return {
+    preferLocal: true,
+    localUrl,
+    reprobeIntervalMs: REPROBE_MS,
+    retry: { baseMs: 300, factor: 2, capMs: 2000, maxAttempts: 0 },
+    ...extra,
+  };
+}
+
+/**
+ * Runs `body(session, peers)` in a fresh browser; afterwards (pass or fail) closes the browser,
+ * kills every server the scenario started and brings the public stand-in back up. On failure it
+ * leaves a screenshot and the extension's storage in .build/e2e-artifacts/FAILED-NAME.*.
+ */
+async function scenario(name, body) {
+  const servers = [];
+  const peers = {
+    /** A local semantest-server (not started yet) that allows the extension's origin. */
+    local(label = "local", port = 0) {
+      const server = new SemantestServer(`${name}-${label}`, { port, allowOrigins: [`chrome-extension://${extensionId}`] });
+      servers.push(server);
+      return server;
+    },
+  };
+  let session;
+  try {
+    session = await ExtensionSession.launch({ name, extensionId, chatgptPort: chatgpt.port, publicPort: publicService.port });
+    await body(session, peers);
+  } catch (e) {
+    await session?.dumpFailure(name);
+    throw e;
+  } finally {
+    await session?.close();
+    for (const server of servers) await server.kill();
+    await publicService.start();
+  }
+}
+
+/** Asserts the indicator's box covers neither ChatGPT's send button nor its message box. */
+async function assertClearOfControls(page, state) {
+  const indicator = await page.locator(BOX).boundingBox({ timeout: 2000 });
+  for (const control of ["#send", "#prompt-textarea"]) {
+    const rect = await page.locator(control).boundingBox({ timeout: 2000 });
+    assert.ok(!overlaps(indicator, rect), `${state}: the indicator ${JSON.stringify(indicator)} covers ${control} ${JSON.stringify(rect)}`);
+  }
+}
+
+const overlaps = (a, b) => a.x < b.x + b.width && b.x < a.x + a.width && a.y < b.y + b.height && b.y < a.y + a.height;
+
+/** Records every change of the indicator's label in the page, with the time (ms since epoch). */
+function recordLabels(page) {
+  return page.evaluate(() => {
+    window.__labels = [];
+    let last;
+    setInterval(() => {
+      const label = document.getElementById("semantest-indicator")?.shadowRoot?.querySelector(".label");
+      const text = label?.textContent ?? null;
+      if (text !== last) {
+        last = text;
+        window.__labels.push({ t: Date.now(), text });
+      }
+    }, 5);
+  });
+}
+
+describe("the extension on ChatGPT", { timeout: 15 * 60_000 }, () => {
+  test("the extension id is pinned by the manifest key and written in EXTENSION_ID", async () => {
+    const written = readFileSync(join(EXTENSION_DIR, "EXTENSION_ID"), "utf8").trim();
+    assert.equal(written, extensionId);
+  });
+
+  test("a) local server up → blue 'Semantest Local Dev - <n>ms', beside ChatGPT's controls, through SPA navigation", { timeout: TEST_TIMEOUT }, async () => {
+    await scenario("a-local-up", async (s, peers) => {
+      const local = await peers.local().start();
+      await s.setSettings(settings(local.url));
+      const navigated = Date.now();
+      const page = await s.openChatGpt();
+      const text = await s.waitForLabel(LOCAL_LABEL);
+      console.log(`measure: a) navigation to chatgpt.com → "${text}" on the page: ${Date.now() - navigated} ms (worker had started ${navigated - s.workerSeenAt} ms earlier)`);
+      assert.equal(await s.boxBackground(), BLUE);
+      const status = await s.status();
+      assert.equal(status.mode, "local");
+      assert.match(status.url, new RegExp(`:${local.port}\\b`), "status url is the local server's");
+
+      // The Shadow DOM host, as the contract describes it.
+      const host = await page.locator(INDICATOR).evaluate((h) => ({
+        parent: h.parentElement === document.documentElement,
+        open: h.shadowRoot !== null,
+        role: h.shadowRoot?.querySelector(".box")?.getAttribute("role"),
+        closeLabel: h.shadowRoot?.querySelector("button.close")?.getAttribute("aria-label"),
+      }));
+      assert.deepEqual(host, { parent: true, open: true, role: "status", closeLabel: "Dismiss Semantest connection indicator" });
+
+      // It never covers ChatGPT's controls: the send button takes a real click.
+      await assertClearOfControls(page, "local");
+      const indicator = await page.locator(BOX).boundingBox();
+      assert.ok(indicator.x + indicator.width > 1280 - 40 && indicator.y + indicator.height > 800 - 40, "indicator is in the bottom-right corner");
+      await page.locator("#prompt-textarea").fill("hello from the e2e test");
+      await page.locator("#send").click({ timeout: 5000 });
+      assert.equal(await page.evaluate(() => window.__sendClicks), 1);
+      await s.screenshot("local");
+
+      // Single-page navigation replaces the whole <body>: the indicator stays, still current.
+      await page.locator("nav a", { hasText: "Rust to WebAssembly" }).click({ timeout: 5000 });
+      await page.waitForURL("**/c/rust-wasm", { timeout: 5000 });
+      assert.equal(await page.locator("#thread").getAttribute("data-path"), "/c/rust-wasm");
+      await s.waitForLabel(LOCAL_LABEL, { timeout: 5000 });
+      await page.evaluate(() => window.spaNavigate("/c/mv3-workers"));
+      await s.waitForLabel(LOCAL_LABEL, { timeout: 5000 });
+      assert.equal(await page.locator(INDICATOR).count(), 1, "exactly one indicator after navigation");
+
+      // A full reload, in ChatGPT's light theme: the content script runs again, one indicator.
+      await page.goto("https://chatgpt.com/?theme=light", { timeout: 20_000 });
+      await s.waitForLabel(LOCAL_LABEL);
+      assert.equal(await page.locator(INDICATOR).count(), 1);
+      await s.screenshot("local-light");
+    });
+  });
+
+  test("b) local server down → green 'Semantest Cloud - <n>ms' on the public service", { timeout: TEST_TIMEOUT }, async () => {
+    await scenario("b-local-down", async (s) => {
+      const nothing = await freePort();
+      await s.setSettings(settings(`http://localhost:${nothing}`));
+      const page = await s.openChatGpt();
+      await s.waitForLabel(CLOUD_LABEL);
+      assert.equal(await s.boxBackground(), GREEN);
+      await assertClearOfControls(page, "cloud");
+      const status = await s.status();
+      assert.equal(status.mode, "cloud");
+      assert.match(status.url, new RegExp(`^wss://${PUBLIC_HOST.replaceAll(".", "\\.")}`));
+      console.log(`info: b) on the cloud, the status says of the local server: ${JSON.stringify(status.localReason)}`);
+      await s.screenshot("cloud");
+    });
+  });
+
+  test("c) local server started while on the cloud → blue again within the re-probe interval", { timeout: TEST_TIMEOUT }, async () => {
+    await scenario("c-local-returns", async (s, peers) => {
+      const port = await freePort();
+      const local = peers.local("local", port);
+      await s.setSettings(settings(local.url));
+      await s.openChatGpt();
+      await s.waitForLabel(CLOUD_LABEL);
+      await local.start();
+      const started = Date.now();
+      await s.waitForLabel(LOCAL_LABEL, { timeout: REPROBE_MS + 15_000 });
+      console.log(`measure: c) local server ready → indicator blue: ${Date.now() - started} ms (re-probe interval ${REPROBE_MS} ms)`);
+      assert.equal(await s.boxBackground(), BLUE);
+      assert.equal((await s.status()).mode, "local");
+    });
+  });
+
+  test("d) local server killed while connected → green", { timeout: TEST_TIMEOUT }, async () => {
+    await scenario("d-local-killed", async (s, peers) => {
+      const local = await peers.local().start();
+      await s.setSettings(settings(local.url));
+      await s.openChatGpt();
+      await s.waitForLabel(LOCAL_LABEL);
+      await local.kill("SIGKILL");
+      const killed = Date.now();
+      await s.waitForLabel(CLOUD_LABEL);
+      console.log(`measure: d) local server SIGKILLed → indicator green: ${Date.now() - killed} ms`);
+      assert.equal(await s.boxBackground(), GREEN);
+    });
+  });
+
+  test("e) both down → offline indicator with a reason; the local server comes up → connected", { timeout: TEST_TIMEOUT }, async () => {
+    await scenario("e-both-down", async (s, peers) => {
+      await publicService.stop();
+      const port = await freePort();
+      const local = peers.local("local", port);
+      await s.setSettings(settings(local.url));
+      const page = await s.openChatGpt();
+      const text = await s.waitForLabel(OFFLINE_LABEL);
+      console.log(`info: e) offline label: "${text}"`);
+      assert.equal(await page.locator(BOX).getAttribute("data-mode"), "offline");
+      const background = await s.boxBackground();
+      assert.notEqual(background, BLUE);
+      assert.notEqual(background, GREEN);
+      const status = await s.status();
+      assert.equal(status.mode, "offline");
+      assert.ok(status.reason, "offline status has a reason");
+      console.log(`info: e) offline status: reason=${JSON.stringify(status.reason)} local=${JSON.stringify(status.localReason)} remote=${JSON.stringify(status.remoteReason)} nextRetryAt=${status.nextRetryAt}`);
+      await s.screenshot("offline");
+
+      await local.start();
+      await s.waitForLabel(LOCAL_LABEL, { timeout: 30_000 });
+      assert.equal(await s.boxBackground(), BLUE);
+    });
+  });
+
+  test("e2) a local server that never answers, public down → 'Connecting…', then offline with a reason (never a spinner forever)", { timeout: TEST_TIMEOUT }, async () => {
+    await scenario("e2-hung", async (s) => {
+      await publicService.stop();
+      const hung = await hungServer();
+      try {
+        await s.setSettings(settings(`http://localhost:${hung.port}`, { probeTimeoutMs: 8000 }));
+        const page = await s.openChatGpt();
+        await recordLabels(page);
+        // "Connecting…" is a passing state: take its picture if we catch it, without requiring it.
+        const connecting = await waitFor("connecting", async () => (await s.label()) === "Semantest Connecting…", { timeout: 3000 }).catch(() => false);
+        if (connecting) await s.screenshot("connecting");
+        console.log(`info: e2) caught "Semantest Connecting…" on the page: ${Boolean(connecting)}`);
+        // Offline lasts only until the next retry (full jitter: maybe a few ms), and the retry
+        // probes for 8 s again: look for it in the page's own record of the label.
+        const offline = await waitFor("an offline label", () => page.evaluate(() => window.__labels.find((l) => l.text?.startsWith("Semantest Offline - "))), { timeout: 30_000, interval: 250, describe: () => s.describe(page) });
+        console.log(`info: e2) then: "${offline.text}"`);
+        assert.match(offline.text, OFFLINE_LABEL);
+      } finally {
+        await hung.close();
+      }
+    });
+  });
+
+  test("e3) the offline indicator, with its reason, covers neither the send button nor the message box", { timeout: TEST_TIMEOUT, todo: KNOWN_OFFLINE_OVERLAP }, async () => {
+    await scenario("e3-offline-clear", async (s) => {
+      await publicService.stop();
+      await s.setSettings(settings(`http://localhost:${await freePort()}`));
+      const page = await s.openChatGpt();
+      await s.waitForLabel(OFFLINE_LABEL);
+      await assertClearOfControls(page, "offline");
+    });
+  });
+
+  test("f) × hides the indicator (keyboard); a connection change brings it back", { timeout: TEST_TIMEOUT }, async () => {
+    await scenario("f-dismiss", async (s, peers) => {
+      const local = await peers.local().start();
+      await s.setSettings(settings(local.url));
+      const page = await s.openChatGpt();
+      await s.waitForLabel(LOCAL_LABEL);
+      await page.locator(CLOSE).focus({ timeout: 2000 });
+      assert.equal(await page.locator(INDICATOR).evaluate((h) => h.shadowRoot.activeElement?.className), "close", "the × takes keyboard focus");
+      await page.keyboard.press("Enter");
+      await waitFor("the box hidden", () => page.locator(BOX).isHidden(), { timeout: 2000 });
+      assert.equal(await page.locator(BOX).getAttribute("hidden"), "");
+      await s.screenshot("dismissed");
+
+      await local.kill("SIGKILL");
+      await s.waitForLabel(CLOUD_LABEL); // waitForLabel requires the box to be visible
+      assert.equal(await s.boxBackground(), GREEN);
+    });
+  });
+
+  test("g) prefer-local off in the options page → cloud even with the local server up", { timeout: TEST_TIMEOUT }, async () => {
+    await scenario("g-prefer-local-off", async (s, peers) => {
+      const local = await peers.local().start();
+      await s.setSettings(settings(local.url));
+      await s.openChatGpt();
+      await s.waitForLabel(LOCAL_LABEL);
+
+      const options = await s.openExtensionPage("options.html");
+      const checkbox = options.locator("#preferLocal");
+      await waitFor("the options form loaded, prefer-local checked", () => checkbox.isEnabled().then(async (on) => on && checkbox.isChecked()), { timeout: 10_000 });
+      await checkbox.click({ timeout: 5000 });
+      await options.locator("#save").click({ timeout: 5000 });
+      await options.locator("#saved").waitFor({ state: "visible", timeout: 5000 });
+      const stored = (await s.storage()).settings;
+      assert.equal(stored.preferLocal, false);
+      console.log(`info: g) settings after saving in the options page: ${JSON.stringify(stored)}`);
+
+      await s.page.bringToFront();
+      await s.waitForLabel(CLOUD_LABEL);
+      assert.ok(local.running, "the local server is still up");
+      assert.equal((await s.status()).mode, "cloud");
+      assert.equal(await s.boxBackground(), GREEN);
+    });
+  });
+
+  test("h) a custom URL entered in the options page is used; an invalid one is refused with a message", { timeout: TEST_TIMEOUT }, async () => {
+    await scenario("h-custom-url", async (s, peers) => {
+      const custom = await peers.local("custom").start();
+      const nothing = await freePort();
+      await s.setSettings(settings(`http://localhost:${nothing}`));
+      await s.openChatGpt();
+      await s.waitForLabel(CLOUD_LABEL);
+      assert.match((await s.status()).url, new RegExp(PUBLIC_HOST.replaceAll(".", "\\.")));
+
+      const options = await s.openExtensionPage("options.html");
+      await waitFor("the options form loaded", () => options.locator("#customUrl").isEnabled(), { timeout: 10_000 });
+      const customUrl = `ws://localhost:${custom.port}`;
+      await options.locator("#customUrl").fill(customUrl);
+      await options.locator("#save").click({ timeout: 5000 });
+      await options.locator("#saved").waitFor({ state: "visible", timeout: 5000 });
+      assert.equal((await s.storage()).settings.customUrl, customUrl);
+
+      const status = await s.waitForStatus(`connected to ${customUrl}`, (st) => st.mode !== "connecting" && st.mode !== "offline" && st.url?.includes(`:${custom.port}`));
+      console.log(`info: h) with the custom URL: mode ${status.mode}, url ${status.url}`);
+      await s.waitForLabel(/^Semantest (Cloud|Local Dev) - \d+ms$/);
+      const popup = await s.openExtensionPage("popup.html");
+      await waitFor("the popup shows the custom URL", async () => (await popup.locator("#url").textContent({ timeout: 1000 }))?.includes(`localhost:${custom.port}`), { timeout: 10_000 });
+      await popup.screenshot({ path: join(ARTIFACTS, "popup-custom-url.png"), timeout: 5000 }).catch(() => {});
+      await popup.close();
+
+      // Anything but ws:// or wss:// is refused, with a message, and changes nothing.
+      await options.bringToFront();
+      await options.locator("#customUrl").fill("https://example.org");
+      await options.locator("#save").click({ timeout: 5000 });
+      const message = await waitFor("a message in #customUrlError", async () => {
+        const text = (await options.locator("#customUrlError").textContent({ timeout: 1000 }))?.trim();
+        return text && (await options.locator("#customUrlError").isVisible()) ? text : null;
+      }, { timeout: 5000 });
+      console.log(`info: h) message for https://example.org: "${message}"`);
+      await options.screenshot({ path: join(ARTIFACTS, "options-invalid-url.png"), fullPage: true, timeout: 5000, scale: "css" });
+      const after = await s.storage();
+      assert.equal(after.settings.customUrl, customUrl, "the invalid URL was not saved");
+      assert.match(after.status.url, new RegExp(`:${custom.port}\\b`), "still on the custom URL");
+    });
+  });
+
+  test("i) the service worker is stopped with ChatGPT open → the connection comes back by itself (no reload)", { timeout: TEST_TIMEOUT }, async () => {
+    await scenario("i-worker-stopped", async (s, peers) => {
+      const local = await peers.local().start();
+      await s.setSettings(settings(local.url));
+      const page = await s.openChatGpt();
+      await s.waitForLabel(LOCAL_LABEL);
+      const before = await s.status();
+      const watch = await stopWorker(s, page, local);
+      await recordLabels(page);
+
+      // Now nobody helps: no reload, no message, no evaluate in the worker until it runs again.
+      const { stopped, starting } = await watch.restarted(45_000);
+      const back = await s.waitForStatus("local again, with a new since", (st) => st.mode === "local" && st.since > before.since);
+      assert.match(back.url, new RegExp(`:${local.port}\\b`));
+      await s.waitForLabel(LOCAL_LABEL);
+      assert.equal(await local.metric("semantest_connections_open"), 1, "one socket again");
+
+      const labels = await page.evaluate(() => window.__labels);
+      const firstAfter = labels.find((l) => l.t >= starting.t);
+      const firstLocal = labels.find((l) => l.t >= starting.t && LOCAL_LABEL.test(l.text));
+      console.log(`measure: i) worker stopped → started again by itself (ChatGPT tab open): ${starting.t - stopped.t} ms`);
+      console.log(`measure: i) worker start → first status on the page: ${firstAfter ? `${firstAfter.t - starting.t} ms ("${firstAfter.text}")` : "n/a"}; → "Semantest Local Dev - <n>ms": ${firstLocal ? `${firstLocal.t - starting.t} ms` : "n/a"}`);
+      console.log(`info: i) label changes after the stop: ${labels.filter((l) => l.t >= stopped.t).map((l) => `+${l.t - stopped.t} ms "${l.text}"`).join(", ")}`);
+      await watch.detach();
+    });
+  });
+
+  test("i2) the service worker is stopped with no ChatGPT tab → the chrome.alarms backstop brings the connection back", { timeout: TEST_TIMEOUT }, async () => {
+    await scenario("i2-worker-stopped-alarm", async (s, peers) => {
+      const local = await peers.local().start();
+      await s.setSettings(settings(local.url));
+      const before = await s.waitForStatus("local", (st) => st.mode === "local" && st.url?.includes(`:${local.port}`));
+      const blank = s.context.pages()[0] ?? (await s.context.newPage());
+      const watch = await stopWorker(s, blank, local);
+      const { stopped, starting } = await watch.restarted(45_000);
+      const back = await s.waitForStatus("local again, with a new since", (st) => st.mode === "local" && st.since > before.since);
+      assert.match(back.url, new RegExp(`:${local.port}\\b`));
+      assert.equal(await local.metric("semantest_connections_open"), 1, "one socket again");
+      console.log(`measure: i2) worker stopped → started again by itself (no tab): ${starting.t - stopped.t} ms; → status local again: ${Date.now() - starting.t} ms after its start`);
+      await watch.detach();
+      await s.openChatGpt();
+      await s.waitForLabel(LOCAL_LABEL);
+    });
+  });
+});
+
+/**
+ * Stops the extension's service worker the way Chrome does when it is idle, through DevTools'
+ * ServiceWorker.stopAllWorkers on a session attached to `page`, and checks it really stopped:
+ * its running status (same domain) goes to "stopped" and the local server sees its socket close.
+ * Returns `restarted(timeout)`, which waits — without touching the worker — until it runs again.
+ */
+async function stopWorker(s, page, local) {
+  assert.equal(await local.metric("semantest_connections_open"), 1, "one socket from the extension");
+  const cdp = await s.context.newCDPSession(page);
+  const transitions = [];
+  cdp.on("ServiceWorker.workerVersionUpdated", ({ versions }) => {
+    for (const v of versions) {
+      if (v.scriptURL.startsWith(s.origin) && transitions.at(-1)?.status !== v.runningStatus) {
+        transitions.push({ status: v.runningStatus, t: Date.now() });
+      }
+    }
+  });
+  await cdp.send("ServiceWorker.enable");
+  await waitFor("the worker reported running", () => transitions.at(-1)?.status === "running", { timeout: 5000 });
+  await cdp.send("ServiceWorker.stopAllWorkers");
+  const stopped = await waitFor("the worker stopped", () => transitions.find((x) => x.status === "stopped"), { timeout: 10_000 });
+  await waitFor("the local server sees no socket", async () => (await local.metric("semantest_connections_open")) === 0, { timeout: 10_000 });
+  return {
+    async restarted(timeout) {
+      const starting = await waitFor("the worker started again", () => transitions.find((x) => x.t >= stopped.t && x.status === "starting"), { timeout, interval: 250 });
+      await waitFor("the worker running again", () => transitions.findLast((x) => x.status === "running" && x.t >= starting.t), { timeout: 10_000 });
+      return { stopped, starting };
+    },
+    detach: () => cdp.detach(),
+  };
+}

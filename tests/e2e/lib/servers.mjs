@@ -1,0 +1,302 @@
+// tests/e2e/lib/servers.mjs — the peers of the end-to-end tests, all on loopback:
+//
+//   SemantestServer   a real target/release/semantest-server process (the developer's local
+//                     server, or the backend of the public stand-in) that a test can start, stop
+//                     (SIGTERM), kill (SIGKILL) and start again on the same port;
+//   TlsTerminator     a Node TLS server that pipes raw bytes to a backend port, so the default
+//                     remote URL wss://api.extension.semantest.com reaches a real server
+//                     unchanged (the browser maps the host name to this port); stoppable;
+//   PublicStandIn     the two above together: "the public service";
+//   ChatGptStandIn    https://chatgpt.com/ (every path answers tests/e2e/chatgpt/index.html);
+//   StaticServer      plain HTTP for the www demo (only www/ and pkg/ of the repository).
+//
+// Every child process is registered, and killed when the test process exits, whatever happens.
+import { spawn } from "node:child_process";
+import { createWriteStream, existsSync, readFileSync, statSync } from "node:fs";
+import { createServer as createHttpServer, get as httpGet } from "node:http";
+import { createServer as createHttpsServer } from "node:https";
+import { connect as netConnect, createServer as createNetServer } from "node:net";
+import { createServer as createTlsServer } from "node:tls";
+import { extname, join, normalize, resolve } from "node:path";
+import { LOGS, ROOT, SERVER_BIN } from "./env.mjs";
+import { sleep, waitFor } from "./wait.mjs";
+
+const live = new Set();
+process.on("exit", () => {
+  for (const child of live) {
+    try {
+      child.kill("SIGKILL");
+    } catch {
+      // already gone
+    }
+  }
+});
+
+/** A loopback port that was free a moment ago (bound, read, released). */
+export function freePort() {
+  return new Promise((ok, fail) => {
+    const srv = createNetServer();
+    srv.on("error", fail);
+    srv.listen(0, "127.0.0.1", () => {
+      const { port } = srv.address();
+      srv.close(() => ok(port));
+    });
+  });
+}
+
+/** A port that accepts TCP connections and never answers (a hung local server). */
+export async function hungServer() {
+  const sockets = new Set();
+  const srv = createNetServer((s) => {
+    sockets.add(s);
+    s.on("close", () => sockets.delete(s));
+  });
+  await new Promise((ok) => srv.listen(0, "127.0.0.1", ok));
+  return {
+    port: srv.address().port,
+    close: () => new Promise((ok) => { for (const s of sockets) s.destroy(); srv.close(() => ok()); }),
+  };
+}
+
+/** GET http://127.0.0.1:port/path → { status, body }, bounded by `timeout` ms. */
+export function httpGetText(port, path, timeout = 2000) {
+  return new Promise((ok, fail) => {
+    const req = httpGet({ host: "127.0.0.1", port, path, timeout }, (res) => {
+      let body = "";
+      res.setEncoding("utf8");
+      res.on("data", (d) => { body += d; });
+      res.on("end", () => ok({ status: res.statusCode, body }));
+    });
+    req.on("timeout", () => req.destroy(new Error(`GET ${path} timed out`)));
+    req.on("error", fail);
+  });
+}
+
+export class SemantestServer {
+  /**
+   * @param {string} name   log file name (.build/e2e-logs/NAME.log, appended across restarts)
+   * @param {object} opts   environment ("local" | "production"), port (0 = pick one on first
+   *                        start, then keep it), allowOrigins (CORS), bin
+   */
+  constructor(name, { environment = "local", port = 0, allowOrigins = [], bin = SERVER_BIN } = {}) {
+    Object.assign(this, { name, environment, port, allowOrigins, bin });
+    this.child = null;
+  }
+
+  /** `http://localhost:PORT`: what a user types as the local server's URL. */
+  get url() {
+    return `http://localhost:${this.port}`;
+  }
+
+  get running() {
+    return this.child !== null && this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  /** Starts the process and waits (≤ 30 s) until it listens and GET /health answers 200. */
+  async start() {
+    if (this.running) throw new Error(`${this.name} is already running`);
+    // Right after a kill the port can take a moment to be free again: retry the bind briefly.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.#spawn();
+        return this;
+      } catch (e) {
+        if (attempt >= 20 || !/exited/.test(e.message) || this.port === 0) throw e;
+        await sleep(250);
+      }
+    }
+  }
+
+  async #spawn() {
+    const log = createWriteStream(join(LOGS, `${this.name}.log`), { flags: "a" });
+    const args = ["--bind", "127.0.0.1", "--port", String(this.port), "--environment", this.environment];
+    for (const origin of this.allowOrigins) args.push("--allow-origin", origin);
+    log.write(`\n=== ${new Date().toISOString()} ${this.bin} ${args.join(" ")}\n`);
+    const env = { ...process.env, NO_COLOR: "1" };
+    for (const k of ["SEMANTEST_PORT", "SEMANTEST_BIND", "SEMANTEST_ENVIRONMENT", "SEMANTEST_ALLOW_ORIGINS"]) delete env[k];
+    const child = spawn(this.bin, args, { stdio: ["ignore", "pipe", "pipe"], env });
+    live.add(child);
+    this.child = child;
+    child.stdout.pipe(log, { end: false });
+    child.stderr.pipe(log, { end: false });
+    child.on("exit", (code, signal) => {
+      live.delete(child);
+      log.write(`=== exited (${signal ?? code})\n`);
+    });
+    const port = await new Promise((ok, fail) => {
+      let out = "";
+      const timer = setTimeout(() => fail(new Error(`${this.name}: no "listening on" line within 30 s`)), 30_000);
+      child.stdout.on("data", (d) => {
+        out += d;
+        const m = /listening on http:\/\/[^ \s]+:(\d+)/.exec(out);
+        if (m) {
+          clearTimeout(timer);
+          ok(Number(m[1]));
+        }
+      });
+      child.on("exit", (code, signal) => {
+        clearTimeout(timer);
+        fail(new Error(`${this.name} exited (${signal ?? code}) before it listened; see .build/e2e-logs/${this.name}.log`));
+      });
+    });
+    this.port = port;
+    await waitFor(`${this.name} GET /health = 200`, async () => (await httpGetText(port, "/health")).status === 200, { timeout: 30_000 });
+  }
+
+  /** Ends the process with `signal` (SIGKILL = "killed", SIGTERM = "stopped") and waits for it. */
+  async kill(signal = "SIGKILL") {
+    const child = this.child;
+    if (!child || !this.running) return;
+    const exited = new Promise((ok) => child.once("exit", ok));
+    child.kill(signal);
+    const timer = setTimeout(() => child.kill("SIGKILL"), 10_000);
+    await exited;
+    clearTimeout(timer);
+  }
+
+  stop() {
+    return this.kill("SIGTERM");
+  }
+
+  /** The value of a Prometheus sample such as `semantest_connections_open` (NaN if absent). */
+  async metric(name) {
+    const { body } = await httpGetText(this.port, "/metrics");
+    const line = body.split("\n").find((l) => l.startsWith(`${name} `) || l.startsWith(`${name}{`));
+    return line ? Number(line.split(/\s+/).at(-1)) : NaN;
+  }
+}
+
+export class TlsTerminator {
+  constructor(name, { key, cert, targetPort }) {
+    Object.assign(this, { name, key, cert, targetPort });
+    this.port = 0;
+    this.server = null;
+    this.sockets = new Set();
+    this.log = createWriteStream(join(LOGS, `${name}.log`), { flags: "a" });
+  }
+
+  /** Listens (on the same port as before, if it ran before): TLS in, raw bytes out to the backend. */
+  async start() {
+    if (this.server) return this;
+    const server = createTlsServer({ key: this.key, cert: this.cert, minVersion: "TLSv1.2" }, (tls) => {
+      const backend = netConnect(this.targetPort, "127.0.0.1");
+      for (const s of [tls, backend]) {
+        this.sockets.add(s);
+        s.on("close", () => this.sockets.delete(s));
+        s.on("error", () => { tls.destroy(); backend.destroy(); });
+      }
+      tls.pipe(backend).pipe(tls);
+      this.log.write(`${new Date().toISOString()} connection from ${tls.remotePort}\n`);
+    });
+    server.on("tlsClientError", (e) => this.log.write(`${new Date().toISOString()} tls error: ${e.message}\n`));
+    await new Promise((ok, fail) => {
+      server.once("error", fail);
+      server.listen(this.port, "127.0.0.1", ok);
+    });
+    this.port = server.address().port;
+    this.server = server;
+    this.log.write(`${new Date().toISOString()} listening on ${this.port} -> ${this.targetPort}\n`);
+    return this;
+  }
+
+  /** Stops listening and cuts every open connection (the browser sees them drop). */
+  async stop() {
+    const server = this.server;
+    if (!server) return;
+    this.server = null;
+    const closed = new Promise((ok) => server.close(() => ok()));
+    for (const s of this.sockets) s.destroy();
+    await closed;
+    this.log.write(`${new Date().toISOString()} stopped\n`);
+  }
+}
+
+/** The public service: a production semantest-server behind TLS on a fixed port. */
+export class PublicStandIn {
+  constructor({ key, cert }) {
+    this.backend = new SemantestServer("public-backend", { environment: "production" });
+    this.tls = new TlsTerminator("public-tls", { key, cert, targetPort: 0 });
+  }
+
+  get port() {
+    return this.tls.port;
+  }
+
+  get up() {
+    return this.tls.server !== null;
+  }
+
+  async start() {
+    if (!this.backend.running) await this.backend.start();
+    this.tls.targetPort = this.backend.port;
+    await this.tls.start();
+    return this;
+  }
+
+  /** "The public service is down": connections are refused and open ones are cut. */
+  stop() {
+    return this.tls.stop();
+  }
+
+  async close() {
+    await this.tls.stop();
+    await this.backend.stop();
+  }
+}
+
+/** https://chatgpt.com/ on loopback: every path answers the stand-in page. */
+export class ChatGptStandIn {
+  constructor({ key, cert }) {
+    const page = join(ROOT, "tests/e2e/chatgpt/index.html");
+    const log = createWriteStream(join(LOGS, "chatgpt-standin.log"), { flags: "a" });
+    this.server = createHttpsServer({ key, cert }, (req, res) => {
+      log.write(`${new Date().toISOString()} ${req.method} ${req.url}\n`);
+      if (req.url === "/favicon.ico") return res.writeHead(404).end();
+      res.writeHead(200, { "content-type": "text/html; charset=utf-8", "cache-control": "no-store" }).end(readFileSync(page));
+    });
+  }
+
+  async start() {
+    await new Promise((ok) => this.server.listen(0, "127.0.0.1", ok));
+    this.port = this.server.address().port;
+    return this;
+  }
+
+  close() {
+    this.server.closeAllConnections?.();
+    return new Promise((ok) => this.server.close(() => ok()));
+  }
+}
+
+const TYPES = { ".html": "text/html; charset=utf-8", ".js": "text/javascript", ".mjs": "text/javascript", ".css": "text/css", ".wasm": "application/wasm", ".json": "application/json", ".png": "image/png" };
+
+/** Serves the repository's www/ and pkg/ folders (nothing else) over plain HTTP on loopback. */
+export class StaticServer {
+  constructor({ dirs = { "/www/": join(ROOT, "www"), "/pkg/": join(ROOT, "pkg") } } = {}) {
+    this.server = createHttpServer((req, res) => {
+      const path = decodeURIComponent(req.url.split("?")[0]);
+      if (path === "/" || path === "/www") return res.writeHead(302, { location: "/www/" }).end();
+      const prefix = Object.keys(dirs).find((p) => path.startsWith(p));
+      if (!prefix) return res.writeHead(404).end("not found");
+      const base = resolve(dirs[prefix]);
+      let file = normalize(join(base, path.slice(prefix.length)));
+      if (!file.startsWith(base)) return res.writeHead(403).end();
+      if (existsSync(file) && statSync(file).isDirectory()) file = join(file, "index.html");
+      if (!existsSync(file)) return res.writeHead(404).end("not found");
+      res.writeHead(200, { "content-type": TYPES[extname(file)] ?? "application/octet-stream", "cache-control": "no-store" })
+        .end(readFileSync(file));
+    });
+  }
+
+  async start() {
+    await new Promise((ok) => this.server.listen(0, "127.0.0.1", ok));
+    this.port = this.server.address().port;
+    this.origin = `http://127.0.0.1:${this.port}`;
+    return this;
+  }
+
+  close() {
+    this.server.closeAllConnections?.();
+    return new Promise((ok) => this.server.close(() => ok()));
+  }
+}
