@@ -5,7 +5,7 @@
 #   ./build.sh build   native workspace (release) + the wasm package in pkg/ + dist/extension/
 #   ./build.sh package build, then the store zip dist/semantest-extension-<version>.zip
 #   ./build.sh run     build, then run semantest-server on port 3003 in the foreground
-#   ./build.sh test    setup, fmt, eslint, clippy (native + wasm32), cargo test, browser tests
+#   ./build.sh test    setup, fmt, eslint, clippy (native + wasm32), cargo test, browser tests, e2e tests
 #   ./build.sh bench   build, then the browser benchmarks into BENCHMARKS.md
 #
 # Only package registries are reachable on our machines, so every tool comes from crates.io or
@@ -36,7 +36,8 @@ Commands:
            Chrome Web Store (without the manifest's `key`: the store assigns its own id).
   run      build, then run semantest-server in the foreground (port 3003, or SEMANTEST_PORT).
            Arguments after `run` go to the server, e.g. ./build.sh run --allow-origin http://localhost:8080
-  test     setup, cargo fmt --check, eslint, clippy (native and wasm32), cargo test, browser tests.
+  test     setup, cargo fmt --check, eslint, clippy (native and wasm32), cargo test, browser tests,
+           e2e tests (tests/e2e/run.sh: build, then the extension and www/ in headless Chromium).
            Exits non-zero if any step fails; prints a summary with durations.
   bench    build, then measure in headless Chromium and update BENCHMARKS.md (RUNS=30).
   help     This text.
@@ -337,9 +338,10 @@ cmd_test() {
             cargo clippy -p semantest-connect --target "$WASM_TARGET" --all-targets -- -D warnings || true
         run_step "cargo test" cargo test --workspace || true
         run_step "browser tests" tests/browser/run.sh || true
+        run_step "e2e tests" tests/e2e/run.sh || true
     else
         local s
-        for s in "cargo fmt --check" "eslint" "clippy (native)" "clippy ($WASM_TARGET)" "cargo test" "browser tests"; do
+        for s in "cargo fmt --check" "eslint" "clippy (native)" "clippy ($WASM_TARGET)" "cargo test" "browser tests" "e2e tests"; do
             skip_step "$s"
         done
     fi
@@ -350,7 +352,7 @@ cmd_test() {
         printf '  %-8s %-34s %s\n' "${STEP_RESULTS[$i]}" "${STEP_NAMES[$i]}" "$(duration "${STEP_SECONDS[$i]}")"
         [[ "${STEP_RESULTS[$i]}" == pass ]] || failed+=("${STEP_NAMES[$i]}")
         case "${STEP_NAMES[$i]}" in
-        "cargo test" | "browser tests") test_logs+=("${STEP_LOGS[$i]}") ;;
+        "cargo test" | "browser tests" | "e2e tests") test_logs+=("${STEP_LOGS[$i]}") ;;
         esac
     done
     if ((${#failed[@]} == 0)); then
@@ -360,7 +362,7 @@ cmd_test() {
         list=$(printf '%s, ' "${failed[@]}")
         printf 'build.sh test: FAILED: %s (logs in %s/)\n' "${list%, }" "$LOG_DIR"
     fi
-    # Counted from the runners' own "test result:" lines (native and browser).
+    # Counted from the runners' own "test result:" lines (native, browser and e2e).
     echo "tests: $(count_tests "${test_logs[@]}")"
     ((${#failed[@]} == 0))
 }
