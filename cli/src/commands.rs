@@ -1,0 +1,216 @@
+//! What `semantest status|ping|send` do, as functions of a [`Connection`] writing to `out`.
+//! Each returns whether it succeeded; the binary turns that into the exit code.
+
+use std::io::Write;
+use std::time::Duration;
+
+use semantest_connect::settings::RetryOverrides;
+use semantest_connect::{Mode, Overrides, Settings, SettingsError, Status};
+use semantest_protocol::Role;
+use serde_json::{json, Value};
+
+use crate::Connection;
+
+/// The CLI's settings: one attempt (a command reports rather than retries), the client role,
+/// then the `SEMANTEST_*` environment over everything (read through `var`).
+pub fn settings(var: impl Fn(&str) -> Option<String>) -> Result<Settings, SettingsError> {
+    let cli = Overrides {
+        role: Some(Role::Client),
+        client_id: Some("semantest-cli".into()),
+        retry: Some(RetryOverrides {
+            max_attempts: Some(1),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    Settings::resolve(&cli.merged(Overrides::from_env(var)?))
+}
+
+/// The longest one attempt can take with `settings`, plus a margin.
+fn attempt_limit(settings: &Settings) -> Duration {
+    Duration::from_millis(
+        2 * settings.probe_timeout_ms
+            + settings.connect_timeout_ms
+            + settings.pong_timeout_ms
+            + 2_000,
+    )
+}
+
+/// Waits until connected with a latency, or offline. `None` only if neither came in time.
+async fn settle(conn: &mut Connection, settings: &Settings) -> Option<Status> {
+    conn.wait_for(attempt_limit(settings), |s| {
+        matches!(s.mode, Mode::Offline)
+            || (matches!(s.mode, Mode::Local | Mode::Cloud) && s.latency_ms.is_some())
+    })
+    .await
+}
+
+fn connected(s: &Status) -> bool {
+    matches!(s.mode, Mode::Local | Mode::Cloud)
+}
+
+/// One line per server that failed, for people.
+fn offline_lines(s: &Status, out: &mut impl Write) -> std::io::Result<()> {
+    if s.local_reason.is_none() && s.remote_reason.is_none() {
+        writeln!(
+            out,
+            "offline: {}",
+            s.reason.as_deref().unwrap_or("no server answered")
+        )?;
+    }
+    if let Some(r) = &s.local_reason {
+        writeln!(out, "local: {r}")?;
+    }
+    if let Some(r) = &s.remote_reason {
+        writeln!(out, "remote: {r}")?;
+    }
+    Ok(())
+}
+
+/// `semantest status`: which server, why, and the latency.
+pub async fn status(settings: Settings, json: bool, out: &mut impl Write) -> anyhow::Result<bool> {
+    let mut conn = Connection::start(settings.clone());
+    let status = settle(&mut conn, &settings).await;
+    conn.close().await;
+    let Some(status) = status else {
+        writeln!(
+            out,
+            "no answer within {} s",
+            attempt_limit(&settings).as_secs()
+        )?;
+        return Ok(false);
+    };
+    if json {
+        writeln!(out, "{}", serde_json::to_string(&status)?)?;
+    } else if connected(&status) {
+        let name = if status.mode == Mode::Local {
+            "local"
+        } else {
+            "cloud"
+        };
+        let url = status.url.as_deref().unwrap_or_default();
+        writeln!(
+            out,
+            "{name} {url} {} ms",
+            status.latency_ms.unwrap_or_default()
+        )?;
+        if let Some(reason) = &status.reason {
+            writeln!(out, "({reason})")?;
+        }
+    } else {
+        offline_lines(&status, out)?;
+    }
+    Ok(connected(&status))
+}
+
+/// Sends `action` with `payload` and waits (at most `limit`) for the frame that answers it.
+async fn request(
+    conn: &Connection,
+    action: &str,
+    payload: Value,
+    limit: Duration,
+) -> anyhow::Result<Option<Value>> {
+    let mut messages = conn.messages();
+    let id = conn.send(action, payload).await?;
+    let wait = async {
+        loop {
+            let Ok(text) = messages.recv().await else {
+                return None;
+            };
+            let Ok(frame) = serde_json::from_str::<Value>(&text) else {
+                continue;
+            };
+            if frame["replyTo"] == id.as_str() {
+                return Some(frame);
+            }
+        }
+    };
+    Ok(tokio::time::timeout(limit, wait).await.ok().flatten())
+}
+
+/// `semantest ping`: `count` application pings and their round trips.
+pub async fn ping(
+    settings: Settings,
+    count: u32,
+    json: bool,
+    out: &mut impl Write,
+) -> anyhow::Result<bool> {
+    let mut conn = Connection::start(settings.clone());
+    let ok = match settle(&mut conn, &settings).await {
+        Some(s) if connected(&s) => {
+            let url = s.url.unwrap_or_default();
+            let mut all = true;
+            for seq in 0..count {
+                let started = std::time::Instant::now();
+                let t = u64::try_from(
+                    std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)?
+                        .as_millis(),
+                )?;
+                match request(&conn, "ping", json!({ "t": t }), Duration::from_secs(5)).await? {
+                    Some(frame) if frame["type"] == "pong" => {
+                        let ms = started.elapsed().as_secs_f64() * 1000.0;
+                        if json {
+                            writeln!(out, "{}", json!({"seq": seq, "url": url, "ms": ms}))?;
+                        } else {
+                            writeln!(out, "pong from {url}: seq={seq} time={ms:.1} ms")?;
+                        }
+                    }
+                    other => {
+                        all = false;
+                        writeln!(
+                            out,
+                            "seq={seq}: no pong ({})",
+                            other.map_or("timed out".into(), |f| f.to_string())
+                        )?;
+                    }
+                }
+            }
+            all
+        }
+        Some(s) => {
+            offline_lines(&s, out)?;
+            false
+        }
+        None => false,
+    };
+    conn.close().await;
+    Ok(ok)
+}
+
+/// `semantest send ACTION JSON`: one frame and the server's answer to it.
+pub async fn send(
+    settings: Settings,
+    action: &str,
+    payload: &str,
+    out: &mut impl Write,
+) -> anyhow::Result<bool> {
+    let payload: Value =
+        serde_json::from_str(payload).map_err(|e| anyhow::anyhow!("payload is not JSON: {e}"))?;
+    anyhow::ensure!(
+        payload.is_object(),
+        "payload must be a JSON object, like {{}}"
+    );
+    let mut conn = Connection::start(settings.clone());
+    let ok = match settle(&mut conn, &settings).await {
+        Some(s) if connected(&s) => {
+            match request(&conn, action, payload, Duration::from_secs(10)).await? {
+                Some(frame) => {
+                    writeln!(out, "{frame}")?;
+                    frame["type"] != "error"
+                }
+                None => {
+                    writeln!(out, "no answer to '{action}' within 10 s")?;
+                    false
+                }
+            }
+        }
+        Some(s) => {
+            offline_lines(&s, out)?;
+            false
+        }
+        None => false,
+    };
+    conn.close().await;
+    Ok(ok)
+}

@@ -1,0 +1,18 @@
+//! The native driver of the Semantest connection core, and the `semantest` command built on it.
+//!
+//! # Layout
+//! - [`driver`]: [`Connection`], which runs the same sans-IO [`semantest_connect::Machine`] as
+//!   the browser on tokio: HTTP probes with reqwest, sockets with tokio-tungstenite, timers with
+//!   `tokio::time`.
+//! - `probe`, `socket`: the two kinds of I/O the machine asks for.
+//! - [`commands`]: what `semantest status|ping|send` do, as functions of a [`Connection`].
+//!
+//! Settings come from the environment (IR-5): `SEMANTEST_SERVER=local|remote|auto`,
+//! `SEMANTEST_LOCAL_URL`, `SEMANTEST_REMOTE_URL`; unset means local first, then remote.
+
+pub mod commands;
+pub mod driver;
+mod probe;
+mod socket;
+
+pub use driver::Connection;

@@ -1,0 +1,77 @@
+//! `semantest`: talks to a Semantest server the way the extension does — the local server if
+//! it runs, the public one otherwise — or to the side `SEMANTEST_SERVER` names.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use semantest_cli::commands;
+
+/// Semantest from the command line. Environment: SEMANTEST_SERVER=local|remote|auto,
+/// SEMANTEST_LOCAL_URL (default http://localhost:3003), SEMANTEST_REMOTE_URL
+/// (default wss://api.extension.semantest.com).
+#[derive(Debug, Parser)]
+#[command(name = "semantest", version)]
+struct Args {
+    /// Print JSON for scripts.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Which server is used and why, and the latency. Exits 1 when no server answers.
+    Status,
+    /// Application pings and their round trips.
+    Ping {
+        /// How many.
+        #[arg(long, default_value_t = 3)]
+        count: u32,
+    },
+    /// Sends one frame (`ACTION` with the `JSON` object as payload) and prints the answer.
+    Send {
+        /// The action, e.g. ping.
+        action: String,
+        /// The payload, a JSON object.
+        #[arg(value_name = "JSON")]
+        payload: String,
+    },
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let settings = match commands::settings(|k| std::env::var(k).ok()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("semantest: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("semantest: cannot start: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut out = std::io::stdout().lock();
+    let result = runtime.block_on(async {
+        match args.command {
+            Command::Status => commands::status(settings, args.json, &mut out).await,
+            Command::Ping { count } => commands::ping(settings, count, args.json, &mut out).await,
+            Command::Send { action, payload } => {
+                commands::send(settings, &action, &payload, &mut out).await
+            }
+        }
+    });
+    match result {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("semantest: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
