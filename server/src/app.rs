@@ -6,7 +6,7 @@ use axum::Router;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::trace::TraceLayer;
 
-use crate::{routes, ws, AppState};
+use crate::{guard, routes, ws, AppState};
 
 /// The whole server as a [`Router`], ready for `axum::serve` or for `oneshot` in tests.
 ///
@@ -23,6 +23,10 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .route("/", get(ws::upgrade))
         .merge(http)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            guard::host,
+        ))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }

@@ -80,8 +80,9 @@ impl FromStr for Environment {
 pub struct Config {
     /// Local or production; reported in the signature and on `/health`.
     pub environment: Environment,
-    /// The exact origins (`chrome-extension://…`, `http://localhost:5173`) the HTTP endpoints
-    /// answer with CORS headers. No wildcard, no reflection: an origin not listed gets none.
+    /// The exact origins (`chrome-extension://…`, `http://localhost:5173`) allowed besides the
+    /// development extension: for the WebSocket `Origin` check and the HTTP endpoints' CORS
+    /// headers. No wildcard, no reflection: an origin not listed gets neither.
     pub allowed_origins: Vec<String>,
     /// Seconds between two WebSocket Ping frames; a client that answers no Pong for two of
     /// them is closed.
@@ -113,9 +114,19 @@ impl Config {
         Ok(())
     }
 
-    /// The allowed origins as header values, for the CORS layer.
+    /// Whether a browser at `origin` may use the WebSocket and read the HTTP endpoints: the
+    /// development extension, or one of [`Config::allowed_origins`], compared exactly.
+    pub fn origin_allowed(&self, origin: &str) -> bool {
+        origin == crate::guard::dev_extension_origin()
+            || self.allowed_origins.iter().any(|o| o.trim() == origin)
+    }
+
+    /// The allowed origins as header values, for the CORS layer (the development extension first).
     pub(crate) fn origin_header_values(&self) -> Result<Vec<HeaderValue>, ConfigError> {
-        self.allowed_origins
+        let dev = HeaderValue::from_str(&crate::guard::dev_extension_origin())
+            .map_err(|_| ConfigError::InvalidOrigin(crate::guard::dev_extension_origin()))?;
+        let configured: Result<Vec<HeaderValue>, ConfigError> = self
+            .allowed_origins
             .iter()
             .map(|origin| {
                 if origin.trim() == "*" {
@@ -124,7 +135,8 @@ impl Config {
                 HeaderValue::from_str(origin.trim())
                     .map_err(|_| ConfigError::InvalidOrigin(origin.clone()))
             })
-            .collect()
+            .collect();
+        Ok(std::iter::once(dev).chain(configured?).collect())
     }
 }
 

@@ -15,12 +15,14 @@
 //!
 //! The binary `semantest-server` only parses flags, sets up logging, binds and calls [`serve`].
 //!
-//! Not there yet: the `Host`-header check (DNS rebinding), the WebSocket `Origin` allowlist, and
-//! production auth, rate limits and connection caps — the design asks for them; a later change
-//! adds them.
+//! - `guard`: the `Host` check (local mode, DNS rebinding) and the WebSocket `Origin` allowlist.
+//!
+//! Not there yet: production auth, rate limits and connection caps — the design asks for them;
+//! a later change adds them.
 
 mod app;
 pub mod config;
+pub mod guard;
 mod heartbeat;
 pub mod metrics;
 mod reply;

@@ -18,6 +18,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::extract::ws::{close_code, CloseFrame, Message, WebSocketUpgrade};
 use axum::extract::State;
+use axum::http::HeaderMap;
 use axum::response::Response;
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use semantest_protocol::ServerMessage;
@@ -32,7 +33,14 @@ use crate::AppState;
 const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// `GET /` with `Upgrade: websocket`: sets the size limits and hands the socket to [`serve`].
-pub(crate) async fn upgrade(ws: WebSocketUpgrade, State(state): State<AppState>) -> Response {
+pub(crate) async fn upgrade(
+    ws: WebSocketUpgrade,
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Response {
+    if let Some(refused) = crate::guard::refuse_origin(&state, &headers) {
+        return refused;
+    }
     let (requested, limit) = (Instant::now(), state.config().max_message_bytes);
     // Held from the request on, so a shutdown that starts during the upgrade still waits for
     // this connection and sends it a 1001.

@@ -19,7 +19,7 @@ async fn get(
     path: &str,
     origin: Option<&str>,
 ) -> (StatusCode, axum::http::HeaderMap, String) {
-    let mut request = Request::get(path);
+    let mut request = Request::get(path).header(header::HOST, "localhost:3003");
     if let Some(origin) = origin {
         request = request.header(header::ORIGIN, origin);
     }
@@ -173,6 +173,7 @@ async fn cors_allows_exactly_the_configured_origins() {
     let preflight = Request::builder()
         .method("OPTIONS")
         .uri("/signature")
+        .header(header::HOST, "127.0.0.1:3003")
         .header(header::ORIGIN, "chrome-extension://abcdef")
         .header(header::ACCESS_CONTROL_REQUEST_METHOD, "GET")
         .body(Body::empty())
