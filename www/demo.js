@@ -4,6 +4,7 @@
 // Rust; this file only turns form fields into options, client events into text, and buttons into
 // calls. The one thing measured here is the round trip of the user's own Ping button, from the
 // moment it is sent to the `pong` whose `replyTo` is that frame's id.
+/* global document, performance, window */
 import init, { SemantestClient } from "../pkg/semantest_connect.js";
 
 const $ = (id) => document.getElementById(id);

@@ -11,6 +11,8 @@
 //
 // Every wait is bounded; no test asserts how long something took (timings are printed as
 // "measure:" lines). Screenshots go to .build/e2e-artifacts/.
+// Functions passed to page.evaluate run in the page, with the browser's globals:
+/* global window, document */
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { readFileSync } from "node:fs";
@@ -42,7 +44,7 @@ before(async () => {
   extensionId = extensionIdFromManifest();
   const tls = testCertificate();
   chatgpt = await new ChatGptStandIn(tls).start();
-  publicService = await new PublicStandIn(tls).start();
+  publicService = await new PublicStandIn({ ...tls, allowOrigins: [`chrome-extension://${extensionId}`] }).start();
   console.log(`e2e: extension ${extensionId}; chatgpt.com → 127.0.0.1:${chatgpt.port}; ${PUBLIC_HOST} → 127.0.0.1:${publicService.port} → semantest-server :${publicService.backend.port}`);
 });
 
@@ -341,8 +343,9 @@ describe("the extension on ChatGPT", { timeout: 15 * 60_000 }, () => {
       console.log(`info: h) with the custom URL: mode ${status.mode}, url ${status.url}`);
       await s.waitForLabel(/^Semantest (Cloud|Local Dev) - \d+ms$/);
       const popup = await s.openExtensionPage("popup.html");
+      await popup.setViewportSize({ width: 360, height: 200 });
       await waitFor("the popup shows the custom URL", async () => (await popup.locator("#url").textContent({ timeout: 1000 }))?.includes(`localhost:${custom.port}`), { timeout: 10_000 });
-      await popup.screenshot({ path: join(ARTIFACTS, "popup-custom-url.png"), timeout: 5000 }).catch(() => {});
+      await popup.screenshot({ path: join(ARTIFACTS, "popup-custom-url.png"), timeout: 5000, scale: "css" });
       await popup.close();
 
       // Anything but ws:// or wss:// is refused, with a message, and changes nothing.
@@ -371,7 +374,9 @@ describe("the extension on ChatGPT", { timeout: 15 * 60_000 }, () => {
       const watch = await stopWorker(s, page, local);
       await recordLabels(page);
 
-      // Now nobody helps: no reload, no message, no evaluate in the worker until it runs again.
+      // Now the test does nothing: no reload, no message, no evaluate in the worker until it runs
+      // again. (The content script holds a port to the worker and reopens it a moment after it
+      // closes, which starts the worker; without a tab, i2 shows the alarm backstop does it.)
       const { stopped, starting } = await watch.restarted(45_000);
       const back = await s.waitForStatus("local again, with a new since", (st) => st.mode === "local" && st.since > before.since);
       assert.match(back.url, new RegExp(`:${local.port}\\b`));

@@ -6,6 +6,8 @@
 // /usr/bin/chromium, --load-extension, and --host-resolver-rules mapping chatgpt.com and the
 // public service's host to loopback stand-ins (their self-signed certificate is accepted with
 // --ignore-certificate-errors). Each session gets a fresh profile, so it starts as a new install.
+// Functions passed to evaluate() run in the browser (a page, or the extension's worker):
+/* global chrome, getComputedStyle */
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
@@ -185,12 +187,7 @@ export class ExtensionSession {
     } catch {
       // the page may be gone
     }
-    let state = "";
-    try {
-      state = await this.describe();
-    } catch (e) {
-      state = e.message;
-    }
+    const state = await this.describe().catch((e) => e.message);
     writeFileSync(join(ARTIFACTS, `${base}.txt`), `${state}\n\nconsole:\n${this.consoleLines.join("\n")}\n`);
   }
 

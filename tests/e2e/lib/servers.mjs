@@ -213,8 +213,8 @@ export class TlsTerminator {
 
 /** The public service: a production semantest-server behind TLS on a fixed port. */
 export class PublicStandIn {
-  constructor({ key, cert }) {
-    this.backend = new SemantestServer("public-backend", { environment: "production" });
+  constructor({ key, cert, allowOrigins = [] }) {
+    this.backend = new SemantestServer("public-backend", { environment: "production", allowOrigins });
     this.tls = new TlsTerminator("public-tls", { key, cert, targetPort: 0 });
   }
 
