@@ -38,6 +38,47 @@ pub struct Ping {
     pub t: u64,
 }
 
+/// `subscribe` / `unsubscribe`: the event names to start or stop receiving.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Events {
+    /// Event names (see [`valid_event_name`]).
+    pub events: Vec<String>,
+}
+
+/// `publish`: an event for every subscriber (but the publisher).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Publish {
+    /// The event name, e.g. `imageDownloadRequested`.
+    pub event: String,
+    /// Anything JSON.
+    #[serde(default)]
+    pub data: Value,
+}
+
+/// `reply`: an answer to one published event, routed back to its publisher only.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Reply {
+    /// The `id` of the event answered (from the `event` frame).
+    pub to: String,
+    /// The reply's event name, e.g. `imageDownloaded`.
+    pub event: String,
+    /// Anything JSON.
+    #[serde(default)]
+    pub data: Value,
+}
+
+/// Events that need the extension to act; published while no extension subscribes to them,
+/// they are held (bounded, for a limited time) rather than lost.
+pub const EXTENSION_EVENTS: &[&str] = &["imageDownloadRequested", "imageGenerationRequested"];
+
+/// Event names are 1 to 64 characters of ASCII letters, digits and `._:-`.
+pub fn valid_event_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._:-".contains(&b))
+}
+
 /// The actions of protocol v1 that this crate knows.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
@@ -46,6 +87,14 @@ pub enum ClientMessage {
     Hello(Hello),
     /// `ping` → `pong`.
     Ping(Ping),
+    /// `subscribe` → `ack`.
+    Subscribe(Events),
+    /// `unsubscribe` → `ack`.
+    Unsubscribe(Events),
+    /// `publish` → `ack` (and `event` to each subscriber).
+    Publish(Publish),
+    /// `reply` → `ack` (and `event` to the publisher of `to`).
+    Reply(Reply),
 }
 
 impl ClientMessage {
@@ -54,6 +103,10 @@ impl ClientMessage {
         match self {
             ClientMessage::Hello(_) => "hello",
             ClientMessage::Ping(_) => "ping",
+            ClientMessage::Subscribe(_) => "subscribe",
+            ClientMessage::Unsubscribe(_) => "unsubscribe",
+            ClientMessage::Publish(_) => "publish",
+            ClientMessage::Reply(_) => "reply",
         }
     }
 }
@@ -143,6 +196,18 @@ impl ClientFrame {
             "ping" => ClientMessage::Ping(
                 serde_json::from_value(payload).map_err(|e| bad(e, "ping", &raw.id))?,
             ),
+            "subscribe" => ClientMessage::Subscribe(
+                serde_json::from_value(payload).map_err(|e| bad(e, "subscribe", &raw.id))?,
+            ),
+            "unsubscribe" => ClientMessage::Unsubscribe(
+                serde_json::from_value(payload).map_err(|e| bad(e, "unsubscribe", &raw.id))?,
+            ),
+            "publish" => ClientMessage::Publish(
+                serde_json::from_value(payload).map_err(|e| bad(e, "publish", &raw.id))?,
+            ),
+            "reply" => ClientMessage::Reply(
+                serde_json::from_value(payload).map_err(|e| bad(e, "reply", &raw.id))?,
+            ),
             _ => {
                 return Err(FrameError::UnknownAction {
                     action: shorten(&raw.action),
@@ -161,6 +226,9 @@ impl ClientFrame {
         let payload = match &self.message {
             ClientMessage::Hello(h) => serde_json::to_value(h),
             ClientMessage::Ping(p) => serde_json::to_value(p),
+            ClientMessage::Subscribe(e) | ClientMessage::Unsubscribe(e) => serde_json::to_value(e),
+            ClientMessage::Publish(p) => serde_json::to_value(p),
+            ClientMessage::Reply(r) => serde_json::to_value(r),
         }
         .unwrap_or(Value::Null);
         raw_json(self.message.action(), &self.id, payload)

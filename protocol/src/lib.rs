@@ -14,8 +14,13 @@ pub mod client;
 pub mod server;
 pub mod signature;
 
-pub use client::{ClientFrame, ClientMessage, FrameError, Hello, Ping, Role};
-pub use server::{ErrorCode, ErrorPayload, Pong, ServerFrame, ServerMessage, Welcome};
+pub use client::{
+    valid_event_name, ClientFrame, ClientMessage, Events, FrameError, Hello, Ping, Publish, Reply,
+    Role, EXTENSION_EVENTS,
+};
+pub use server::{
+    Ack, ErrorCode, ErrorPayload, EventPayload, Pong, ServerFrame, ServerMessage, Welcome,
+};
 pub use signature::{Signature, SERVICE_NAME};
 
 /// The protocol and signature version this code speaks.

@@ -27,6 +27,43 @@ pub struct Pong {
     pub server_time: u64,
 }
 
+/// `ack`: what the server did with a `subscribe`, `unsubscribe`, `publish` or `reply`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ack {
+    /// The action acknowledged.
+    pub action: String,
+    /// `subscribe` / `unsubscribe`: the connection's subscriptions now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub events: Option<Vec<String>>,
+    /// `publish`: the id the event got (what a `reply` names in `to`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// `publish` / `reply`: to how many connections it went.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivered: Option<usize>,
+    /// `publish`: held until an extension subscribes (or `no_extension` when the hold expires).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub held: bool,
+}
+
+/// `event`: a published event (or a reply to one) delivered to a connection.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EventPayload {
+    /// The event name.
+    pub event: String,
+    /// This event's id (for a `reply`).
+    pub id: String,
+    /// The connection id of the sender.
+    pub from: String,
+    /// What the sender attached.
+    #[serde(default)]
+    pub data: Value,
+    /// For a reply: the id of the event it answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub in_reply_to: Option<String>,
+}
+
 /// The error codes of protocol v1.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -69,6 +106,10 @@ pub enum ServerMessage {
     Welcome(Welcome),
     /// Answer to `ping`.
     Pong(Pong),
+    /// Answer to `subscribe`, `unsubscribe`, `publish`, `reply`.
+    Ack(Ack),
+    /// A published event or a reply, for its subscribers or its publisher.
+    Event(EventPayload),
     /// Something the client sent was wrong; the connection stays open unless said otherwise.
     Error(ErrorPayload),
     /// A message type this crate does not model (newer server); kept as raw JSON.
@@ -86,6 +127,8 @@ impl ServerMessage {
         match self {
             ServerMessage::Welcome(_) => "welcome",
             ServerMessage::Pong(_) => "pong",
+            ServerMessage::Ack(_) => "ack",
+            ServerMessage::Event(_) => "event",
             ServerMessage::Error(_) => "error",
             ServerMessage::Other { kind, .. } => kind,
         }
@@ -134,6 +177,8 @@ impl ServerFrame {
         let payload = match &self.message {
             ServerMessage::Welcome(w) => serde_json::to_value(w),
             ServerMessage::Pong(p) => serde_json::to_value(p),
+            ServerMessage::Ack(a) => serde_json::to_value(a),
+            ServerMessage::Event(e) => serde_json::to_value(e),
             ServerMessage::Error(e) => serde_json::to_value(e),
             ServerMessage::Other { payload, .. } => Ok(payload.clone()),
         }
@@ -153,6 +198,8 @@ impl ServerFrame {
         let message = match raw.kind.as_str() {
             "welcome" => ServerMessage::Welcome(serde_json::from_value(raw.payload)?),
             "pong" => ServerMessage::Pong(serde_json::from_value(raw.payload)?),
+            "ack" => ServerMessage::Ack(serde_json::from_value(raw.payload)?),
+            "event" => ServerMessage::Event(serde_json::from_value(raw.payload)?),
             "error" => ServerMessage::Error(serde_json::from_value(raw.payload)?),
             _ => ServerMessage::Other {
                 kind: raw.kind,
@@ -204,8 +251,8 @@ mod tests {
 
     #[test]
     fn unknown_types_are_kept() {
-        let f = ServerFrame::parse(r#"{"type":"event","payload":{"event":"x"}}"#).unwrap();
-        assert_eq!(f.message.kind(), "event");
+        let f = ServerFrame::parse(r#"{"type":"newThing","payload":{"event":"x"}}"#).unwrap();
+        assert_eq!(f.message.kind(), "newThing");
         assert!(ServerFrame::parse("nope").is_err());
     }
 }

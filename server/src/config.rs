@@ -90,6 +90,10 @@ pub struct Config {
     /// The largest WebSocket message (and frame) accepted, in bytes; a larger one closes the
     /// connection with code 1009.
     pub max_message_bytes: usize,
+    /// How many events that need an extension may wait for one (see `hub`).
+    pub hold_max_events: usize,
+    /// How long such an event waits before its publisher gets `no_extension`, in milliseconds.
+    pub hold_ms: u64,
 }
 
 impl Default for Config {
@@ -99,6 +103,8 @@ impl Default for Config {
             allowed_origins: Vec::new(),
             heartbeat_secs: DEFAULT_HEARTBEAT_SECS,
             max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
+            hold_max_events: 64,
+            hold_ms: 30_000,
         }
     }
 }

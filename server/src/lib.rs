@@ -9,6 +9,7 @@
 //! - `ws`: the upgrade handler and the loop that serves one WebSocket.
 //! - `reply`: the answer to one text frame, a pure function.
 //! - `heartbeat`: the Ping/Pong policy, sans-IO.
+//! - `hub`: subscriptions, event delivery, replies, and events held for an extension.
 //! - [`metrics`]: [`Metrics`], a Prometheus registry per server.
 //! - [`shutdown`]: [`Shutdown`], the signal and the bounded wait for open connections.
 //! - `serve`: [`serve`], which runs it all on a listener until a shutdown future resolves.
@@ -24,6 +25,7 @@ mod app;
 pub mod config;
 pub mod guard;
 mod heartbeat;
+mod hub;
 pub mod metrics;
 mod reply;
 mod routes;

@@ -35,6 +35,14 @@ pub(crate) enum Action {
     Hello,
     /// `ping`.
     Ping,
+    /// `subscribe`.
+    Subscribe,
+    /// `unsubscribe`.
+    Unsubscribe,
+    /// `publish`.
+    Publish,
+    /// `reply`.
+    Reply,
     /// Anything else: unknown actions, text that is not a frame, binary frames.
     Unknown,
 }
@@ -45,17 +53,33 @@ impl Action {
         match action {
             "hello" => Action::Hello,
             "ping" => Action::Ping,
+            "subscribe" => Action::Subscribe,
+            "unsubscribe" => Action::Unsubscribe,
+            "publish" => Action::Publish,
+            "reply" => Action::Reply,
             _ => Action::Unknown,
         }
     }
 
     /// Every value, so each series exists (at zero) from the start.
-    const ALL: [Action; 3] = [Action::Hello, Action::Ping, Action::Unknown];
+    const ALL: [Action; 7] = [
+        Action::Hello,
+        Action::Ping,
+        Action::Subscribe,
+        Action::Unsubscribe,
+        Action::Publish,
+        Action::Reply,
+        Action::Unknown,
+    ];
 
     fn as_str(self) -> &'static str {
         match self {
             Action::Hello => "hello",
             Action::Ping => "ping",
+            Action::Subscribe => "subscribe",
+            Action::Unsubscribe => "unsubscribe",
+            Action::Publish => "publish",
+            Action::Reply => "reply",
             Action::Unknown => "unknown",
         }
     }

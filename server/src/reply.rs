@@ -1,13 +1,14 @@
-//! What the server answers to one text frame: a pure function of the text and the session.
+//! What the server answers to one text frame: a function of the text and the session.
 //!
 //! No socket, no clock: the caller passes the current time, sends the frame and counts the
-//! metrics. Every error is answered with an `error` frame and the connection stays open.
+//! metrics; subscriptions and events go through the [`Hub`], which only queues frames. Every error is answered with an `error` frame and the connection stays open.
 
 use semantest_protocol::{
     ClientFrame, ClientMessage, ErrorCode, FrameError, Pong, ServerFrame, ServerMessage, Signature,
     Welcome,
 };
 
+use crate::hub::Hub;
 use crate::metrics::Action;
 
 /// What a connection knows that its replies need.
@@ -19,6 +20,8 @@ pub(crate) struct Session<'a> {
     pub(crate) signature: &'a Signature,
     /// The heartbeat interval, sent in `welcome`.
     pub(crate) heartbeat_secs: u64,
+    /// Where subscriptions, events and replies go.
+    pub(crate) hub: &'a Hub,
 }
 
 /// The answer to one frame and the action label to count it under.
@@ -57,13 +60,22 @@ pub(crate) fn binary_refused() -> Reply {
 }
 
 fn answer(frame: ClientFrame, session: &Session<'_>, now_ms: u64) -> ServerFrame {
-    let reply_to = Some(frame.id);
+    let id = frame.id;
+    let hub = session.hub;
+    let conn = session.connection_id;
     let message = match frame.message {
-        ClientMessage::Hello(_) => ServerMessage::Welcome(Welcome {
-            connection_id: session.connection_id.to_owned(),
-            server: session.signature.clone(),
-            heartbeat_secs: session.heartbeat_secs,
-        }),
+        ClientMessage::Subscribe(e) => return hub.subscribe(conn, &id, e.events, true),
+        ClientMessage::Unsubscribe(e) => return hub.subscribe(conn, &id, e.events, false),
+        ClientMessage::Publish(p) => return hub.publish(conn, &id, p.event, p.data),
+        ClientMessage::Reply(r) => return hub.reply(conn, &id, r.to, r.event, r.data),
+        ClientMessage::Hello(hello) => {
+            hub.set_role(conn, hello.role);
+            ServerMessage::Welcome(Welcome {
+                connection_id: session.connection_id.to_owned(),
+                server: session.signature.clone(),
+                heartbeat_secs: session.heartbeat_secs,
+            })
+        }
         ClientMessage::Ping(ping) => ServerMessage::Pong(Pong {
             t: ping.t,
             server_time: now_ms,
@@ -71,10 +83,10 @@ fn answer(frame: ClientFrame, session: &Session<'_>, now_ms: u64) -> ServerFrame
         // An action the protocol crate learned but this server does not serve yet.
         other => {
             let text = format!("action '{}' is not served here", other.action());
-            return ServerFrame::error(reply_to, ErrorCode::UnknownAction, text);
+            return ServerFrame::error(Some(id), ErrorCode::UnknownAction, text);
         }
     };
-    ServerFrame::reply(reply_to, message)
+    ServerFrame::reply(Some(id), message)
 }
 
 fn refuse(error: &FrameError) -> Reply {
@@ -95,17 +107,19 @@ fn refuse(error: &FrameError) -> Reply {
 mod tests {
     use super::*;
 
-    fn session(signature: &Signature) -> Session<'_> {
+    fn session<'a>(signature: &'a Signature, hub: &'a Hub) -> Session<'a> {
         Session {
             connection_id: "c-1",
             signature,
             heartbeat_secs: 20,
+            hub,
         }
     }
 
     fn reply(text: &str) -> Reply {
         let signature = Signature::new("local", &["imageGeneration"]);
-        handle_text(text, &session(&signature), 1_732_240_000_003)
+        let hub = Hub::new(4, std::time::Duration::from_secs(1));
+        handle_text(text, &session(&signature, &hub), 1_732_240_000_003)
     }
 
     #[test]

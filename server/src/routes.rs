@@ -23,6 +23,8 @@ struct Health {
     environment: Environment,
     uptime_secs: u64,
     connections: i64,
+    /// Events waiting for an extension to connect.
+    held_events: usize,
 }
 
 /// `GET /health`: the server is up, for how long, and how many sockets it holds.
@@ -33,6 +35,7 @@ pub(crate) async fn health(State(state): State<AppState>) -> impl IntoResponse {
         environment: state.config().environment,
         uptime_secs: state.started().elapsed().as_secs(),
         connections: state.metrics().connections_open(),
+        held_events: state.hub().held(),
     })
 }
 

@@ -39,6 +39,15 @@ pub async fn serve_state(
         tracing::info!("shutting down");
         trigger.trigger();
     });
+    // Held events whose time ran out are answered with `no_extension`.
+    let hub_state = state.clone();
+    let expiry = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_millis(100));
+        loop {
+            tick.tick().await;
+            hub_state.hub().expire(std::time::Instant::now());
+        }
+    });
     let http = axum::serve(listener, app(state)).with_graceful_shutdown(signal.triggered_owned());
     let outcome = tokio::select! {
         result = http => result,
@@ -53,5 +62,6 @@ pub async fn serve_state(
         tracing::warn!("WebSockets still open after {GRACE:?}; not waiting longer");
     }
     watcher.abort();
+    expiry.abort();
     outcome
 }

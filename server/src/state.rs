@@ -1,11 +1,13 @@
-//! The state every handler shares: configuration, signature, metrics and the shutdown signal.
+//! The state every handler shares: configuration, signature, metrics, the hub and the shutdown
+//! signal.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use semantest_protocol::Signature;
 
+use crate::hub::Hub;
 use crate::{Config, Metrics, Shutdown};
 
 /// What the server can do, as announced in its signature.
@@ -23,6 +25,7 @@ struct Inner {
     signature: Signature,
     metrics: Metrics,
     shutdown: Shutdown,
+    hub: Hub,
     started: Instant,
     /// Random per server, so connection ids do not repeat across restarts.
     id_prefix: u32,
@@ -33,12 +36,17 @@ impl AppState {
     /// The state of a server that starts now with `config`.
     pub fn new(config: Config) -> Self {
         let signature = Signature::new(config.environment.as_str(), CAPABILITIES);
+        let hub = Hub::new(
+            config.hold_max_events,
+            Duration::from_millis(config.hold_ms),
+        );
         AppState {
             inner: Arc::new(Inner {
                 config,
                 signature,
                 metrics: Metrics::new(),
                 shutdown: Shutdown::new(),
+                hub,
                 started: Instant::now(),
                 id_prefix: fastrand::u32(..),
                 next_connection: AtomicU64::new(1),
@@ -64,6 +72,11 @@ impl AppState {
     /// This server's shutdown signal.
     pub fn shutdown(&self) -> &Shutdown {
         &self.inner.shutdown
+    }
+
+    /// Who is connected and subscribed to what.
+    pub(crate) fn hub(&self) -> &Hub {
+        &self.inner.hub
     }
 
     /// When the server started, for `/health`'s uptime.

@@ -73,10 +73,12 @@ where
     let _open = metrics.connection_opened();
     let connection_id = state.next_connection_id();
     let heartbeat_secs = state.config().heartbeat_secs;
+    let mut deliveries = state.hub().join(&connection_id);
     let session = Session {
         connection_id: &connection_id,
         signature: state.signature(),
         heartbeat_secs,
+        hub: state.hub(),
     };
     let period = Duration::from_secs(heartbeat_secs.max(1));
     let mut ticker = interval_at((Instant::now() + period).into(), period);
@@ -88,6 +90,11 @@ where
     let end = loop {
         tokio::select! {
             () = state.shutdown().triggered() => break End::Close(close_code::AWAY, "server shutting down"),
+            Some(text) = deliveries.recv() => {
+                if send(&mut socket, Message::Text(text.into())).await.is_err() {
+                    break End::Gone;
+                }
+            }
             _ = ticker.tick() => match heartbeat.tick(Instant::now()) {
                 Beat::Ping(payload) => {
                     if send(&mut socket, Message::Ping(payload.into())).await.is_err() {
@@ -121,6 +128,7 @@ where
             }
         }
     };
+    state.hub().leave(&connection_id);
     tracing::debug!(%connection_id, ?end, "websocket closing");
     if end == End::Gone {
         // Flushes the Close reply the library queued when the client's Close arrived.

@@ -1,0 +1,383 @@
+//! The hub: who is connected, who subscribes to what, and where events and replies go.
+//!
+//! - `publish` delivers an `event {event, id, from, data}` to every other connection subscribed
+//!   to that name and answers the publisher with `ack {id, delivered}`.
+//! - An event in [`EXTENSION_EVENTS`] that no extension subscribes to is **held**: at most
+//!   [`crate::Config::hold_max_events`] of them, each for [`crate::Config::hold_secs`]. When an
+//!   extension subscribes, the held events go to it; when the time runs out, the publisher gets
+//!   `error no_extension`. When the hold is full, the publisher gets `no_extension` at once.
+//!   Nothing is dropped in silence.
+//! - `reply {to}` goes to the connection that published `to` only, as an `event` with
+//!   `inReplyTo` and the publisher's frame id as `replyTo`.
+//! - Each connection has a bounded queue; a subscriber whose queue is full does not get the
+//!   event, and the publisher's `delivered` count says so.
+//!
+//! All of it is synchronous under one lock; the socket loops do the sending.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use semantest_protocol::{
+    valid_event_name, Ack, ErrorCode, EventPayload, Role, ServerFrame, ServerMessage,
+    EXTENSION_EVENTS,
+};
+use serde_json::Value;
+use tokio::sync::mpsc;
+
+/// How many frames may wait for one connection.
+const QUEUE: usize = 256;
+/// How many published event ids are remembered for routing replies.
+const REMEMBERED: usize = 4096;
+/// How many event names one connection may subscribe to.
+const MAX_SUBSCRIPTIONS: usize = 64;
+
+struct Peer {
+    tx: mpsc::Sender<String>,
+    role: Option<Role>,
+    subscriptions: HashSet<String>,
+}
+
+struct Held {
+    id: String,
+    event: String,
+    from: String,
+    data: Value,
+    frame_id: String,
+    until: Instant,
+}
+
+#[derive(Default)]
+struct State {
+    peers: HashMap<String, Peer>,
+    /// event id → (publisher connection, publish frame id), oldest first in `order`.
+    publishers: HashMap<String, (String, String)>,
+    order: VecDeque<String>,
+    held: Vec<Held>,
+    next_event: u64,
+}
+
+/// The routing table of one server.
+pub(crate) struct Hub {
+    state: Mutex<State>,
+    hold_max: usize,
+    hold_for: Duration,
+}
+
+impl std::fmt::Debug for Hub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hub")
+            .field("hold_max", &self.hold_max)
+            .finish_non_exhaustive()
+    }
+}
+
+fn event_frame(reply_to: Option<String>, payload: EventPayload) -> String {
+    ServerFrame::reply(reply_to, ServerMessage::Event(payload)).to_json()
+}
+
+fn ack(reply_to: &str, ack: Ack) -> ServerFrame {
+    ServerFrame::reply(Some(reply_to.to_owned()), ServerMessage::Ack(ack))
+}
+
+fn bad(reply_to: &str, message: String) -> ServerFrame {
+    ServerFrame::error(Some(reply_to.to_owned()), ErrorCode::BadPayload, message)
+}
+
+impl Hub {
+    pub(crate) fn new(hold_max: usize, hold_for: Duration) -> Hub {
+        Hub {
+            state: Mutex::default(),
+            hold_max,
+            hold_for,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Registers a connection; frames for it arrive on the returned queue.
+    pub(crate) fn join(&self, connection: &str) -> mpsc::Receiver<String> {
+        let (tx, rx) = mpsc::channel(QUEUE);
+        let peer = Peer {
+            tx,
+            role: None,
+            subscriptions: HashSet::new(),
+        };
+        self.lock().peers.insert(connection.to_owned(), peer);
+        rx
+    }
+
+    /// Forgets a connection (its subscriptions go with it).
+    pub(crate) fn leave(&self, connection: &str) {
+        self.lock().peers.remove(connection);
+    }
+
+    /// Records the role from `hello`; an extension may now receive held events.
+    pub(crate) fn set_role(&self, connection: &str, role: Role) {
+        let mut state = self.lock();
+        if let Some(peer) = state.peers.get_mut(connection) {
+            peer.role = Some(role);
+        }
+        release_held(&mut state);
+    }
+
+    /// `subscribe` (or `unsubscribe` when `on` is false).
+    pub(crate) fn subscribe(
+        &self,
+        connection: &str,
+        frame_id: &str,
+        events: Vec<String>,
+        on: bool,
+    ) -> ServerFrame {
+        let action = if on { "subscribe" } else { "unsubscribe" };
+        if let Some(name) = events.iter().find(|e| !valid_event_name(e)) {
+            let name: String = name.chars().take(64).collect();
+            return bad(
+                frame_id,
+                format!("invalid event name '{name}': use 1-64 letters, digits or ._:-"),
+            );
+        }
+        let mut state = self.lock();
+        let Some(peer) = state.peers.get_mut(connection) else {
+            return bad(frame_id, "connection is not registered".into());
+        };
+        for event in events {
+            if on {
+                peer.subscriptions.insert(event);
+            } else {
+                peer.subscriptions.remove(&event);
+            }
+        }
+        if peer.subscriptions.len() > MAX_SUBSCRIPTIONS {
+            return bad(
+                frame_id,
+                format!("at most {MAX_SUBSCRIPTIONS} subscriptions per connection"),
+            );
+        }
+        let mut now: Vec<String> = peer.subscriptions.iter().cloned().collect();
+        now.sort();
+        if on {
+            release_held(&mut state);
+        }
+        ack(
+            frame_id,
+            Ack {
+                action: action.into(),
+                events: Some(now),
+                id: None,
+                delivered: None,
+                held: false,
+            },
+        )
+    }
+
+    /// `publish`: deliver to subscribers, hold for an extension, or refuse.
+    pub(crate) fn publish(
+        &self,
+        connection: &str,
+        frame_id: &str,
+        event: String,
+        data: Value,
+    ) -> ServerFrame {
+        if !valid_event_name(&event) {
+            let name: String = event.chars().take(64).collect();
+            return bad(
+                frame_id,
+                format!("invalid event name '{name}': use 1-64 letters, digits or ._:-"),
+            );
+        }
+        let mut state = self.lock();
+        state.next_event += 1;
+        let id = format!("{connection}.e{}", state.next_event);
+        remember(&mut state, &id, connection, frame_id);
+        let needs_extension = EXTENSION_EVENTS.contains(&event.as_str());
+        let extension_listens = state.peers.iter().any(|(c, p)| {
+            c != connection && p.role == Some(Role::Extension) && p.subscriptions.contains(&event)
+        });
+        if needs_extension && !extension_listens {
+            if state.held.len() >= self.hold_max {
+                return ServerFrame::error(
+                    Some(frame_id.to_owned()),
+                    ErrorCode::NoExtension,
+                    format!(
+                        "no extension is connected, and {} requests already wait for one",
+                        self.hold_max
+                    ),
+                );
+            }
+            state.held.push(Held {
+                id: id.clone(),
+                event,
+                from: connection.to_owned(),
+                data,
+                frame_id: frame_id.to_owned(),
+                until: Instant::now() + self.hold_for,
+            });
+            let a = Ack {
+                action: "publish".into(),
+                events: None,
+                id: Some(id),
+                delivered: Some(0),
+                held: true,
+            };
+            return ack(frame_id, a);
+        }
+        let text = event_frame(
+            None,
+            EventPayload {
+                event: event.clone(),
+                id: id.clone(),
+                from: connection.to_owned(),
+                data,
+                in_reply_to: None,
+            },
+        );
+        let delivered = state
+            .peers
+            .iter()
+            .filter(|(c, p)| c.as_str() != connection && p.subscriptions.contains(&event))
+            .filter(|(c, p)| {
+                let sent = p.tx.try_send(text.clone()).is_ok();
+                if !sent {
+                    tracing::warn!(connection = %c, %event, "subscriber queue full; event not delivered to it");
+                }
+                sent
+            })
+            .count();
+        let a = Ack {
+            action: "publish".into(),
+            events: None,
+            id: Some(id),
+            delivered: Some(delivered),
+            held: false,
+        };
+        ack(frame_id, a)
+    }
+
+    /// `reply`: to the publisher of `to` only.
+    pub(crate) fn reply(
+        &self,
+        connection: &str,
+        frame_id: &str,
+        to: String,
+        event: String,
+        data: Value,
+    ) -> ServerFrame {
+        if !valid_event_name(&event) {
+            return bad(
+                frame_id,
+                "invalid event name: use 1-64 letters, digits or ._:-".into(),
+            );
+        }
+        let mut state = self.lock();
+        let Some((publisher, publish_frame)) = state.publishers.get(&to).cloned() else {
+            let to: String = to.chars().take(64).collect();
+            return bad(
+                frame_id,
+                format!("no event '{to}' is waiting for a reply (unknown, or too old)"),
+            );
+        };
+        state.next_event += 1;
+        let id = format!("{connection}.e{}", state.next_event);
+        let text = event_frame(
+            Some(publish_frame),
+            EventPayload {
+                event,
+                id,
+                from: connection.to_owned(),
+                data,
+                in_reply_to: Some(to),
+            },
+        );
+        let delivered = state
+            .peers
+            .get(&publisher)
+            .is_some_and(|p| p.tx.try_send(text).is_ok());
+        if !delivered {
+            return ServerFrame::error(
+                Some(frame_id.to_owned()),
+                ErrorCode::BadPayload,
+                "the publisher of that event is gone or not reading".to_owned(),
+            );
+        }
+        ack(
+            frame_id,
+            Ack {
+                action: "reply".into(),
+                events: None,
+                id: None,
+                delivered: Some(1),
+                held: false,
+            },
+        )
+    }
+
+    /// Answers every held event whose time ran out with `no_extension`. Called periodically.
+    pub(crate) fn expire(&self, now: Instant) {
+        let mut state = self.lock();
+        let (expired, kept): (Vec<Held>, Vec<Held>) = std::mem::take(&mut state.held)
+            .into_iter()
+            .partition(|h| h.until <= now);
+        state.held = kept;
+        for h in expired {
+            let secs = self.hold_for.as_secs_f32();
+            let frame = ServerFrame::error(
+                Some(h.frame_id),
+                ErrorCode::NoExtension,
+                format!("no extension took '{}' within {secs} s; is the Semantest extension open in Chrome?", h.event),
+            );
+            if let Some(p) = state.peers.get(&h.from) {
+                let _ = p.tx.try_send(frame.to_json());
+            }
+        }
+    }
+
+    /// How many events wait for an extension.
+    pub(crate) fn held(&self) -> usize {
+        self.lock().held.len()
+    }
+}
+
+/// Sends held events to an extension that now subscribes to them.
+fn release_held(state: &mut State) {
+    let held = std::mem::take(&mut state.held);
+    for h in held {
+        let taker = state.peers.iter().find(|(c, p)| {
+            **c != h.from && p.role == Some(Role::Extension) && p.subscriptions.contains(&h.event)
+        });
+        match taker {
+            Some((_, p)) => {
+                let text = event_frame(
+                    None,
+                    EventPayload {
+                        event: h.event.clone(),
+                        id: h.id.clone(),
+                        from: h.from.clone(),
+                        data: h.data.clone(),
+                        in_reply_to: None,
+                    },
+                );
+                if p.tx.try_send(text).is_err() {
+                    state.held.push(h);
+                }
+            }
+            None => state.held.push(h),
+        }
+    }
+}
+
+fn remember(state: &mut State, id: &str, connection: &str, frame_id: &str) {
+    state
+        .publishers
+        .insert(id.to_owned(), (connection.to_owned(), frame_id.to_owned()));
+    state.order.push_back(id.to_owned());
+    while state.order.len() > REMEMBERED {
+        if let Some(old) = state.order.pop_front() {
+            state.publishers.remove(&old);
+        }
+    }
+}
