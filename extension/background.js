@@ -74,8 +74,10 @@ async function startClient() {
         await chrome.storage.local.set({ settingsError: errorText(e) });
         client = new SemantestClient(id); // the defaults, rather than no connection at all
     }
-    client.onStatus((status) => void publish(status).catch(logError));
+    // connect() first: onStatus reports the current status at once, and it must be "connecting",
+    // not the "offline: not connected" of a client that has not started.
     client.connect();
+    client.onStatus((status) => void publish(status).catch(logError));
     return client;
 }
 

@@ -30,7 +30,9 @@
         .box[data-mode="connecting"] { background: rgba(120, 120, 120, 0.15); border-color: rgba(120, 120, 120, 0.5); }
         :host-context(.dark) .box { color: #e8eef5; }
         :host-context(.dark) .box[data-mode="offline"] { color: #ffb4ab; border-color: #ff8a80; }
-        .label { overflow-wrap: anywhere; }
+        /* One line, whatever the reason's length: the box never grows over ChatGPT's composer.
+           The full reason is in the title. */
+        .label { white-space: nowrap; overflow: hidden; text-overflow: ellipsis; min-width: 0; }
         .close {
             all: unset; flex: none; width: 20px; height: 20px; border-radius: 50%;
             text-align: center; line-height: 20px; font-size: 15px; cursor: pointer; opacity: 0.7;

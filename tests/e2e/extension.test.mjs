@@ -26,12 +26,6 @@ import { ChatGptStandIn, PublicStandIn, SemantestServer, freePort, hungServer } 
 import { waitFor } from "./lib/wait.mjs";
 
 const TEST_TIMEOUT = 120_000;
-/**
- * Known defect, reported to the extension's author: the offline box wraps its reason onto three
- * lines, grows upwards and covers ChatGPT's send button at 1280×800. Reported as TODO (not a
- * failure) until the indicator is fixed; set to false then.
- */
-const KNOWN_OFFLINE_OVERLAP = "offline indicator wraps to 3 lines and covers the send button";
 /** While on the cloud, the extension looks for the local server again this often (settings). */
 const REPROBE_MS = 2000;
 
@@ -268,7 +262,7 @@ describe("the extension on ChatGPT", { timeout: 15 * 60_000 }, () => {
     });
   });
 
-  test("e3) the offline indicator, with its reason, covers neither the send button nor the message box", { timeout: TEST_TIMEOUT, todo: KNOWN_OFFLINE_OVERLAP }, async () => {
+  test("e3) the offline indicator, with its reason, covers neither the send button nor the message box", { timeout: TEST_TIMEOUT }, async () => {
     await scenario("e3-offline-clear", async (s) => {
       await publicService.stop();
       await s.setSettings(settings(`http://localhost:${await freePort()}`));
