@@ -715,3 +715,50 @@ fn settings_precedence_and_validation() {
         "an empty custom URL clears it"
     );
 }
+
+#[test]
+fn subscriptions_survive_reconnects_and_switches() {
+    let mut s = Sim::new(Local::Refused, true);
+    let events = vec!["imageDownloadRequested".to_owned()];
+    let cmds = s.m.subscribe(s.now, &events, true);
+    s.apply(cmds);
+    assert!(s.sent.is_empty(), "nothing is open yet");
+    s.start();
+    s.run_for(1_000);
+    assert_eq!(s.mode(), Mode::Cloud);
+    let subscribed_on = |s: &Sim| -> Vec<String> {
+        s.sent
+            .iter()
+            .filter(|(_, _, t)| t.contains(r#""action":"subscribe""#))
+            .map(|(_, socket, _)| {
+                s.log
+                    .iter()
+                    .find_map(|(_, c)| match c {
+                        Command::OpenSocket { socket: id, url } if id == socket => {
+                            Some(url.clone())
+                        }
+                        _ => None,
+                    })
+                    .unwrap()
+            })
+            .collect()
+    };
+    assert_eq!(subscribed_on(&s), [REMOTE_WS]);
+    // The local server comes back: the new socket subscribes again, right after hello.
+    s.local = Local::Up;
+    s.run_for(31_000);
+    assert_eq!(s.mode(), Mode::Local);
+    assert_eq!(subscribed_on(&s), [REMOTE_WS, LOCAL_WS]);
+    let on_local: Vec<String> = s
+        .sent_actions()
+        .into_iter()
+        .map(|a| a.0)
+        .skip_while(|a| a != "hello")
+        .collect();
+    assert!(on_local.starts_with(&["hello".to_owned()]));
+    // Unsubscribing while connected sends it at once, and later sockets do not subscribe.
+    let cmds = s.m.subscribe(s.now, &events, false);
+    assert!(
+        matches!(&cmds[..], [Command::Send { text, .. }] if text.contains(r#""action":"unsubscribe""#))
+    );
+}

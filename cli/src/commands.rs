@@ -214,3 +214,54 @@ pub async fn send(
     conn.close().await;
     Ok(ok)
 }
+
+/// `semantest listen EVENT...`: subscribes (again after every reconnect) and prints each event
+/// as it arrives, until `count` events (if given) or until `stop` resolves (Ctrl-C).
+pub async fn listen(
+    settings: Settings,
+    events: Vec<String>,
+    count: Option<u64>,
+    json: bool,
+    out: &mut impl Write,
+    stop: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<bool> {
+    let mut conn = Connection::start(settings.clone());
+    let mut messages = conn.messages();
+    conn.subscribe(events)?;
+    let first = settle(&mut conn, &settings).await;
+    if let Some(s) = first.as_ref().filter(|s| !connected(s)) {
+        offline_lines(s, out)?;
+        conn.close().await;
+        return Ok(false);
+    }
+    tokio::pin!(stop);
+    let mut seen = 0;
+    let ok = loop {
+        if count.is_some_and(|c| seen >= c) {
+            break true;
+        }
+        tokio::select! {
+            () = &mut stop => break true,
+            message = messages.recv() => {
+                let Ok(text) = message else { break false };
+                let Ok(frame) = serde_json::from_str::<Value>(&text) else { continue };
+                match frame["type"].as_str() {
+                    Some("event") => {
+                        seen += 1;
+                        if json {
+                            writeln!(out, "{text}")?;
+                        } else {
+                            let p = &frame["payload"];
+                            writeln!(out, "{} from {}: {}", p["event"].as_str().unwrap_or("?"), p["from"].as_str().unwrap_or("?"), p["data"])?;
+                        }
+                        out.flush()?;
+                    }
+                    Some("error") => writeln!(out, "error: {}", frame["payload"]["message"].as_str().unwrap_or("?"))?,
+                    _ => {}
+                }
+            }
+        }
+    };
+    conn.close().await;
+    Ok(ok)
+}

@@ -33,6 +33,7 @@ enum Input {
         payload: Value,
         reply: oneshot::Sender<Result<String, SendError>>,
     },
+    Subscribe(Vec<String>),
     Close,
 }
 
@@ -118,6 +119,13 @@ impl Connection {
         Ok(answer.await.map_err(|_| ConnectionError::Closed)??)
     }
 
+    /// Listens to `events` now and after every reconnect.
+    pub fn subscribe(&self, events: Vec<String>) -> Result<(), ConnectionError> {
+        self.inputs
+            .send(Input::Subscribe(events))
+            .map_err(|_| ConnectionError::Closed)
+    }
+
     /// Closes every socket and waits for the driver to finish.
     pub async fn close(self) {
         let _ = self.inputs.send(Input::Close);
@@ -157,6 +165,10 @@ impl Runner {
                             id
                         });
                         let _ = reply.send(result);
+                    }
+                    Some(Input::Subscribe(events)) => {
+                        let commands = self.machine.subscribe(now(), &events, true);
+                        self.execute(commands);
                     }
                     Some(Input::Close) | None => break,
                 },

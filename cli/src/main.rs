@@ -29,6 +29,15 @@ enum Command {
         #[arg(long, default_value_t = 3)]
         count: u32,
     },
+    /// Subscribes to events and prints each as it arrives (until Ctrl-C, or `--count` events).
+    Listen {
+        /// Event names, e.g. imageDownloaded.
+        #[arg(required = true)]
+        events: Vec<String>,
+        /// Stop after this many events.
+        #[arg(long)]
+        count: Option<u64>,
+    },
     /// Sends one frame (`ACTION` with the `JSON` object as payload) and prints the answer.
     Send {
         /// The action, e.g. ping.
@@ -61,6 +70,12 @@ fn main() -> ExitCode {
         match args.command {
             Command::Status => commands::status(settings, args.json, &mut out).await,
             Command::Ping { count } => commands::ping(settings, count, args.json, &mut out).await,
+            Command::Listen { events, count } => {
+                let ctrl_c = async {
+                    let _ = tokio::signal::ctrl_c().await;
+                };
+                commands::listen(settings, events, count, args.json, &mut out, ctrl_c).await
+            }
             Command::Send { action, payload } => {
                 commands::send(settings, &action, &payload, &mut out).await
             }

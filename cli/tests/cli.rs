@@ -190,3 +190,37 @@ async fn a_bad_environment_is_a_clear_error() {
     assert!(String::from_utf8_lossy(&out.stderr)
         .contains("remoteUrl: 'https://x.example' is not a valid URL"));
 }
+
+#[tokio::test]
+async fn listen_prints_the_events_it_subscribed_to() {
+    let local = server(Environment::Local).await;
+    let env = urls(local.port, refused_port());
+    let listener = tokio::spawn({
+        let env = env.clone();
+        async move { semantest(&env, &["listen", "status", "--count", "1"]).await }
+    });
+    // Publish until the listener has subscribed and received one (bounded).
+    let publisher = async {
+        for _ in 0..100 {
+            let out = semantest(
+                &env,
+                &["send", "publish", r#"{"event":"status","data":{"n":7}}"#],
+            )
+            .await;
+            let ack: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+            if ack["payload"]["delivered"] == 1 {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("the listener never subscribed");
+    };
+    publisher.await;
+    let out = listener.await.unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let text = stdout(&out);
+    assert!(
+        text.starts_with("status from ") && text.trim_end().ends_with(r#": {"n":7}"#),
+        "{text}"
+    );
+}

@@ -23,7 +23,7 @@
 //! At most one socket is open and at most one is opening; the old one is closed as soon as the
 //! new one is open.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use semantest_protocol::client::raw_json;
 use semantest_protocol::{ClientFrame, ClientMessage, Hello, ServerFrame, ServerMessage};
@@ -90,6 +90,8 @@ pub struct Machine {
     gave_up: bool,
     backoff: Backoff,
     outbox: Outbox,
+    /// Event names this client listens to: subscribed again on every new socket.
+    subscriptions: BTreeSet<String>,
     last_status: Option<Status>,
 }
 
@@ -126,6 +128,7 @@ impl Machine {
             gave_up: false,
             backoff: Backoff::new(seed),
             outbox: Outbox::default(),
+            subscriptions: BTreeSet::new(),
             last_status: None,
         }
     }
@@ -175,6 +178,32 @@ impl Machine {
                 self.teardown("closed by the application", &mut out);
                 self.running = false;
             }
+        }
+        self.emit_status(now, &mut out);
+        out
+    }
+
+    /// Listens to `events` (`subscribe` now if connected) and again on every later socket, so a
+    /// reconnect or a switch between servers keeps the subscriptions. `on: false` stops.
+    pub fn subscribe(&mut self, now: u64, events: &[String], on: bool) -> Vec<Command> {
+        let changed: Vec<String> = events
+            .iter()
+            .filter(|e| {
+                if on {
+                    self.subscriptions.insert((*e).clone())
+                } else {
+                    self.subscriptions.remove(*e)
+                }
+            })
+            .cloned()
+            .collect();
+        let mut out = Vec::new();
+        if let (Some(conn), false) = (&self.active, changed.is_empty()) {
+            let socket = conn.id;
+            let action = if on { "subscribe" } else { "unsubscribe" };
+            let id = format!("s{}", self.fresh());
+            let text = raw_json(action, &id, serde_json::json!({ "events": changed }));
+            out.push(Command::Send { socket, text });
         }
         self.emit_status(now, &mut out);
         out
@@ -302,6 +331,12 @@ impl Machine {
         self.active = Some(conn);
         self.send_ping(now, out);
         self.arm(now, Timer::Ping, self.settings.ping_interval_ms, out);
+        if !self.subscriptions.is_empty() {
+            let events: Vec<String> = self.subscriptions.iter().cloned().collect();
+            let id = format!("s{}", self.fresh());
+            let text = raw_json("subscribe", &id, serde_json::json!({ "events": events }));
+            out.push(Command::Send { socket, text });
+        }
         for text in self.outbox.drain() {
             out.push(Command::Send { socket, text });
         }

@@ -73,6 +73,27 @@ impl SemantestClient {
         Ok(id)
     }
 
+    /// Listens to these event names, now and after every reconnect (the server forgets
+    /// subscriptions with the socket; the client does not).
+    pub fn subscribe(&self, events: Vec<String>) {
+        let commands = self
+            .shared
+            .borrow_mut()
+            .machine
+            .subscribe(now(), &events, true);
+        execute(&self.shared, commands);
+    }
+
+    /// Stops listening to these event names.
+    pub fn unsubscribe(&self, events: Vec<String>) {
+        let commands = self
+            .shared
+            .borrow_mut()
+            .machine
+            .subscribe(now(), &events, false);
+        execute(&self.shared, commands);
+    }
+
     /// Calls `callback(status)` now and on every change (`null` removes it).
     #[wasm_bindgen(js_name = onStatus)]
     pub fn on_status(&self, callback: Option<Function>) {

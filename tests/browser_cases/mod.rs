@@ -379,3 +379,37 @@ async fn test_connection_reports_each_side() {
     let err: js_sys::Error = JsValue::from(err).unchecked_into();
     assert!(String::from(err.message()).starts_with("customUrl: 'ftp://x' is not a valid URL"));
 }
+
+#[wasm_bindgen_test]
+async fn subscriptions_made_before_connect_receive_events() {
+    let listener = Probe::new(local(), remote(), json!({}));
+    listener.client.subscribe(vec!["status".into()]);
+    listener.client.connect();
+    listener.until_mode("local").await;
+    let publisher = Probe::new(local(), remote(), json!({}));
+    publisher.client.connect();
+    publisher.until_mode("local").await;
+    // Publish until the listener's subscribe has reached the server (bounded).
+    let mut delivered = false;
+    for n in 0..50 {
+        let id = publisher
+            .client
+            .send("publish", js(&json!({"event": "status", "data": {"n": n}})))
+            .unwrap();
+        let ack = publisher
+            .message("the publish ack", |m| m["replyTo"] == id.as_str())
+            .await;
+        if ack["payload"]["delivered"] == 1 {
+            delivered = true;
+            break;
+        }
+        TimeoutFuture::new(50).await;
+    }
+    assert!(delivered, "the listener never subscribed");
+    let event = listener
+        .message("the event", |m| m["type"] == "event")
+        .await;
+    assert_eq!(event["payload"]["event"], "status");
+    listener.client.close();
+    publisher.client.close();
+}
