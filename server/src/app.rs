@@ -6,7 +6,7 @@ use axum::Router;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::trace::TraceLayer;
 
-use crate::{guard, routes, ws, AppState};
+use crate::{guard, images, routes, ws, AppState};
 
 /// The whole server as a [`Router`], ready for `axum::serve` or for `oneshot` in tests.
 ///
@@ -20,9 +20,15 @@ pub fn app(state: AppState) -> Router {
         .route("/health", get(routes::health))
         .route("/metrics", get(routes::metrics))
         .layer(cors(&state));
+    let images = Router::new()
+        .route("/images", axum::routing::post(images::upload))
+        .route("/images/{id}", get(images::download))
+        // The upload streams and counts bytes itself (see `images`); no buffering limit here.
+        .layer(axum::extract::DefaultBodyLimit::disable());
     Router::new()
         .route("/", get(ws::upgrade))
         .merge(http)
+        .merge(images)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             guard::host,

@@ -90,6 +90,10 @@ pub struct Config {
     /// The largest WebSocket message (and frame) accepted, in bytes; a larger one closes the
     /// connection with code 1009.
     pub max_message_bytes: usize,
+    /// Where uploaded images are stored (created when needed).
+    pub images_dir: std::path::PathBuf,
+    /// The largest image upload accepted, in bytes.
+    pub max_image_bytes: usize,
     /// How many events that need an extension may wait for one (see `hub`).
     pub hold_max_events: usize,
     /// How long such an event waits before its publisher gets `no_extension`, in milliseconds.
@@ -103,6 +107,8 @@ impl Default for Config {
             allowed_origins: Vec::new(),
             heartbeat_secs: DEFAULT_HEARTBEAT_SECS,
             max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
+            images_dir: std::path::PathBuf::from("semantest-images"),
+            max_image_bytes: 16 * 1024 * 1024,
             hold_max_events: 64,
             hold_ms: 30_000,
         }

@@ -9,6 +9,7 @@
 //! - `ws`: the upgrade handler and the loop that serves one WebSocket.
 //! - `reply`: the answer to one text frame, a pure function.
 //! - `heartbeat`: the Ping/Pong policy, sans-IO.
+//! - [`images`]: `POST /images` and `GET /images/{id}`: size-limited, checked, atomic uploads.
 //! - `hub`: subscriptions, event delivery, replies, and events held for an extension.
 //! - [`metrics`]: [`Metrics`], a Prometheus registry per server.
 //! - [`shutdown`]: [`Shutdown`], the signal and the bounded wait for open connections.
@@ -26,6 +27,7 @@ pub mod config;
 pub mod guard;
 mod heartbeat;
 mod hub;
+pub mod images;
 pub mod metrics;
 mod reply;
 mod routes;

@@ -32,6 +32,13 @@ struct Args {
         value_delimiter = ','
     )]
     allow_origins: Vec<String>,
+    /// Where uploaded images are stored [default: ~/Downloads/semantest, or ./semantest-images
+    /// without a home folder].
+    #[arg(long, env = "SEMANTEST_IMAGES_DIR")]
+    images_dir: Option<std::path::PathBuf>,
+    /// The largest image upload accepted, in bytes.
+    #[arg(long, env = "SEMANTEST_MAX_IMAGE_BYTES", default_value_t = 16 * 1024 * 1024)]
+    max_image_bytes: usize,
 }
 
 fn main() -> ExitCode {
@@ -62,6 +69,15 @@ async fn run(args: Args) -> anyhow::Result<()> {
             .into_iter()
             .filter(|o| !o.trim().is_empty())
             .collect(),
+        images_dir: args
+            .images_dir
+            .unwrap_or_else(|| match std::env::var_os("HOME") {
+                Some(home) => std::path::Path::new(&home)
+                    .join("Downloads")
+                    .join("semantest"),
+                None => "semantest-images".into(),
+            }),
+        max_image_bytes: args.max_image_bytes,
         ..Config::default()
     };
     config.validate().context("invalid configuration")?;

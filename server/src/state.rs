@@ -26,6 +26,7 @@ struct Inner {
     metrics: Metrics,
     shutdown: Shutdown,
     hub: Hub,
+    images: ImageIndex,
     started: Instant,
     /// Random per server, so connection ids do not repeat across restarts.
     id_prefix: u32,
@@ -47,6 +48,7 @@ impl AppState {
                 metrics: Metrics::new(),
                 shutdown: Shutdown::new(),
                 hub,
+                images: ImageIndex::default(),
                 started: Instant::now(),
                 id_prefix: fastrand::u32(..),
                 next_connection: AtomicU64::new(1),
@@ -79,6 +81,11 @@ impl AppState {
         &self.inner.hub
     }
 
+    /// The images stored since the server started, by id.
+    pub(crate) fn images(&self) -> &ImageIndex {
+        &self.inner.images
+    }
+
     /// When the server started, for `/health`'s uptime.
     pub fn started(&self) -> Instant {
         self.inner.started
@@ -88,5 +95,29 @@ impl AppState {
     pub(crate) fn next_connection_id(&self) -> String {
         let n = self.inner.next_connection.fetch_add(1, Ordering::Relaxed);
         format!("{:08x}-{n}", self.inner.id_prefix)
+    }
+}
+
+/// Which id names which stored image file. Only ids this server handed out are served, so a
+/// `GET /images/{id}` can never name a path.
+#[derive(Debug, Default)]
+pub(crate) struct ImageIndex(
+    std::sync::Mutex<std::collections::HashMap<String, std::path::PathBuf>>,
+);
+
+impl ImageIndex {
+    pub(crate) fn insert(&self, id: String, path: std::path::PathBuf) {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(id, path);
+    }
+
+    pub(crate) fn get(&self, id: &str) -> Option<std::path::PathBuf> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(id)
+            .cloned()
     }
 }
