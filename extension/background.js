@@ -78,6 +78,14 @@ async function startClient() {
     // not the "offline: not connected" of a client that has not started.
     client.connect();
     client.onStatus((status) => void publish(status).catch(logError));
+    // Image requests from tools (the `semantest request-image` command, SDKs).
+    client.subscribe(["imageDownloadRequested"]);
+    client.onMessage((text) => {
+        const frame = JSON.parse(text);
+        if (frame.type === "event" && frame.payload?.event === "imageDownloadRequested") {
+            answerImageRequest(client, frame.payload).catch(logError);
+        }
+    });
     return client;
 }
 
@@ -99,6 +107,74 @@ async function applySettings({ newValue }) {
     } catch (e) {
         await chrome.storage.local.set({ settingsError: errorText(e) });
     }
+}
+
+// --- the image flow: take the image from a ChatGPT tab, upload it, reply to the requester ---
+
+const IMAGE_WAIT_MS = 10_000;
+const IMAGE_MAX = 16 * 1024 * 1024;
+const EXTENSIONS = { "image/png": "png", "image/jpeg": "jpg", "image/webp": "webp", "image/gif": "gif" };
+
+// The outcome of the last image request is kept in chrome.storage.local "lastImage" (for the
+// popup and for troubleshooting).
+async function answerImageRequest(client, { id, data }) {
+    const reply = (event, payload) => {
+        client.send("reply", { to: id, event, data: { requestId: id, ...payload } });
+        chrome.storage.local.set({ lastImage: { at: Date.now(), requestId: id, event, ...payload } }).catch(logError);
+    };
+    try {
+        reply("imageDownloaded", await downloadImage(client, id, data ?? {}));
+    } catch (e) {
+        reply("imageDownloadFailed", { reason: errorText(e) });
+    }
+}
+
+function askTab(port, message) {
+    return new Promise((ok, fail) => {
+        const timer = setTimeout(() => done(fail, new Error("the ChatGPT tab did not answer")), IMAGE_WAIT_MS);
+        const onMessage = (m) => m?.type === "image" && m.requestId === message.requestId && done(ok, m);
+        const onGone = () => done(fail, new Error("the ChatGPT tab closed"));
+        function done(settle, value) {
+            clearTimeout(timer);
+            port.onMessage.removeListener(onMessage);
+            port.onDisconnect.removeListener(onGone);
+            settle(value);
+        }
+        port.onMessage.addListener(onMessage);
+        port.onDisconnect.addListener(onGone);
+        port.postMessage(message);
+    });
+}
+
+async function downloadImage(client, requestId, { url, filename }) {
+    if (client.status().mode !== "local") {
+        throw new Error("images are uploaded to the local Semantest server, which is not connected (cloud uploads are not available yet)");
+    }
+    const port = [...tabs].at(-1);
+    if (!port) throw new Error("no ChatGPT tab is open");
+    const found = await askTab(port, { type: "takeImage", requestId, url });
+    if (!found.ok) throw new Error(found.reason);
+    // With the user's ChatGPT cookies, in case the image URL needs them.
+    const source = await fetch(found.src, { credentials: "include" }).catch((e) => {
+        throw new Error(`could not fetch the image: ${errorText(e)}`);
+    });
+    if (!source.ok) throw new Error(`the image answered HTTP ${source.status}`);
+    const image = { type: source.headers.get("content-type")?.split(";")[0] || "image/png" };
+    const bytes = new Uint8Array(await source.arrayBuffer());
+    if (bytes.length > IMAGE_MAX) throw new Error(`the image is larger than ${IMAGE_MAX} bytes`);
+    const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
+    const sha256 = [...digest].map((b) => b.toString(16).padStart(2, "0")).join("");
+    // Unique on the server (the requester writes its own copy under the name it asked for).
+    const name = `${Date.now()}-${filename ?? `chatgpt.${EXTENSIONS[image.type] ?? "png"}`}`;
+    const base = client.settings().localUrl;
+    const response = await fetch(`${base}/images?name=${encodeURIComponent(name)}&sha256=${sha256}`, {
+        method: "POST",
+        headers: { "content-type": image.type },
+        body: bytes,
+    });
+    const stored = await response.json().catch(() => ({}));
+    if (!response.ok) throw new Error(stored.error ?? `the upload failed: HTTP ${response.status}`);
+    return { path: stored.path, size: stored.size, sha256: stored.sha256, imageId: stored.id };
 }
 
 const HANDLERS = {
@@ -132,8 +208,15 @@ chrome.runtime.onMessage.addListener((message, _sender, reply) => {
 });
 
 // ChatGPT tabs keep a port open; when this worker is stopped, they open it again to restart it.
+// The open ChatGPT tabs (their indicator ports), newest last: where images are taken from.
+// Not state to keep: each tab opens its port again when a new worker starts.
+const tabs = new Set();
+
 chrome.runtime.onConnect.addListener((port) => {
-    if (port.name === "indicator") ensureClient().catch(logError);
+    if (port.name !== "indicator") return;
+    tabs.add(port);
+    port.onDisconnect.addListener(() => tabs.delete(port));
+    ensureClient().catch(logError);
 });
 
 chrome.runtime.onInstalled.addListener(() => void ensureClient().catch(logError));

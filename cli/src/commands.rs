@@ -265,3 +265,124 @@ pub async fn listen(
     conn.close().await;
     Ok(ok)
 }
+
+/// What to ask the extension for.
+#[derive(Debug, Clone)]
+pub enum ImageSource {
+    /// The image ChatGPT generated for this prompt (the newest one on the page).
+    Prompt(String),
+    /// An image at this URL, read from the ChatGPT page.
+    Url(String),
+}
+
+/// `semantest request-image`: publishes `imageDownloadRequested`, waits for the extension's
+/// `imageDownloaded` (or the failure), fetches the stored bytes from the server, checks their
+/// sha256 and writes them to `out/name`. Prints the path.
+pub async fn request_image(
+    settings: Settings,
+    source: ImageSource,
+    out_dir: &std::path::Path,
+    name: Option<String>,
+    limit: Duration,
+    out: &mut impl Write,
+) -> anyhow::Result<bool> {
+    let name = name.unwrap_or_else(|| format!("semantest-{}.png", fastrand::u32(..)));
+    anyhow::ensure!(
+        !name.starts_with('.')
+            && name.len() <= 128
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b)),
+        "--name must be a plain file name (letters, digits, '.', '_', '-')"
+    );
+    let mut conn = Connection::start(settings.clone());
+    let status = settle(&mut conn, &settings).await;
+    let status = match status {
+        Some(s) if connected(&s) => s,
+        other => {
+            if let Some(s) = other {
+                offline_lines(&s, out)?;
+            }
+            conn.close().await;
+            return Ok(false);
+        }
+    };
+    let mut data = json!({ "filename": name, "downloadFolder": out_dir.display().to_string() });
+    match &source {
+        ImageSource::Prompt(p) => data["prompt"] = json!(p),
+        ImageSource::Url(u) => data["url"] = json!(u),
+    }
+    let mut messages = conn.messages();
+    let id = conn
+        .send(
+            "publish",
+            json!({ "event": "imageDownloadRequested", "data": data }),
+        )
+        .await?;
+    let answer = tokio::time::timeout(limit, async {
+        loop {
+            let Ok(text) = messages.recv().await else {
+                return None;
+            };
+            let Ok(frame) = serde_json::from_str::<Value>(&text) else {
+                continue;
+            };
+            if frame["replyTo"] == id.as_str() && frame["type"] != "ack" {
+                return Some(frame);
+            }
+        }
+    })
+    .await;
+    conn.close().await;
+    let frame = match answer {
+        Ok(Some(frame)) => frame,
+        Ok(None) => anyhow::bail!("the connection closed before the extension answered"),
+        Err(_) => {
+            writeln!(
+                out,
+                "no answer from the extension within {} s",
+                limit.as_secs()
+            )?;
+            return Ok(false);
+        }
+    };
+    let payload = &frame["payload"];
+    match (frame["type"].as_str(), payload["event"].as_str()) {
+        (Some("event"), Some("imageDownloaded")) => {
+            let data = &payload["data"];
+            let image_id = data["imageId"].as_str().unwrap_or_default();
+            let want = data["sha256"].as_str().unwrap_or_default().to_owned();
+            let http = status.url.unwrap_or_default().replacen("ws", "http", 1);
+            let url = format!("{}/images/{image_id}", http.trim_end_matches('/'));
+            let bytes = reqwest::get(&url)
+                .await?
+                .error_for_status()?
+                .bytes()
+                .await?;
+            let got = crate::hex_sha256(&bytes);
+            anyhow::ensure!(
+                got == want,
+                "the image fetched from {url} has sha256 {got}, the extension reported {want}"
+            );
+            std::fs::create_dir_all(out_dir)?;
+            let path = out_dir.join(&name);
+            let temp = out_dir.join(format!(".{name}.part"));
+            std::fs::write(&temp, &bytes)?;
+            std::fs::rename(&temp, &path)?;
+            writeln!(out, "{}", std::path::absolute(&path)?.display())?;
+            Ok(true)
+        }
+        (Some("event"), _) => {
+            let reason = payload["data"]["reason"]
+                .as_str()
+                .unwrap_or("no reason given");
+            writeln!(out, "the extension could not get the image: {reason}")?;
+            Ok(false)
+        }
+        _ => {
+            let message = payload["message"].as_str().unwrap_or("unknown error");
+            writeln!(out, "error: {message}")?;
+            Ok(false)
+        }
+    }
+}

@@ -16,3 +16,12 @@ mod probe;
 mod socket;
 
 pub use driver::Connection;
+
+/// The sha256 of `bytes`, as lowercase hex.
+pub fn hex_sha256(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}

@@ -38,6 +38,24 @@ enum Command {
         #[arg(long)]
         count: Option<u64>,
     },
+    /// Asks the extension for an image from the ChatGPT page; prints where it was written.
+    RequestImage {
+        /// The prompt the image was generated for (the newest generated image is taken).
+        #[arg(long, conflicts_with = "url", required_unless_present = "url")]
+        prompt: Option<String>,
+        /// The image's URL on the ChatGPT page.
+        #[arg(long)]
+        url: Option<String>,
+        /// The folder to write the image to.
+        #[arg(long)]
+        out: std::path::PathBuf,
+        /// The file name [default: semantest-<random>.png].
+        #[arg(long)]
+        name: Option<String>,
+        /// How long to wait for the extension, in seconds.
+        #[arg(long, default_value_t = 120)]
+        timeout: u64,
+    },
     /// Sends one frame (`ACTION` with the `JSON` object as payload) and prints the answer.
     Send {
         /// The action, e.g. ping.
@@ -75,6 +93,20 @@ fn main() -> ExitCode {
                     let _ = tokio::signal::ctrl_c().await;
                 };
                 commands::listen(settings, events, count, args.json, &mut out, ctrl_c).await
+            }
+            Command::RequestImage {
+                prompt,
+                url,
+                out: dir,
+                name,
+                timeout,
+            } => {
+                let source = match (prompt, url) {
+                    (_, Some(url)) => commands::ImageSource::Url(url),
+                    (prompt, None) => commands::ImageSource::Prompt(prompt.unwrap_or_default()),
+                };
+                let limit = std::time::Duration::from_secs(timeout);
+                commands::request_image(settings, source, &dir, name, limit, &mut out).await
             }
             Command::Send { action, payload } => {
                 commands::send(settings, &action, &payload, &mut out).await

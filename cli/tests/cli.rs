@@ -224,3 +224,135 @@ async fn listen_prints_the_events_it_subscribed_to() {
         "{text}"
     );
 }
+
+/// Plays the extension: takes every `imageDownloadRequested`, uploads `bytes` to the server and
+/// replies `imageDownloaded` — or `imageDownloadFailed` when `bytes` is `None`.
+async fn fake_extension(port: u16, bytes: Option<Vec<u8>>) -> tokio::task::JoinHandle<()> {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{port}/"))
+        .await
+        .unwrap();
+    let hello = r#"{"action":"hello","id":"h","payload":{"role":"extension","clientId":"fake","version":"0"}}"#;
+    ws.send(Message::Text(hello.into())).await.unwrap();
+    let sub = r#"{"action":"subscribe","id":"s","payload":{"events":["imageDownloadRequested"]}}"#;
+    ws.send(Message::Text(sub.into())).await.unwrap();
+    // Wait for the subscribe's ack, so a request published after this returns reaches us.
+    while let Some(Ok(m)) = ws.next().await {
+        if m.to_text().unwrap_or_default().contains(r#""replyTo":"s""#) {
+            break;
+        }
+    }
+    tokio::spawn(async move {
+        while let Some(Ok(m)) = ws.next().await {
+            let Ok(frame) =
+                serde_json::from_str::<serde_json::Value>(m.to_text().unwrap_or_default())
+            else {
+                continue;
+            };
+            if frame["payload"]["event"] != "imageDownloadRequested" {
+                continue;
+            }
+            let id = frame["payload"]["id"].as_str().unwrap().to_owned();
+            let name = frame["payload"]["data"]["filename"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+            let data = match &bytes {
+                Some(bytes) => {
+                    let url = format!("http://127.0.0.1:{port}/images?name=ext-{name}");
+                    let stored: serde_json::Value = reqwest::Client::new()
+                        .post(url)
+                        .body(bytes.clone())
+                        .send()
+                        .await
+                        .unwrap()
+                        .bytes()
+                        .await
+                        .map(|b| serde_json::from_slice(&b).unwrap())
+                        .unwrap();
+                    serde_json::json!({"event": "imageDownloaded", "to": id, "data": {"requestId": id, "path": stored["path"], "size": stored["size"], "sha256": stored["sha256"], "imageId": stored["id"]}})
+                }
+                None => {
+                    serde_json::json!({"event": "imageDownloadFailed", "to": id, "data": {"requestId": id, "reason": "no generated image on the ChatGPT page"}})
+                }
+            };
+            let reply =
+                serde_json::json!({"action": "reply", "id": "r", "payload": data}).to_string();
+            ws.send(Message::Text(reply.into())).await.unwrap();
+        }
+    })
+}
+
+#[tokio::test]
+async fn request_image_writes_what_the_extension_uploaded() {
+    let images = tempfile::tempdir().unwrap();
+    let out_dir = tempfile::tempdir().unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (_stop, stopped) = oneshot::channel::<()>();
+    let config = Config {
+        images_dir: images.path().to_owned(),
+        ..Config::default()
+    };
+    tokio::spawn(serve(listener, config, async move {
+        let _ = stopped.await;
+    }));
+    let bytes: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 256) as u8).collect();
+    let _ext = fake_extension(port, Some(bytes.clone())).await;
+    let env = urls(port, refused_port());
+    let out = out_dir.path().to_str().unwrap().to_owned();
+    let run = semantest(
+        &env,
+        &[
+            "request-image",
+            "--prompt",
+            "a cat",
+            "--out",
+            &out,
+            "--name",
+            "cat.png",
+        ],
+    )
+    .await;
+    assert_eq!(run.status.code(), Some(0), "{run:?}");
+    let printed = stdout(&run);
+    assert!(printed.trim_end().ends_with("cat.png"), "{printed}");
+    assert_eq!(std::fs::read(printed.trim_end()).unwrap(), bytes);
+}
+
+#[tokio::test]
+async fn request_image_reports_the_extensions_failure_and_a_missing_extension() {
+    let local = server(Environment::Local).await;
+    let out_dir = tempfile::tempdir().unwrap();
+    let out = out_dir.path().to_str().unwrap().to_owned();
+    let env = urls(local.port, refused_port());
+    // No extension at all: the request is held; the command gives up after its timeout.
+    let run = semantest(
+        &env,
+        &[
+            "request-image",
+            "--prompt",
+            "x",
+            "--out",
+            &out,
+            "--timeout",
+            "1",
+        ],
+    )
+    .await;
+    assert_eq!(run.status.code(), Some(1), "{run:?}");
+    assert_eq!(stdout(&run), "no answer from the extension within 1 s\n");
+    // An extension that cannot find the image says why.
+    let _ext = fake_extension(local.port, None).await;
+    let run = semantest(&env, &["request-image", "--prompt", "x", "--out", &out]).await;
+    assert_eq!(run.status.code(), Some(1), "{run:?}");
+    assert_eq!(
+        stdout(&run),
+        "the extension could not get the image: no generated image on the ChatGPT page\n"
+    );
+    assert!(
+        std::fs::read_dir(out_dir.path()).unwrap().next().is_none(),
+        "nothing written"
+    );
+}

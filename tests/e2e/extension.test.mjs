@@ -15,14 +15,17 @@
 /* global window, document */
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { readFileSync } from "node:fs";
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
+import { mkdtempSync, readFileSync, readdirSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
   BLUE, BOX, CLOSE, CLOUD_LABEL, ExtensionSession, GREEN, INDICATOR, LOCAL_LABEL, OFFLINE_LABEL,
 } from "./lib/browser.mjs";
 import { testCertificate } from "./lib/certs.mjs";
-import { ARTIFACTS, EXTENSION_DIR, PUBLIC_HOST, extensionIdFromManifest, requireBuilt } from "./lib/env.mjs";
-import { ChatGptStandIn, PublicStandIn, SemantestServer, freePort, hungServer } from "./lib/servers.mjs";
+import { ARTIFACTS, CLI_BIN, EXTENSION_DIR, PUBLIC_HOST, extensionIdFromManifest, requireBuilt } from "./lib/env.mjs";
+import { ChatGptStandIn, GENERATED_IMAGE, PublicStandIn, SemantestServer, freePort, hungServer } from "./lib/servers.mjs";
 import { waitFor } from "./lib/wait.mjs";
 
 const TEST_TIMEOUT = 120_000;
@@ -97,6 +100,17 @@ async function assertClearOfControls(page, state) {
 }
 
 const overlaps = (a, b) => a.x < b.x + b.width && b.x < a.x + a.width && a.y < b.y + b.height && b.y < a.y + a.height;
+
+/** Runs the `semantest` command against the local server at `localUrl`: {status, stdout, stderr}. */
+async function semantest(args, localUrl) {
+  const env = { ...process.env, SEMANTEST_SERVER: "local", SEMANTEST_LOCAL_URL: localUrl };
+  try {
+    const { stdout, stderr } = await promisify(execFile)(CLI_BIN, args, { env, timeout: 60_000 });
+    return { status: 0, stdout, stderr };
+  } catch (e) {
+    return { status: e.code ?? -1, stdout: e.stdout ?? "", stderr: e.stderr ?? String(e) };
+  }
+}
 
 /** Records every change of the indicator's label in the page, with the time (ms since epoch). */
 function recordLabels(page) {
@@ -402,6 +416,41 @@ describe("the extension on ChatGPT", { timeout: 15 * 60_000 }, () => {
       await watch.detach();
       await s.openChatGpt();
       await s.waitForLabel(LOCAL_LABEL);
+    });
+  });
+
+  test("k) the semantest CLI requests an image; the extension takes it from the ChatGPT page, uploads it, and the CLI writes it", { timeout: TEST_TIMEOUT }, async () => {
+    await scenario("k-image-flow", async (s, peers) => {
+      const local = await peers.local().start();
+      await s.setSettings(settings(local.url));
+      const page = await s.openChatGpt();
+      await s.waitForLabel(LOCAL_LABEL);
+      // ChatGPT has generated an image in the conversation.
+      await page.evaluate(() => {
+        const img = document.createElement("img");
+        img.alt = "Generated image: a cat";
+        img.src = "/backend-api/generated.png";
+        document.querySelector("main").append(img);
+        return img.decode();
+      });
+      const out = mkdtempSync(join(tmpdir(), "semantest-e2e-out-"));
+      const started = Date.now();
+      // Asynchronously: the ChatGPT stand-in serving the image runs in this process.
+      const run = await semantest(["request-image", "--prompt", "a cat", "--out", out, "--name", "cat.png", "--timeout", "30"], local.url);
+      console.log(`measure: k) request-image → file written: ${Date.now() - started} ms (${GENERATED_IMAGE.length} bytes)`);
+      assert.equal(run.status, 0, `semantest request-image failed: ${run.stdout}${run.stderr}`);
+      const written = run.stdout.trim();
+      assert.equal(written, join(out, "cat.png"));
+      assert.deepEqual(readFileSync(written), GENERATED_IMAGE, "the bytes ChatGPT served are the bytes written");
+      const stored = readdirSync(local.imagesDir).filter((f) => f.endsWith("-cat.png"));
+      assert.equal(stored.length, 1, `the server kept the upload: ${stored}`);
+      assert.deepEqual(readFileSync(join(local.imagesDir, stored[0])), GENERATED_IMAGE);
+
+      // With no image on the page, the CLI gets the extension's reason.
+      await page.evaluate(() => document.querySelectorAll("main img").forEach((i) => i.remove()));
+      const failed = await semantest(["request-image", "--prompt", "a dog", "--out", out, "--timeout", "30"], local.url);
+      assert.equal(failed.status, 1, failed.stdout + failed.stderr);
+      assert.equal(failed.stdout, "the extension could not get the image: no generated image on the ChatGPT page\n");
     });
   });
 });

@@ -49,6 +49,10 @@ export class ExtensionSession {
         "--disable-sync",
         "--no-first-run",
         `--host-resolver-rules=MAP chatgpt.com 127.0.0.1:${chatgptPort}, MAP ${PUBLIC_HOST} 127.0.0.1:${publicPort}`,
+        // chatgpt.com resolves to loopback here, which makes Chrome's Local Network Access treat
+        // fetches of its images as requests into the local network (a permission prompt that a
+        // headless browser never answers: a 30 s stall). The real site is public.
+
         "--ignore-certificate-errors",
       ],
     });
@@ -73,6 +77,7 @@ export class ExtensionSession {
     this.worker = this.context.serviceWorkers().find(ours)
       ?? (await this.context.waitForEvent("serviceworker", { predicate: ours, timeout: 20_000 }));
     this.workerSeenAt = Date.now();
+    this.worker.on?.("console", (m) => this.consoleLines.push(`[worker ${m.type()}] ${m.text()}`));
     await waitFor("the service worker's chrome.storage", () => this.worker.evaluate(() => Boolean(globalThis.chrome?.storage?.session)), { timeout: 10_000 });
   }
 

@@ -18,6 +18,7 @@ export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../../..")
 const at = (variable, fallback) => resolve(ROOT, process.env[variable] ?? fallback);
 
 export const SERVER_BIN = at("E2E_SERVER", `${process.env.CARGO_TARGET_DIR ?? "target"}/release/semantest-server`);
+export const CLI_BIN = at("E2E_CLI", `${process.env.CARGO_TARGET_DIR ?? "target"}/release/semantest`);
 export const EXTENSION_DIR = at("E2E_EXTENSION", "dist/extension");
 export const PKG_DIR = at("E2E_PKG", "pkg");
 export const WWW_DIR = join(ROOT, "www");
@@ -36,6 +37,7 @@ for (const dir of [ARTIFACTS, WORK, LOGS]) mkdirSync(dir, { recursive: true });
 export function requireBuilt() {
   const missing = [
     [SERVER_BIN, "the release semantest-server"],
+    [CLI_BIN, "the release semantest command"],
     [join(EXTENSION_DIR, "manifest.json"), "the unpacked extension"],
     [join(PKG_DIR, "semantest_connect.js"), "the wasm package"],
   ].filter(([path]) => !existsSync(path));

@@ -12,13 +12,13 @@
 //
 // Every child process is registered, and killed when the test process exits, whatever happens.
 import { spawn } from "node:child_process";
-import { createWriteStream, existsSync, readFileSync, statSync } from "node:fs";
+import { createWriteStream, existsSync, readFileSync, rmSync, statSync } from "node:fs";
 import { createServer as createHttpServer, get as httpGet } from "node:http";
 import { createServer as createHttpsServer } from "node:https";
 import { connect as netConnect, createServer as createNetServer } from "node:net";
 import { createServer as createTlsServer } from "node:tls";
 import { extname, join, normalize, resolve } from "node:path";
-import { LOGS, ROOT, SERVER_BIN } from "./env.mjs";
+import { LOGS, ROOT, SERVER_BIN, WORK } from "./env.mjs";
 import { sleep, waitFor } from "./wait.mjs";
 
 const live = new Set();
@@ -109,11 +109,18 @@ export class SemantestServer {
 
   async #spawn() {
     const log = createWriteStream(join(LOGS, `${this.name}.log`), { flags: "a" });
-    const args = ["--bind", "127.0.0.1", "--port", String(this.port), "--environment", this.environment];
+    // Uploaded images go to a folder of the test run, never to the user's Downloads.
+    const images = join(WORK, "images", this.name);
+    this.imagesDir = images;
+    if (!this.running && !this.imagesCleared) {
+      rmSync(images, { recursive: true, force: true }); // each test run starts empty
+      this.imagesCleared = true;
+    }
+    const args = ["--bind", "127.0.0.1", "--port", String(this.port), "--environment", this.environment, "--images-dir", images];
     for (const origin of this.allowOrigins) args.push("--allow-origin", origin);
     log.write(`\n=== ${new Date().toISOString()} ${this.bin} ${args.join(" ")}\n`);
     const env = { ...process.env, NO_COLOR: "1" };
-    for (const k of ["SEMANTEST_PORT", "SEMANTEST_BIND", "SEMANTEST_ENVIRONMENT", "SEMANTEST_ALLOW_ORIGINS"]) delete env[k];
+    for (const k of ["SEMANTEST_PORT", "SEMANTEST_BIND", "SEMANTEST_ENVIRONMENT", "SEMANTEST_ALLOW_ORIGINS", "SEMANTEST_IMAGES_DIR"]) delete env[k];
     const child = spawn(this.bin, args, { stdio: ["ignore", "pipe", "pipe"], env });
     live.add(child);
     this.child = child;
@@ -245,6 +252,9 @@ export class PublicStandIn {
 }
 
 /** https://chatgpt.com/ on loopback: every path answers the stand-in page. */
+/** The "generated image" of the stand-in: the extension's 128 px icon, a real PNG. */
+export const GENERATED_IMAGE = readFileSync(join(ROOT, "extension/icons/icon128.png"));
+
 export class ChatGptStandIn {
   constructor({ key, cert }) {
     const page = join(ROOT, "tests/e2e/chatgpt/index.html");
@@ -252,6 +262,10 @@ export class ChatGptStandIn {
     this.server = createHttpsServer({ key, cert }, (req, res) => {
       log.write(`${new Date().toISOString()} ${req.method} ${req.url}\n`);
       if (req.url === "/favicon.ico") return res.writeHead(404).end();
+      // What ChatGPT serves a generated image as, for the image flow (scenario k).
+      if (req.url.startsWith("/backend-api/generated.png")) {
+        return res.writeHead(200, { "content-type": "image/png", "cache-control": "no-store" }).end(GENERATED_IMAGE);
+      }
       res.writeHead(200, { "content-type": "text/html; charset=utf-8", "cache-control": "no-store" }).end(readFileSync(page));
     });
   }
