@@ -164,7 +164,10 @@ async fn a_truncated_upload_leaves_nothing_and_the_server_goes_on() {
     let mut answer = Vec::new();
     let _ = tokio::time::timeout(common::WAIT, tcp.read_to_end(&mut answer)).await;
     let answer = String::from_utf8_lossy(&answer);
-    assert!(answer.starts_with("HTTP/1.1 400"), "the handler saw the truncation: {answer}");
+    assert!(
+        answer.starts_with("HTTP/1.1 400"),
+        "the handler saw the truncation: {answer}"
+    );
     assert!(answer.contains("the upload ended early"), "{answer}");
     // The server saw the body end early: nothing is kept (allow the handler a moment to clean up).
     for _ in 0..100 {
