@@ -49,6 +49,30 @@ fn connected(s: &Status) -> bool {
     matches!(s.mode, Mode::Local | Mode::Cloud)
 }
 
+/// Connects as `settings` say and waits until connected with a latency. When no server
+/// answers, prints why (one line per server), closes, and returns `None`.
+async fn open(
+    settings: &Settings,
+    out: &mut impl Write,
+) -> anyhow::Result<Option<(Connection, Status)>> {
+    let mut conn = Connection::start(settings.clone());
+    match settle(&mut conn, settings).await {
+        Some(s) if connected(&s) => Ok(Some((conn, s))),
+        other => {
+            match other {
+                Some(s) => offline_lines(&s, out)?,
+                None => writeln!(
+                    out,
+                    "no answer within {} s",
+                    attempt_limit(settings).as_secs()
+                )?,
+            }
+            conn.close().await;
+            Ok(None)
+        }
+    }
+}
+
 /// One line per server that failed, for people.
 fn offline_lines(s: &Status, out: &mut impl Write) -> std::io::Result<()> {
     if s.local_reason.is_none() && s.remote_reason.is_none() {
@@ -135,45 +159,34 @@ pub async fn ping(
     json: bool,
     out: &mut impl Write,
 ) -> anyhow::Result<bool> {
-    let mut conn = Connection::start(settings.clone());
-    let ok = match settle(&mut conn, &settings).await {
-        Some(s) if connected(&s) => {
-            let url = s.url.unwrap_or_default();
-            let mut all = true;
-            for seq in 0..count {
-                let started = std::time::Instant::now();
-                let t = u64::try_from(
-                    std::time::SystemTime::now()
-                        .duration_since(std::time::UNIX_EPOCH)?
-                        .as_millis(),
-                )?;
-                match request(&conn, "ping", json!({ "t": t }), Duration::from_secs(5)).await? {
-                    Some(frame) if frame["type"] == "pong" => {
-                        let ms = started.elapsed().as_secs_f64() * 1000.0;
-                        if json {
-                            writeln!(out, "{}", json!({"seq": seq, "url": url, "ms": ms}))?;
-                        } else {
-                            writeln!(out, "pong from {url}: seq={seq} time={ms:.1} ms")?;
-                        }
-                    }
-                    other => {
-                        all = false;
-                        writeln!(
-                            out,
-                            "seq={seq}: no pong ({})",
-                            other.map_or("timed out".into(), |f| f.to_string())
-                        )?;
-                    }
+    let Some((conn, status)) = open(&settings, out).await? else {
+        return Ok(false);
+    };
+    let url = status.url.unwrap_or_default();
+    let mut ok = true;
+    for seq in 0..count {
+        let started = std::time::Instant::now();
+        let t = u64::try_from(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)?
+                .as_millis(),
+        )?;
+        match request(&conn, "ping", json!({ "t": t }), Duration::from_secs(5)).await? {
+            Some(frame) if frame["type"] == "pong" => {
+                let ms = started.elapsed().as_secs_f64() * 1000.0;
+                if json {
+                    writeln!(out, "{}", json!({"seq": seq, "url": url, "ms": ms}))?;
+                } else {
+                    writeln!(out, "pong from {url}: seq={seq} time={ms:.1} ms")?;
                 }
             }
-            all
+            other => {
+                ok = false;
+                let why = other.map_or("timed out".into(), |f| f.to_string());
+                writeln!(out, "seq={seq}: no pong ({why})")?;
+            }
         }
-        Some(s) => {
-            offline_lines(&s, out)?;
-            false
-        }
-        None => false,
-    };
+    }
     conn.close().await;
     Ok(ok)
 }
@@ -191,25 +204,18 @@ pub async fn send(
         payload.is_object(),
         "payload must be a JSON object, like {{}}"
     );
-    let mut conn = Connection::start(settings.clone());
-    let ok = match settle(&mut conn, &settings).await {
-        Some(s) if connected(&s) => {
-            match request(&conn, action, payload, Duration::from_secs(10)).await? {
-                Some(frame) => {
-                    writeln!(out, "{frame}")?;
-                    frame["type"] != "error"
-                }
-                None => {
-                    writeln!(out, "no answer to '{action}' within 10 s")?;
-                    false
-                }
-            }
+    let Some((conn, _)) = open(&settings, out).await? else {
+        return Ok(false);
+    };
+    let ok = match request(&conn, action, payload, Duration::from_secs(10)).await? {
+        Some(frame) => {
+            writeln!(out, "{frame}")?;
+            frame["type"] != "error"
         }
-        Some(s) => {
-            offline_lines(&s, out)?;
+        None => {
+            writeln!(out, "no answer to '{action}' within 10 s")?;
             false
         }
-        None => false,
     };
     conn.close().await;
     Ok(ok)
@@ -225,15 +231,11 @@ pub async fn listen(
     out: &mut impl Write,
     stop: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<bool> {
-    let mut conn = Connection::start(settings.clone());
+    let Some((conn, _)) = open(&settings, out).await? else {
+        return Ok(false);
+    };
     let mut messages = conn.messages();
     conn.subscribe(events)?;
-    let first = settle(&mut conn, &settings).await;
-    if let Some(s) = first.as_ref().filter(|s| !connected(s)) {
-        offline_lines(s, out)?;
-        conn.close().await;
-        return Ok(false);
-    }
     tokio::pin!(stop);
     let mut seen = 0;
     let ok = loop {
@@ -295,17 +297,8 @@ pub async fn request_image(
                 .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b)),
         "--name must be a plain file name (letters, digits, '.', '_', '-')"
     );
-    let mut conn = Connection::start(settings.clone());
-    let status = settle(&mut conn, &settings).await;
-    let status = match status {
-        Some(s) if connected(&s) => s,
-        other => {
-            if let Some(s) = other {
-                offline_lines(&s, out)?;
-            }
-            conn.close().await;
-            return Ok(false);
-        }
+    let Some((conn, status)) = open(&settings, out).await? else {
+        return Ok(false);
     };
     let mut data = json!({ "filename": name, "downloadFolder": out_dir.display().to_string() });
     match &source {
