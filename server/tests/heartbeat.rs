@@ -90,7 +90,8 @@ async fn a_silent_client_is_closed_after_two_heartbeats() {
                 buf.extend_from_slice(&chunk[..n]);
             }
             let (opcode, len) = (buf[0] & 0x0f, usize::from(buf[1] & 0x7f));
-            let payload: Vec<u8> = buf.drain(..2 + len).skip(2).collect();
+            let frame: Vec<u8> = buf.drain(..2 + len).collect();
+            let payload = &frame[2..];
             match opcode {
                 0x9 => pings += 1,
                 0x8 => return (pings, u16::from_be_bytes([payload[0], payload[1]])),
