@@ -74,18 +74,24 @@ async function startClient() {
         await chrome.storage.local.set({ settingsError: errorText(e) });
         client = new SemantestClient(id); // the defaults, rather than no connection at all
     }
-    // connect() first: onStatus reports the current status at once, and it must be "connecting",
-    // not the "offline: not connected" of a client that has not started.
-    client.connect();
-    client.onStatus((status) => void publish(status).catch(logError));
-    // Image requests from tools (the `semantest request-image` command, SDKs).
+    // Image requests from tools (the `semantest request-image` command, SDKs); the core subscribes
+    // on every socket it opens.
     client.subscribe(["imageDownloadRequested"]);
     client.onMessage((text) => {
-        const frame = JSON.parse(text);
+        let frame;
+        try {
+            frame = JSON.parse(text);
+        } catch {
+            return; // not a frame of ours
+        }
         if (frame.type === "event" && frame.payload?.event === "imageDownloadRequested") {
             answerImageRequest(client, frame.payload).catch(logError);
         }
     });
+    // connect() before onStatus: onStatus reports the current status at once, and it must be
+    // "connecting", not the "offline: not connected" of a client that has not started.
+    client.connect();
+    client.onStatus((status) => void publish(status).catch(logError));
     return client;
 }
 
