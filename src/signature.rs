@@ -109,10 +109,7 @@ pub fn check(status: u16, body: &[u8]) -> Result<Signature, ProbeError> {
 
 /// Keeps strings from a stranger short enough to show (at most 80 characters).
 fn truncate(s: &str) -> String {
-    match s.char_indices().nth(80) {
-        Some((end, _)) => format!("{}…", &s[..end]),
-        None => s.to_owned(),
-    }
+    semantest_protocol::shorten(s, 80)
 }
 
 #[cfg(all(test, not(target_arch = "wasm32")))]

@@ -210,7 +210,7 @@ impl ClientFrame {
             ),
             _ => {
                 return Err(FrameError::UnknownAction {
-                    action: shorten(&raw.action),
+                    action: shorten(&raw.action, 64),
                     id: raw.id,
                 })
             }
@@ -235,11 +235,12 @@ impl ClientFrame {
     }
 }
 
-/// A name from a stranger, cut to 64 characters so an error never echoes a huge frame back.
-fn shorten(name: &str) -> String {
-    match name.char_indices().nth(64) {
-        Some((end, _)) => format!("{}…", &name[..end]),
-        None => name.to_owned(),
+/// Text from a stranger cut to `max` characters (with `…` when cut), so that an error or a
+/// status never echoes a huge input back.
+pub fn shorten(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((end, _)) => format!("{}…", &text[..end]),
+        None => text.to_owned(),
     }
 }
 

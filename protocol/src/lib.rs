@@ -15,8 +15,8 @@ pub mod server;
 pub mod signature;
 
 pub use client::{
-    valid_event_name, ClientFrame, ClientMessage, Events, FrameError, Hello, Ping, Publish, Reply,
-    Role, EXTENSION_EVENTS,
+    shorten, valid_event_name, ClientFrame, ClientMessage, Events, FrameError, Hello, Ping,
+    Publish, Reply, Role, EXTENSION_EVENTS,
 };
 pub use server::{
     Ack, ErrorCode, ErrorPayload, EventPayload, Pong, ServerFrame, ServerMessage, Welcome,

@@ -19,7 +19,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use semantest_protocol::{
-    valid_event_name, Ack, ErrorCode, EventPayload, Role, ServerFrame, ServerMessage,
+    shorten, valid_event_name, Ack, ErrorCode, EventPayload, Role, ServerFrame, ServerMessage,
     EXTENSION_EVENTS,
 };
 use serde_json::Value;
@@ -80,6 +80,16 @@ fn ack(reply_to: &str, ack: Ack) -> ServerFrame {
     ServerFrame::reply(Some(reply_to.to_owned()), ServerMessage::Ack(ack))
 }
 
+/// The `bad_payload` answer naming the first invalid event name among `names`, if any.
+fn refuse_names(frame_id: &str, names: &[String]) -> Option<ServerFrame> {
+    let name = names.iter().find(|n| !valid_event_name(n))?;
+    let name = shorten(name, 64);
+    Some(bad(
+        frame_id,
+        format!("invalid event name '{name}': use 1-64 letters, digits or ._:-"),
+    ))
+}
+
 fn bad(reply_to: &str, message: String) -> ServerFrame {
     ServerFrame::error(Some(reply_to.to_owned()), ErrorCode::BadPayload, message)
 }
@@ -134,12 +144,8 @@ impl Hub {
         on: bool,
     ) -> ServerFrame {
         let action = if on { "subscribe" } else { "unsubscribe" };
-        if let Some(name) = events.iter().find(|e| !valid_event_name(e)) {
-            let name: String = name.chars().take(64).collect();
-            return bad(
-                frame_id,
-                format!("invalid event name '{name}': use 1-64 letters, digits or ._:-"),
-            );
+        if let Some(refused) = refuse_names(frame_id, &events) {
+            return refused;
         }
         let mut state = self.lock();
         let Some(peer) = state.peers.get_mut(connection) else {
@@ -183,12 +189,8 @@ impl Hub {
         event: String,
         data: Value,
     ) -> ServerFrame {
-        if !valid_event_name(&event) {
-            let name: String = event.chars().take(64).collect();
-            return bad(
-                frame_id,
-                format!("invalid event name '{name}': use 1-64 letters, digits or ._:-"),
-            );
+        if let Some(refused) = refuse_names(frame_id, std::slice::from_ref(&event)) {
+            return refused;
         }
         let mut state = self.lock();
         state.next_event += 1;
@@ -267,15 +269,12 @@ impl Hub {
         event: String,
         data: Value,
     ) -> ServerFrame {
-        if !valid_event_name(&event) {
-            return bad(
-                frame_id,
-                "invalid event name: use 1-64 letters, digits or ._:-".into(),
-            );
+        if let Some(refused) = refuse_names(frame_id, std::slice::from_ref(&event)) {
+            return refused;
         }
         let mut state = self.lock();
         let Some((publisher, publish_frame)) = state.publishers.get(&to).cloned() else {
-            let to: String = to.chars().take(64).collect();
+            let to = shorten(&to, 64);
             return bad(
                 frame_id,
                 format!("no event '{to}' is waiting for a reply (unknown, or too old)"),

@@ -25,6 +25,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 
+use semantest_protocol::shorten;
+
 use crate::AppState;
 
 /// `POST /images` query parameters.
@@ -116,7 +118,7 @@ pub(crate) async fn upload(
     let id = format!("{:016x}", fastrand::u64(..));
     let name = match query.name {
         Some(name) if valid_name(&name) => name,
-        Some(name) => return Err(ImageError::BadName(name.chars().take(64).collect())),
+        Some(name) => return Err(ImageError::BadName(shorten(&name, 64))),
         None => format!("image-{id}.png"),
     };
     tokio::fs::create_dir_all(&dir)
@@ -154,7 +156,7 @@ pub(crate) async fn upload(
         if !want.eq_ignore_ascii_case(&sha256) {
             return Err(ImageError::Mismatch {
                 got: sha256,
-                want: want.chars().take(64).collect(),
+                want: shorten(&want, 64),
             });
         }
     }
@@ -182,7 +184,7 @@ pub(crate) async fn download(
     UrlPath(id): UrlPath<String>,
 ) -> Result<Response, ImageError> {
     let Some(path) = state.images().get(&id) else {
-        return Err(ImageError::NotFound(id.chars().take(32).collect()));
+        return Err(ImageError::NotFound(shorten(&id, 32)));
     };
     let bytes = tokio::fs::read(&path)
         .await

@@ -9,7 +9,6 @@ impl Machine {
     pub(super) fn decide(&mut self, now: u64, out: &mut Vec<Command>) {
         self.disarm(Timer::Retry, out);
         self.offline = false;
-        self.gave_up = false;
         self.remote_failed = false;
         match self.settings.strategy {
             Strategy::LocalFirst | Strategy::LocalOnly => {
@@ -141,10 +140,8 @@ impl Machine {
     pub(super) fn schedule_retry(&mut self, now: u64, out: &mut Vec<Command>) {
         match self.backoff.next_delay(&self.settings.retry) {
             Some(delay) => self.arm(now, Timer::Retry, delay, out),
-            None => {
-                self.gave_up = true;
-                self.offline = true;
-            }
+            // Out of attempts: offline with no Retry armed is what "gave up" means.
+            None => self.offline = true,
         }
     }
 }

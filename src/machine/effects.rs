@@ -88,7 +88,6 @@ impl Machine {
         self.latency_ms = None;
         self.lost_reason = None;
         self.offline = false;
-        self.gave_up = false;
     }
 
     pub(super) fn arm(&mut self, now: u64, timer: Timer, after_ms: u64, out: &mut Vec<Command>) {

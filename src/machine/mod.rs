@@ -85,9 +85,8 @@ pub struct Machine {
     lost_reason: Option<String>,
     /// The remote already failed in this attempt (so a failed probe ends the attempt).
     remote_failed: bool,
-    /// Every server of the last attempt failed.
+    /// Every server of the last attempt failed (with no Retry armed: it gave up).
     offline: bool,
-    gave_up: bool,
     backoff: Backoff,
     outbox: Outbox,
     /// Event names this client listens to: subscribed again on every new socket.
@@ -125,7 +124,6 @@ impl Machine {
             lost_reason: None,
             remote_failed: false,
             offline: false,
-            gave_up: false,
             backoff: Backoff::new(seed),
             outbox: Outbox::default(),
             subscriptions: BTreeSet::new(),
@@ -312,7 +310,6 @@ impl Machine {
         }
         self.lost_reason = None;
         self.offline = false;
-        self.gave_up = false;
         self.ping = None;
         self.latency_ms = None;
         let hello = Hello {

@@ -6,6 +6,11 @@ use crate::settings::Strategy;
 use crate::status::{Mode, Status};
 
 impl Machine {
+    /// Out of attempts: offline, and no next try scheduled.
+    fn gave_up(&self) -> bool {
+        self.offline && !self.timers.contains_key(&Timer::Retry)
+    }
+
     /// The status as of `now`.
     pub fn status(&self, now: u64) -> Status {
         let local_reason = match self.settings.strategy {
@@ -28,7 +33,7 @@ impl Machine {
             (mode, Some(c.url.clone()), reason)
         } else if !self.running {
             (Mode::Offline, None, Some("not connected".to_owned()))
-        } else if self.offline || self.gave_up {
+        } else if self.offline {
             let mut parts = Vec::new();
             if let Some(r) = &local_reason {
                 parts.push(format!("local: {r}"));
@@ -37,7 +42,7 @@ impl Machine {
                 parts.push(format!("remote: {r}"));
             }
             let mut reason = parts.join("; ");
-            if self.gave_up {
+            if self.gave_up() {
                 reason = format!(
                     "gave up after {} attempts; {reason}",
                     self.backoff.failures()
