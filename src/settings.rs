@@ -3,9 +3,9 @@
 //!
 //! Precedence, lowest first: built-in defaults < preset (`production` / `development`) <
 //! user overrides (`chrome.storage.sync`, SDK options) < environment (`SEMANTEST_SERVER`,
-//! `SEMANTEST_LOCAL_URL`, `SEMANTEST_REMOTE_URL`, for command-line tools).
+//! `SEMANTEST_LOCAL_URL`, `SEMANTEST_REMOTE_URL`, `SEMANTEST_TOKEN`, for command-line tools).
 
-use semantest_protocol::Role;
+use semantest_protocol::{Role, Token, TokenError};
 use serde::{Deserialize, Serialize};
 
 /// Where the local development server answers by default.
@@ -85,6 +85,11 @@ pub struct Settings {
     pub role: Role,
     /// Sent in `hello`; stable across reconnects.
     pub client_id: String,
+    /// The API key for a server that asks for one (the public service in production). Sent in
+    /// `hello` to the remote server only — a local server never sees it — and never serialized
+    /// back out of the settings.
+    #[serde(skip)]
+    pub token: Option<Token>,
 }
 
 /// Optional overrides of [`RetrySettings`].
@@ -139,6 +144,9 @@ pub struct Overrides {
     pub role: Option<Role>,
     /// See [`Settings::client_id`].
     pub client_id: Option<String>,
+    /// See [`Settings::token`]; checked when read (16–256 of letters, digits, `-._~`).
+    #[serde(skip_serializing)]
+    pub token: Option<Token>,
 }
 
 /// Why settings were refused. The message names the field and what is allowed.
@@ -177,6 +185,9 @@ pub enum SettingsError {
         /// What it may be.
         allowed: &'static str,
     },
+    /// `SEMANTEST_TOKEN` is not a valid token (the value is not repeated: it is a secret).
+    #[error("SEMANTEST_TOKEN: {0}")]
+    BadToken(#[from] TokenError),
     /// Settings that were not even the right shape (from JavaScript).
     #[error("settings: {0}")]
     Shape(String),
@@ -206,6 +217,7 @@ impl Settings {
             },
             role: Role::Client,
             client_id: "semantest-client".to_owned(),
+            token: None,
         };
         match preset {
             Preset::Production => base,
@@ -258,6 +270,9 @@ impl Settings {
         set(&mut self.outbox_capacity, o.outbox_capacity);
         set(&mut self.role, o.role);
         set(&mut self.client_id, o.client_id.clone());
+        if o.token.is_some() {
+            self.token = o.token.clone();
+        }
         if let Some(r) = &o.retry {
             set(&mut self.retry.base_ms, r.base_ms);
             set(&mut self.retry.factor, r.factor);
@@ -345,6 +360,7 @@ impl Settings {
             || self.effective_remote_url() != other.effective_remote_url()
             || self.role != other.role
             || self.client_id != other.client_id
+            || self.token != other.token
     }
 }
 
@@ -369,6 +385,10 @@ impl Overrides {
         }
         o.local_url = var("SEMANTEST_LOCAL_URL").filter(|v| !v.is_empty());
         o.remote_url = var("SEMANTEST_REMOTE_URL").filter(|v| !v.is_empty());
+        o.token = var("SEMANTEST_TOKEN")
+            .filter(|v| !v.is_empty())
+            .map(|v| v.parse::<Token>())
+            .transpose()?;
         Ok(o)
     }
 
@@ -394,7 +414,8 @@ impl Overrides {
             outbox_capacity,
             retry,
             role,
-            client_id
+            client_id,
+            token
         );
         self
     }

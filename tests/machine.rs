@@ -762,3 +762,61 @@ fn subscriptions_survive_reconnects_and_switches() {
         matches!(&cmds[..], [Command::Send { text, .. }] if text.contains(r#""action":"unsubscribe""#))
     );
 }
+
+#[test]
+fn the_token_goes_to_the_remote_in_hello_and_never_to_the_local_server() {
+    let token: semantest_protocol::Token = "remote-key-0123456789".parse().unwrap();
+    let overrides = Overrides {
+        token: Some(token),
+        ..Overrides::default()
+    };
+    let mut s = Sim::with(Local::Refused, true, overrides);
+    s.start();
+    s.run_for(1_000);
+    assert_eq!(s.mode(), Mode::Cloud);
+    s.local = Local::Up;
+    s.run_for(31_000);
+    assert_eq!(s.mode(), Mode::Local);
+    let hellos: Vec<(String, serde_json::Value)> = s
+        .sent
+        .iter()
+        .filter(|(_, _, t)| t.contains(r#""action":"hello""#))
+        .map(|(_, socket, text)| {
+            let url = s
+                .log
+                .iter()
+                .find_map(|(_, c)| match c {
+                    Command::OpenSocket { socket: id, url } if id == socket => Some(url.clone()),
+                    _ => None,
+                })
+                .unwrap();
+            (url, serde_json::from_str(text).unwrap())
+        })
+        .collect();
+    assert_eq!(hellos.len(), 2, "{hellos:?}");
+    assert_eq!(hellos[0].0, REMOTE_WS);
+    assert_eq!(hellos[0].1["payload"]["token"], "remote-key-0123456789");
+    assert_eq!(hellos[1].0, LOCAL_WS);
+    assert!(
+        hellos[1].1["payload"].get("token").is_none(),
+        "the local server must not see the key: {}",
+        hellos[1].1
+    );
+}
+
+#[test]
+fn a_bad_token_in_the_environment_is_refused_without_echoing_it() {
+    let env = |k: &str| (k == "SEMANTEST_TOKEN").then(|| "bad token, with spaces".to_owned());
+    let err = Overrides::from_env(env).unwrap_err().to_string();
+    assert!(err.starts_with("SEMANTEST_TOKEN: "), "{err}");
+    assert!(!err.contains("spaces"), "the secret is not repeated: {err}");
+    let env = |k: &str| (k == "SEMANTEST_TOKEN").then(|| "a-good-token-0123456789".to_owned());
+    let o = Overrides::from_env(env).unwrap();
+    let s = Settings::resolve(&o).unwrap();
+    assert_eq!(
+        s.token.as_ref().map(semantest_protocol::Token::expose),
+        Some("a-good-token-0123456789")
+    );
+    assert!(!format!("{s:?}").contains("a-good-token"), "Debug hides it");
+    assert!(!serde_json::to_string(&s).unwrap().contains("a-good-token"));
+}

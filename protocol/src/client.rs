@@ -29,6 +29,10 @@ pub struct Hello {
     /// What the client can do.
     #[serde(default)]
     pub capabilities: Vec<String>,
+    /// The API key, for a server that asks for one (production) and was not given it in the
+    /// handshake's headers. Sent only to the remote server, never to a local one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<crate::Token>,
 }
 
 /// `ping`: keepalive and latency probe; the server echoes `t` back in its `pong`.

@@ -6,6 +6,7 @@
 //!   into [`ClientMessage`].
 //! - [`server`]: frames a server sends (`{"type", "replyTo"?, "payload"}`), including the
 //!   `error` frame and its [`ErrorCode`]s.
+//! - [`token`]: [`Token`], the API key a client shows a production server, never printed.
 //!
 //! JSON text frames only. Parsing never panics: anything that is not a valid frame becomes a
 //! [`FrameError`] that names what is wrong, so the receiver can answer with an `error` frame.
@@ -13,6 +14,7 @@
 pub mod client;
 pub mod server;
 pub mod signature;
+pub mod token;
 
 pub use client::{
     shorten, valid_event_name, ClientFrame, ClientMessage, Events, FrameError, Hello, Ping,
@@ -22,6 +24,7 @@ pub use server::{
     Ack, ErrorCode, ErrorPayload, EventPayload, Pong, ServerFrame, ServerMessage, Welcome,
 };
 pub use signature::{Signature, SERVICE_NAME};
+pub use token::{Token, TokenError};
 
 /// The protocol and signature version this code speaks.
 pub const PROTOCOL_VERSION: &str = "1.0.0";

@@ -317,6 +317,11 @@ impl Machine {
             client_id: self.settings.client_id.clone(),
             version: env!("CARGO_PKG_VERSION").to_owned(),
             capabilities: Vec::new(),
+            // The key is for the remote server; whatever answers on the local port never sees it.
+            token: match conn.side {
+                Side::Remote => self.settings.token.clone(),
+                Side::Local => None,
+            },
         };
         let hello = ClientFrame::new(format!("h{}", self.fresh()), ClientMessage::Hello(hello));
         out.push(Command::Send {
