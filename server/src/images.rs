@@ -11,9 +11,17 @@
 //! - The bytes are streamed to a temporary file in the same folder and renamed into place only
 //!   when complete and checked, so a truncated upload or a disk error never leaves a partial
 //!   image behind (the temporary file is removed).
+//! - A body that sends nothing for [`UPLOAD_STALL`] (30 s) ends the upload with 408 and the
+//!   temporary file is removed: a stalled client cannot hold a handler and a file open for
+//!   ever. The wait is per chunk, so a slow upload that keeps sending is not cut.
 //! - The answer is 201 `{id, path, size, sha256}`; `path` is where the file is on disk.
+//!
+//! Metrics: a stored upload counts its size in `semantest_image_bytes_total{direction="upload"}`
+//! and its time in `semantest_image_upload_seconds`; a refused one counts in neither. A download
+//! counts the bytes it serves in `{direction="download"}`.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{Path as UrlPath, Query, State};
@@ -24,10 +32,16 @@ use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
+// Tokio's clock, so a test with paused time sees the upload time it made up.
+use tokio::time::Instant;
 
 use semantest_protocol::shorten;
 
+use crate::metrics::Direction;
 use crate::AppState;
+
+/// The longest an upload may go without a body chunk before it ends with 408.
+pub const UPLOAD_STALL: Duration = Duration::from_secs(30);
 
 /// `POST /images` query parameters.
 #[derive(Debug, Deserialize)]
@@ -60,6 +74,8 @@ pub(crate) enum ImageError {
     Mismatch { got: String, want: String },
     #[error("the upload ended early: {0}")]
     Truncated(String),
+    #[error("the upload stalled: no data for {} s", UPLOAD_STALL.as_secs())]
+    Stalled,
     #[error("an image named '{0}' already exists")]
     Exists(String),
     #[error("cannot store the image: {0}")]
@@ -75,6 +91,7 @@ impl IntoResponse for ImageError {
             ImageError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ImageError::Mismatch { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ImageError::Truncated(_) => StatusCode::BAD_REQUEST,
+            ImageError::Stalled => StatusCode::REQUEST_TIMEOUT,
             ImageError::Exists(_) => StatusCode::CONFLICT,
             ImageError::Disk(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ImageError::NotFound(_) => StatusCode::NOT_FOUND,
@@ -113,6 +130,7 @@ pub(crate) async fn upload(
     Query(query): Query<Upload>,
     body: Body,
 ) -> Result<(StatusCode, Json<Stored>), ImageError> {
+    let started = Instant::now();
     let dir = state.config().images_dir.clone();
     let limit = state.config().max_image_bytes;
     let id = format!("{:016x}", fastrand::u64(..));
@@ -136,7 +154,12 @@ pub(crate) async fn upload(
     let mut hasher = Sha256::new();
     let mut size = 0usize;
     let mut stream = body.into_data_stream();
-    while let Some(chunk) = stream.next().await {
+    loop {
+        let Ok(next) = tokio::time::timeout(UPLOAD_STALL, stream.next()).await else {
+            tracing::debug!(%id, size, "upload stalled");
+            return Err(ImageError::Stalled);
+        };
+        let Some(chunk) = next else { break };
         let chunk = chunk.map_err(|e| ImageError::Truncated(e.to_string()))?;
         size += chunk.len();
         if size > limit {
@@ -165,6 +188,8 @@ pub(crate) async fn upload(
         .map_err(|e| ImageError::Disk(e.to_string()))?;
     temp.0 = None; // kept
     state.images().insert(id.clone(), target.clone());
+    state.metrics().image_bytes(Direction::Upload, size as u64);
+    state.metrics().image_upload(started.elapsed());
     let path = absolute(&target);
     tracing::info!(%id, path, size, "image stored");
     Ok((
@@ -196,6 +221,9 @@ pub(crate) async fn download(
         Some("png") => "image/png",
         _ => "application/octet-stream",
     };
+    state
+        .metrics()
+        .image_bytes(Direction::Download, bytes.len() as u64);
     Ok(([(header::CONTENT_TYPE, kind)], bytes).into_response())
 }
 
@@ -212,7 +240,123 @@ fn hex(bytes: &[u8]) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::valid_name;
+    use std::convert::Infallible;
+    use std::path::Path;
+    use std::time::Duration;
+
+    use axum::body::{Body, Bytes};
+    use axum::http::{header, Request, StatusCode};
+    use futures_util::{stream, StreamExt};
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+
+    use super::{valid_name, UPLOAD_STALL};
+    use crate::{app, AppState, Config};
+
+    /// A state that stores images under `dir`.
+    fn state(dir: &Path) -> AppState {
+        AppState::new(Config {
+            images_dir: dir.join("images"),
+            ..Config::default()
+        })
+    }
+
+    /// `POST /images?name=…` with `body`, through the router; the status and the body's JSON.
+    /// Bounded by an hour of (paused) time, so an upload that never ends fails the test.
+    async fn post(state: &AppState, body: Body) -> (StatusCode, serde_json::Value) {
+        let request = Request::post("/images?name=slow.png")
+            .header(header::HOST, "localhost:3003")
+            .body(body)
+            .unwrap();
+        let response = tokio::time::timeout(
+            Duration::from_secs(3600),
+            app(state.clone()).oneshot(request),
+        )
+        .await
+        .expect("the upload never ended")
+        .unwrap();
+        let status = response.status();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        (status, serde_json::from_slice(&bytes).unwrap())
+    }
+
+    /// Every file name in the images folder, temporary ones included.
+    fn files(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir.join("images"))
+            .map(|entries| {
+                entries
+                    .flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        names.sort();
+        names
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stalled_upload_ends_with_408_after_the_stall_and_leaves_nothing() {
+        let tmp = tempfile::tempdir().unwrap();
+        let state = state(tmp.path());
+        // One chunk, then a body that neither sends nor ends.
+        let first = stream::iter([Ok::<_, Infallible>(Bytes::from_static(b"first chunk"))]);
+        let body = Body::from_stream(first.chain(stream::pending()));
+        let start = tokio::time::Instant::now();
+        let (status, json) = post(&state, body).await;
+        let waited = start.elapsed();
+        assert_eq!(status, StatusCode::REQUEST_TIMEOUT, "{json}");
+        assert_eq!(json["error"], "the upload stalled: no data for 30 s");
+        assert!(
+            (UPLOAD_STALL..UPLOAD_STALL + Duration::from_secs(1)).contains(&waited),
+            "ended after {waited:?}, not after the {UPLOAD_STALL:?} stall"
+        );
+        assert!(files(tmp.path()).is_empty(), "{:?}", files(tmp.path()));
+        let text = state.metrics().encode();
+        assert!(
+            text.contains(r#"semantest_image_bytes_total{direction="upload"} 0"#),
+            "{text}"
+        );
+        assert!(
+            text.contains("semantest_image_upload_seconds_count 0"),
+            "{text}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_slow_upload_that_keeps_sending_is_stored() {
+        let tmp = tempfile::tempdir().unwrap();
+        let state = state(tmp.path());
+        // Three chunks 20 s apart: 40 s in all, longer than the stall but never silent for it.
+        let gap = UPLOAD_STALL - Duration::from_secs(10);
+        let chunks = stream::iter(0..3u8).then(move |i| async move {
+            if i > 0 {
+                tokio::time::sleep(gap).await;
+            }
+            Ok::<_, Infallible>(Bytes::from(vec![i; 100]))
+        });
+        let (status, json) = post(&state, Body::from_stream(chunks)).await;
+        assert_eq!(status, StatusCode::CREATED, "{json}");
+        assert_eq!(json["size"], 300);
+        assert_eq!(files(tmp.path()), ["slow.png"]);
+        let text = state.metrics().encode();
+        assert!(
+            text.contains(r#"semantest_image_bytes_total{direction="upload"} 300"#),
+            "{text}"
+        );
+        assert!(
+            text.contains("semantest_image_upload_seconds_count 1"),
+            "{text}"
+        );
+        // The paused clock moved 40 s: the histogram saw the upload's whole time.
+        assert!(
+            text.contains(r#"semantest_image_upload_seconds_bucket{le="32.768"} 0"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"semantest_image_upload_seconds_bucket{le="65.536"} 1"#),
+            "{text}"
+        );
+    }
 
     #[test]
     fn names_are_file_names_only() {

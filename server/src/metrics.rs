@@ -11,9 +11,13 @@
 //! | `semantest_errors_total` | counter | `code`: a protocol [`ErrorCode`] |
 //! | `semantest_handshake_seconds` | histogram | from the upgrade request to the `welcome` sent |
 //! | `semantest_ping_rtt_seconds` | histogram | WebSocket Ping to Pong round trip |
+//! | `semantest_image_bytes_total` | counter | `direction`: `upload` (stored images only) or `download` |
+//! | `semantest_image_upload_seconds` | histogram | from the start of a `POST /images` to its stored answer |
+//! | `semantest_rate_limited_total` | counter | `scope`: `http` or `websocket` |
 //!
 //! Label values come from closed sets (the actions this server knows, the error codes of the
-//! protocol), so a client cannot grow the number of series.
+//! protocol, the two directions and the two scopes), so a client cannot grow the number of
+//! series; every labelled series exists at zero from the start.
 
 use std::time::Duration;
 
@@ -85,6 +89,46 @@ impl Action {
     }
 }
 
+/// Which way image bytes went, the `direction` label of `semantest_image_bytes_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum Direction {
+    /// Into the server, `POST /images` (counted once the image is stored).
+    Upload,
+    /// Out of the server, `GET /images/{id}`.
+    Download,
+}
+
+impl Direction {
+    const ALL: [Direction; 2] = [Direction::Upload, Direction::Download];
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Direction::Upload => "upload",
+            Direction::Download => "download",
+        }
+    }
+}
+
+/// What a refused request was, the `scope` label of `semantest_rate_limited_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum LimitScope {
+    /// An HTTP request (including a WebSocket upgrade refused before it happens).
+    Http,
+    /// A message on an open WebSocket.
+    WebSocket,
+}
+
+impl LimitScope {
+    const ALL: [LimitScope; 2] = [LimitScope::Http, LimitScope::WebSocket];
+
+    fn as_str(self) -> &'static str {
+        match self {
+            LimitScope::Http => "http",
+            LimitScope::WebSocket => "websocket",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct ActionLabels {
     action: &'static str,
@@ -93,6 +137,16 @@ struct ActionLabels {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct CodeLabels {
     code: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct DirectionLabels {
+    direction: &'static str,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct ScopeLabels {
+    scope: &'static str,
 }
 
 /// The metrics of one server.
@@ -105,6 +159,9 @@ pub struct Metrics {
     errors: Family<CodeLabels, Counter>,
     handshake: Histogram,
     ping_rtt: Histogram,
+    image_bytes: Family<DirectionLabels, Counter>,
+    image_upload: Histogram,
+    rate_limited: Family<ScopeLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -125,6 +182,10 @@ impl Metrics {
         let handshake = Histogram::new(exponential_buckets(0.001, 2.0, 15));
         // 0.5 ms … ~8 s: loopback pongs to a slow mobile network.
         let ping_rtt = Histogram::new(exponential_buckets(0.0005, 2.0, 15));
+        let image_bytes = Family::<DirectionLabels, Counter>::default();
+        // 1 ms … ~65 s: a small image over loopback to 16 MiB over a slow link.
+        let image_upload = Histogram::new(exponential_buckets(0.001, 2.0, 17));
+        let rate_limited = Family::<ScopeLabels, Counter>::default();
         registry.register(
             "connections_open",
             "WebSocket connections open now",
@@ -155,6 +216,21 @@ impl Metrics {
             "Round trip of the server's WebSocket Ping",
             ping_rtt.clone(),
         );
+        registry.register(
+            "image_bytes",
+            "Image bytes stored (upload) and served (download)",
+            image_bytes.clone(),
+        );
+        registry.register(
+            "image_upload_seconds",
+            "Time from the start of a POST /images to its stored answer",
+            image_upload.clone(),
+        );
+        registry.register(
+            "rate_limited",
+            "Requests and messages refused by a rate limit, by scope",
+            rate_limited.clone(),
+        );
         let metrics = Metrics {
             registry,
             connections_open,
@@ -163,6 +239,9 @@ impl Metrics {
             errors,
             handshake,
             ping_rtt,
+            image_bytes,
+            image_upload,
+            rate_limited,
         };
         // Series at zero from the start: `rate()` needs a first sample, and the names show up
         // on `/metrics` before any traffic.
@@ -174,6 +253,16 @@ impl Metrics {
         for code in KNOWN_CODES {
             let _ = metrics.errors.get_or_create(&CodeLabels {
                 code: code_label(code),
+            });
+        }
+        for direction in Direction::ALL {
+            let _ = metrics.image_bytes.get_or_create(&DirectionLabels {
+                direction: direction.as_str(),
+            });
+        }
+        for scope in LimitScope::ALL {
+            let _ = metrics.rate_limited.get_or_create(&ScopeLabels {
+                scope: scope.as_str(),
             });
         }
         metrics
@@ -219,6 +308,29 @@ impl Metrics {
     /// Records one Ping→Pong round trip.
     pub(crate) fn ping_rtt(&self, took: Duration) {
         self.ping_rtt.observe(took.as_secs_f64());
+    }
+
+    /// Counts image bytes stored or served.
+    pub(crate) fn image_bytes(&self, direction: Direction, bytes: u64) {
+        self.image_bytes
+            .get_or_create(&DirectionLabels {
+                direction: direction.as_str(),
+            })
+            .inc_by(bytes);
+    }
+
+    /// Records the time from the start of an upload to its stored answer.
+    pub(crate) fn image_upload(&self, took: Duration) {
+        self.image_upload.observe(took.as_secs_f64());
+    }
+
+    /// Counts one request or message refused by a rate limit.
+    pub(crate) fn rate_limited(&self, scope: LimitScope) {
+        self.rate_limited
+            .get_or_create(&ScopeLabels {
+                scope: scope.as_str(),
+            })
+            .inc();
     }
 
     /// The registry in the text exposition format (see [`CONTENT_TYPE`]).
@@ -311,5 +423,38 @@ mod tests {
             text.contains("semantest_ping_rtt_seconds_count 0"),
             "{text}"
         );
+        for zero in [
+            r#"semantest_image_bytes_total{direction="upload"} 0"#,
+            r#"semantest_image_bytes_total{direction="download"} 0"#,
+            r#"semantest_rate_limited_total{scope="http"} 0"#,
+            r#"semantest_rate_limited_total{scope="websocket"} 0"#,
+            "semantest_image_upload_seconds_count 0",
+        ] {
+            assert!(text.contains(zero), "{zero} missing from:\n{text}");
+        }
+    }
+
+    #[test]
+    fn image_bytes_upload_time_and_rate_limits_move() {
+        let m = Metrics::new();
+        m.image_bytes(Direction::Upload, 1000);
+        m.image_bytes(Direction::Download, 1000);
+        m.image_bytes(Direction::Download, 24);
+        m.image_upload(Duration::from_millis(3));
+        m.rate_limited(LimitScope::Http);
+        m.rate_limited(LimitScope::WebSocket);
+        m.rate_limited(LimitScope::WebSocket);
+        let text = m.encode();
+        for line in [
+            r#"semantest_image_bytes_total{direction="upload"} 1000"#,
+            r#"semantest_image_bytes_total{direction="download"} 1024"#,
+            r#"semantest_rate_limited_total{scope="http"} 1"#,
+            r#"semantest_rate_limited_total{scope="websocket"} 2"#,
+            "semantest_image_upload_seconds_count 1",
+            r#"semantest_image_upload_seconds_bucket{le="0.002"} 0"#,
+            r#"semantest_image_upload_seconds_bucket{le="0.004"} 1"#,
+        ] {
+            assert!(text.contains(line), "{line} missing from:\n{text}");
+        }
     }
 }
