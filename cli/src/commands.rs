@@ -347,7 +347,13 @@ pub async fn request_image(
             let want = data["sha256"].as_str().unwrap_or_default().to_owned();
             let http = status.url.unwrap_or_default().replacen("ws", "http", 1);
             let url = format!("{}/images/{image_id}", http.trim_end_matches('/'));
-            let bytes = reqwest::get(&url)
+            let mut request = reqwest::Client::new().get(&url);
+            // The remote server asks for the key; the local one never sees it.
+            if let (Some(token), Mode::Cloud) = (&settings.token, status.mode) {
+                request = request.bearer_auth(token.expose());
+            }
+            let bytes = request
+                .send()
                 .await?
                 .error_for_status()?
                 .bytes()

@@ -9,6 +9,7 @@
 //!
 //! Settings come from the environment (IR-5): `SEMANTEST_SERVER=local|remote|auto`,
 //! `SEMANTEST_LOCAL_URL`, `SEMANTEST_REMOTE_URL`; unset means local first, then remote.
+//! `SEMANTEST_TOKEN` is the public service's API key, sent to the remote server only.
 
 pub mod commands;
 pub mod driver;

@@ -8,7 +8,8 @@ use semantest_cli::commands;
 
 /// Semantest from the command line. Environment: SEMANTEST_SERVER=local|remote|auto,
 /// SEMANTEST_LOCAL_URL (default http://localhost:3003), SEMANTEST_REMOTE_URL
-/// (default wss://api.extension.semantest.com).
+/// (default wss://api.extension.semantest.com), SEMANTEST_TOKEN (the public service's API key;
+/// sent to the remote server only).
 #[derive(Debug, Parser)]
 #[command(name = "semantest", version)]
 struct Args {

@@ -20,6 +20,8 @@ async fn server(environment: Environment) -> Server {
     let (stop, stopped) = oneshot::channel::<()>();
     let config = Config {
         environment,
+        // A production server asks for a key; `urls` gives it to the CLI.
+        api_keys: vec![KEY.parse().unwrap()],
         ..Config::default()
     };
     tokio::spawn(serve(listener, config, async move {
@@ -42,7 +44,8 @@ async fn semantest(env: &[(&str, String)], args: &[&str]) -> Output {
     cmd.args(args)
         .env_remove("SEMANTEST_SERVER")
         .env_remove("SEMANTEST_LOCAL_URL")
-        .env_remove("SEMANTEST_REMOTE_URL");
+        .env_remove("SEMANTEST_REMOTE_URL")
+        .env_remove("SEMANTEST_TOKEN");
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -56,10 +59,14 @@ fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
+/// The production servers' API key.
+const KEY: &str = "cli-test-key-0123456789abcdef";
+
 fn urls(local: u16, remote: u16) -> Vec<(&'static str, String)> {
     vec![
         ("SEMANTEST_LOCAL_URL", format!("http://127.0.0.1:{local}")),
         ("SEMANTEST_REMOTE_URL", format!("ws://127.0.0.1:{remote}")),
+        ("SEMANTEST_TOKEN", KEY.to_owned()),
     ]
 }
 
@@ -355,4 +362,21 @@ async fn request_image_reports_the_extensions_failure_and_a_missing_extension() 
         std::fs::read_dir(out_dir.path()).unwrap().next().is_none(),
         "nothing written"
     );
+}
+
+#[tokio::test]
+async fn the_remote_without_the_key_says_unauthorized_and_fails() {
+    let remote = server(Environment::Production).await;
+    let mut env = urls(refused_port(), remote.port);
+    env.retain(|(k, _)| *k != "SEMANTEST_TOKEN");
+    env.push(("SEMANTEST_SERVER", "remote".into()));
+    let out = semantest(&env, &["status"]).await;
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let text = stdout(&out);
+    assert!(text.contains("unauthorized"), "{text}");
+    env.push(("SEMANTEST_TOKEN", "a-wrong-key-0123456789".into()));
+    let out = semantest(&env, &["status"]).await;
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(stdout(&out).contains("unauthorized"), "{out:?}");
+    assert!(!stdout(&out).contains("a-wrong-key"), "{out:?}");
 }

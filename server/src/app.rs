@@ -6,29 +6,41 @@ use axum::Router;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::trace::TraceLayer;
 
-use crate::{guard, images, routes, ws, AppState};
+use crate::{auth, guard, images, limits, routes, ws, AppState};
 
-/// The whole server as a [`Router`], ready for `axum::serve` or for `oneshot` in tests.
+/// The whole server as a [`Router`], for the listener or for `oneshot` in tests.
 ///
 /// The HTTP endpoints answer CORS requests from exactly [`crate::Config::allowed_origins`]
 /// (GET only); the WebSocket on `/` is outside the CORS layer, since browsers do not apply
-/// CORS to WebSockets.
+/// CORS to WebSockets. In the order a request meets them: the trace, the `Host` check (local
+/// mode), the rate limit (production), then — for images and metrics — the API key
+/// (production). The WebSocket checks its key itself, since it may come in the first frame.
 pub fn app(state: AppState) -> Router {
+    let keyed = || axum::middleware::from_fn_with_state(state.clone(), auth::require);
     let http = Router::new()
         .route("/signature", get(routes::signature))
         .route("/semantest-signature", get(routes::signature))
         .route("/health", get(routes::health))
-        .route("/metrics", get(routes::metrics))
+        .merge(
+            Router::new()
+                .route("/metrics", get(routes::metrics))
+                .layer(keyed()),
+        )
         .layer(cors(&state));
     let images = Router::new()
         .route("/images", axum::routing::post(images::upload))
         .route("/images/{id}", get(images::download))
         // The upload streams and counts bytes itself (see `images`); no buffering limit here.
-        .layer(axum::extract::DefaultBodyLimit::disable());
+        .layer(axum::extract::DefaultBodyLimit::disable())
+        .layer(keyed());
     Router::new()
         .route("/", get(ws::upgrade))
         .merge(http)
         .merge(images)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            limits::http,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             guard::host,

@@ -6,7 +6,11 @@
 use std::fmt;
 use std::str::FromStr;
 
+use std::net::IpAddr;
+use std::path::PathBuf;
+
 use axum::http::HeaderValue;
+use semantest_protocol::Token;
 use serde::{Deserialize, Serialize};
 
 /// The default interval between two WebSocket Ping frames, in seconds. Under the 30 s after
@@ -16,6 +20,13 @@ pub const DEFAULT_HEARTBEAT_SECS: u64 = 20;
 /// The default limit of one WebSocket message (and of one frame), in bytes: 64 KiB. Protocol
 /// frames are small; images travel over HTTP, not over the socket.
 pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 64 * 1024;
+
+/// The default HTTP rate limit in production: requests per minute per client address.
+pub const DEFAULT_HTTP_REQUESTS_PER_MINUTE: u32 = 100;
+
+/// The default WebSocket message rate in production: messages per second per connection,
+/// with bursts of twice as many.
+pub const DEFAULT_MESSAGES_PER_SECOND: u32 = 20;
 
 /// Where the server runs. It is part of the signature, so a client can show which side it uses.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -60,6 +71,15 @@ pub enum ConfigError {
     /// A heartbeat of zero seconds.
     #[error("heartbeat must be at least one second")]
     ZeroHeartbeat,
+    /// Production without an API key: the public service would be open to anyone.
+    #[error("production needs at least one API key (--api-key or SEMANTEST_API_KEYS); --allow-anonymous runs it open on purpose")]
+    NoApiKey,
+    /// A limit of zero would refuse everything.
+    #[error("{0} must be at least 1")]
+    ZeroLimit(&'static str),
+    /// Only one of the certificate and its key.
+    #[error("TLS needs both --tls-cert and --tls-key")]
+    HalfTls,
 }
 
 impl FromStr for Environment {
@@ -98,6 +118,31 @@ pub struct Config {
     pub hold_max_events: usize,
     /// How long such an event waits before its publisher gets `no_extension`, in milliseconds.
     pub hold_ms: u64,
+    /// Production: the API keys a client must show (see `auth`). Never logged.
+    pub api_keys: Vec<Token>,
+    /// Production without keys, on purpose (behind a gateway that authenticates, or a demo).
+    pub allow_anonymous: bool,
+    /// Production: how long a WebSocket without a key in its handshake has to send a `hello`
+    /// with one, in milliseconds.
+    pub auth_deadline_ms: u64,
+    /// Production: HTTP requests per minute per client address (a WebSocket handshake counts
+    /// as one); the next one is answered 429 with `Retry-After`.
+    pub http_requests_per_minute: u32,
+    /// Production: WebSocket messages per second per connection (bursts of twice as many);
+    /// more are answered with a `rate_limited` error and not handled.
+    pub messages_per_second: u32,
+    /// How long a client may take to send a request's headers (slowloris), in milliseconds.
+    pub header_read_timeout_ms: u64,
+    /// The most TCP connections open at once; more are answered 503 and closed.
+    pub max_connections: usize,
+    /// The most TCP connections open at once from one address (trusted proxies excepted).
+    pub max_connections_per_ip: usize,
+    /// Proxies whose `X-Forwarded-For` names the client; from anyone else the header is ignored.
+    pub trusted_proxies: Vec<IpAddr>,
+    /// The TLS certificate chain (PEM); with [`Config::tls_key`] the server speaks TLS 1.3 only.
+    pub tls_cert: Option<PathBuf>,
+    /// The private key of [`Config::tls_cert`] (PEM).
+    pub tls_key: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -111,19 +156,65 @@ impl Default for Config {
             max_image_bytes: 16 * 1024 * 1024,
             hold_max_events: 64,
             hold_ms: 30_000,
+            api_keys: Vec::new(),
+            allow_anonymous: false,
+            auth_deadline_ms: 5_000,
+            http_requests_per_minute: DEFAULT_HTTP_REQUESTS_PER_MINUTE,
+            messages_per_second: DEFAULT_MESSAGES_PER_SECOND,
+            header_read_timeout_ms: 10_000,
+            max_connections: 10_000,
+            max_connections_per_ip: 64,
+            trusted_proxies: Vec::new(),
+            tls_cert: None,
+            tls_key: None,
         }
     }
 }
 
 impl Config {
     /// Checks what the types cannot: every origin is a real header value and none is `*`,
-    /// and the heartbeat is not zero.
+    /// no limit is zero, production has a key (or runs open on purpose), and TLS has both halves.
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.origin_header_values()?;
         if self.heartbeat_secs == 0 {
             return Err(ConfigError::ZeroHeartbeat);
         }
+        for (name, value) in [
+            (
+                "http requests per minute",
+                u64::from(self.http_requests_per_minute),
+            ),
+            ("messages per second", u64::from(self.messages_per_second)),
+            ("header read timeout", self.header_read_timeout_ms),
+            ("auth deadline", self.auth_deadline_ms),
+            ("max connections", self.max_connections as u64),
+            (
+                "max connections per address",
+                self.max_connections_per_ip as u64,
+            ),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::ZeroLimit(name));
+            }
+        }
+        if self.requires_auth() && self.api_keys.is_empty() {
+            return Err(ConfigError::NoApiKey);
+        }
+        if self.tls_cert.is_some() != self.tls_key.is_some() {
+            return Err(ConfigError::HalfTls);
+        }
         Ok(())
+    }
+
+    /// Whether clients must show an API key: production, unless it runs open on purpose.
+    pub fn requires_auth(&self) -> bool {
+        self.environment == Environment::Production && !self.allow_anonymous
+    }
+
+    /// Whether the HTTP and message rate limits apply: in production. A developer's local
+    /// server does not throttle its only user.
+    pub fn rate_limited(&self) -> bool {
+        self.environment == Environment::Production
     }
 
     /// Whether a browser at `origin` may use the WebSocket and read the HTTP endpoints: the
@@ -193,5 +284,33 @@ mod tests {
         assert_eq!(c.validate(), Ok(()));
         c.heartbeat_secs = 0;
         assert_eq!(c.validate(), Err(ConfigError::ZeroHeartbeat));
+    }
+
+    #[test]
+    fn production_needs_a_key_unless_open_on_purpose() {
+        let mut c = Config {
+            environment: Environment::Production,
+            ..Config::default()
+        };
+        assert_eq!(c.validate(), Err(ConfigError::NoApiKey));
+        assert!(c.requires_auth());
+        c.allow_anonymous = true;
+        assert_eq!(c.validate(), Ok(()));
+        assert!(!c.requires_auth());
+        c.allow_anonymous = false;
+        c.api_keys = vec!["a-production-key-0123".parse().unwrap()];
+        assert_eq!(c.validate(), Ok(()));
+        assert!(
+            !format!("{c:?}").contains("a-production-key"),
+            "keys never print"
+        );
+        c.messages_per_second = 0;
+        assert_eq!(
+            c.validate(),
+            Err(ConfigError::ZeroLimit("messages per second"))
+        );
+        c.messages_per_second = 1;
+        c.tls_cert = Some("cert.pem".into());
+        assert_eq!(c.validate(), Err(ConfigError::HalfTls));
     }
 }

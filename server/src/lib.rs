@@ -14,26 +14,42 @@
 //! - [`metrics`]: [`Metrics`], a Prometheus registry per server.
 //! - [`shutdown`]: [`Shutdown`], the signal and the bounded wait for open connections.
 //! - `serve`: [`serve`], which runs it all on a listener until a shutdown future resolves.
+//! - `guard`: the `Host` check (local mode, DNS rebinding) and the WebSocket `Origin` allowlist.
+//! - [`auth`]: production API keys — where a client shows one, constant-time checks, the 401.
+//! - `limits`: production rate limits (HTTP per address, messages per connection) and the
+//!   client address behind trusted proxies.
+//! - `listener`: the accept loop — connection caps, TLS, the header-read timeout (slowloris).
+//! - [`tls`]: the TLS 1.3 acceptor from `--tls-cert`/`--tls-key`.
+//!
+//! What each mode turns on:
+//!
+//! | | local (default) | production |
+//! | --- | --- | --- |
+//! | `Host` must be loopback | yes | no |
+//! | WebSocket `Origin` allowlist | yes | yes |
+//! | API key (WebSocket, images, metrics) | no | yes, unless `--allow-anonymous` |
+//! | 100 HTTP requests/min per address, 20 messages/s per socket | no | yes |
+//! | connection caps, header-read timeout, size limits, heartbeat | yes | yes |
+//! | TLS 1.3 | with `--tls-cert`/`--tls-key` | with `--tls-cert`/`--tls-key` |
 //!
 //! The binary `semantest-server` only parses flags, sets up logging, binds and calls [`serve`].
-//!
-//! - `guard`: the `Host` check (local mode, DNS rebinding) and the WebSocket `Origin` allowlist.
-//!
-//! Not there yet: production auth, rate limits and connection caps — the design asks for them;
-//! a later change adds them.
 
 mod app;
+pub mod auth;
 pub mod config;
 pub mod guard;
 mod heartbeat;
 mod hub;
 pub mod images;
+mod limits;
+mod listener;
 pub mod metrics;
 mod reply;
 mod routes;
 mod serve;
 pub mod shutdown;
 pub mod state;
+pub mod tls;
 mod ws;
 
 pub use app::app;

@@ -3,11 +3,13 @@
 
 use std::io::{IsTerminal, Write};
 use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
-use semantest_server::{serve, Config, Environment};
+use semantest_protocol::Token;
+use semantest_server::{config, serve, Config, Environment};
 use tokio::net::TcpListener;
 
 /// The Semantest server: signature, health, metrics and the protocol v1 WebSocket.
@@ -39,6 +41,74 @@ struct Args {
     /// The largest image upload accepted, in bytes.
     #[arg(long, env = "SEMANTEST_MAX_IMAGE_BYTES", default_value_t = 16 * 1024 * 1024)]
     max_image_bytes: usize,
+    /// Production: an API key clients must show (16–256 of letters, digits, '-._~'); repeat
+    /// the flag, or comma-separate in the environment variable. Never logged.
+    #[arg(
+        long = "api-key",
+        value_name = "KEY",
+        env = "SEMANTEST_API_KEYS",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
+    api_keys: Vec<Token>,
+    /// Production: a file with one API key per line ('#' starts a comment).
+    #[arg(long, value_name = "FILE", env = "SEMANTEST_API_KEYS_FILE")]
+    api_keys_file: Option<PathBuf>,
+    /// Production without API keys, on purpose (behind a gateway that authenticates).
+    #[arg(long, env = "SEMANTEST_ALLOW_ANONYMOUS")]
+    allow_anonymous: bool,
+    /// A proxy whose X-Forwarded-For names the client; repeat the flag, or comma-separate.
+    #[arg(
+        long = "trusted-proxy",
+        value_name = "IP",
+        env = "SEMANTEST_TRUSTED_PROXIES",
+        value_delimiter = ','
+    )]
+    trusted_proxies: Vec<IpAddr>,
+    /// TLS certificate chain (PEM); with --tls-key the server speaks TLS 1.3 only.
+    #[arg(
+        long,
+        value_name = "FILE",
+        env = "SEMANTEST_TLS_CERT",
+        requires = "tls_key"
+    )]
+    tls_cert: Option<PathBuf>,
+    /// The certificate's private key (PEM).
+    #[arg(
+        long,
+        value_name = "FILE",
+        env = "SEMANTEST_TLS_KEY",
+        requires = "tls_cert"
+    )]
+    tls_key: Option<PathBuf>,
+    /// Production: HTTP requests per minute per client address.
+    #[arg(long, env = "SEMANTEST_HTTP_REQUESTS_PER_MINUTE", default_value_t = config::DEFAULT_HTTP_REQUESTS_PER_MINUTE)]
+    http_requests_per_minute: u32,
+    /// Production: WebSocket messages per second per connection (bursts of twice as many).
+    #[arg(long, env = "SEMANTEST_MESSAGES_PER_SECOND", default_value_t = config::DEFAULT_MESSAGES_PER_SECOND)]
+    messages_per_second: u32,
+    /// The most connections open at once.
+    #[arg(long, env = "SEMANTEST_MAX_CONNECTIONS", default_value_t = Config::default().max_connections)]
+    max_connections: usize,
+    /// The most connections open at once from one address.
+    #[arg(long, env = "SEMANTEST_MAX_CONNECTIONS_PER_IP", default_value_t = Config::default().max_connections_per_ip)]
+    max_connections_per_ip: usize,
+}
+
+/// The keys in a keys file: one per line, blank lines and `#` comments skipped. An invalid
+/// key names its line, not its value.
+fn read_keys(path: &std::path::Path) -> anyhow::Result<Vec<Token>> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the API keys file {}", path.display()))?;
+    text.lines()
+        .enumerate()
+        .map(|(n, line)| (n + 1, line.split('#').next().unwrap_or("").trim()))
+        .filter(|(_, line)| !line.is_empty())
+        .map(|(n, line)| {
+            line.parse::<Token>()
+                .with_context(|| format!("{}:{n}: not a valid API key", path.display()))
+        })
+        .collect()
 }
 
 fn main() -> ExitCode {
@@ -62,7 +132,20 @@ fn main() -> ExitCode {
 
 #[tokio::main]
 async fn run(args: Args) -> anyhow::Result<()> {
+    let mut api_keys = args.api_keys;
+    if let Some(file) = &args.api_keys_file {
+        api_keys.extend(read_keys(file)?);
+    }
     let config = Config {
+        api_keys,
+        allow_anonymous: args.allow_anonymous,
+        trusted_proxies: args.trusted_proxies,
+        tls_cert: args.tls_cert,
+        tls_key: args.tls_key,
+        http_requests_per_minute: args.http_requests_per_minute,
+        messages_per_second: args.messages_per_second,
+        max_connections: args.max_connections,
+        max_connections_per_ip: args.max_connections_per_ip,
         environment: args.environment,
         allowed_origins: args
             .allow_origins
@@ -89,14 +172,28 @@ async fn run(args: Args) -> anyhow::Result<()> {
         .local_addr()
         .context("cannot read the bound address")?;
     let mut out = std::io::stdout().lock();
+    let scheme = if config.tls_cert.is_some() {
+        "https"
+    } else {
+        "http"
+    };
     writeln!(
         out,
-        "semantest-server listening on http://{local} (environment {})",
+        "semantest-server listening on {scheme}://{local} (environment {})",
         config.environment
     )?;
     out.flush()?;
     drop(out);
-    tracing::info!(%local, environment = %config.environment, "listening");
+    tracing::info!(
+        %local,
+        environment = %config.environment,
+        api_keys = config.api_keys.len(),
+        tls = config.tls_cert.is_some(),
+        "listening"
+    );
+    if config.environment == Environment::Production && config.allow_anonymous {
+        tracing::warn!("production without API keys (--allow-anonymous): anyone can connect");
+    }
     serve(listener, config, signal())
         .await
         .context("server failed")
@@ -159,5 +256,26 @@ mod tests {
             ["chrome-extension://a", "http://localhost:5173"]
         );
         assert!(Args::try_parse_from(["semantest-server", "--environment", "staging"]).is_err());
+        let args = Args::try_parse_from([
+            "semantest-server",
+            "--api-key",
+            "first-key-0123456789",
+            "--api-key",
+            "second-key-0123456789",
+            "--trusted-proxy",
+            "10.0.0.1",
+        ])
+        .unwrap();
+        assert_eq!(args.api_keys.len(), 2);
+        assert_eq!(
+            args.trusted_proxies,
+            ["10.0.0.1".parse::<IpAddr>().unwrap()]
+        );
+        let short = Args::try_parse_from(["semantest-server", "--api-key", "short"]).unwrap_err();
+        assert!(short.to_string().contains("16 to 256"), "{short}");
+        assert!(
+            Args::try_parse_from(["semantest-server", "--tls-cert", "c.pem"]).is_err(),
+            "a certificate needs its key"
+        );
     }
 }

@@ -7,6 +7,7 @@
 //! | --- | --- | --- |
 //! | `semantest_connections_open` | gauge | |
 //! | `semantest_connections_total` | counter | |
+//! | `semantest_connections_refused_total` | counter | TCP connections over a cap (503) |
 //! | `semantest_messages_total` | counter | `action`: a known action or `unknown` |
 //! | `semantest_errors_total` | counter | `code`: a protocol [`ErrorCode`] |
 //! | `semantest_handshake_seconds` | histogram | from the upgrade request to the `welcome` sent |
@@ -155,6 +156,7 @@ pub struct Metrics {
     registry: Registry,
     connections_open: Gauge,
     connections_total: Counter,
+    connections_refused: Counter,
     messages: Family<ActionLabels, Counter>,
     errors: Family<CodeLabels, Counter>,
     handshake: Histogram,
@@ -176,6 +178,7 @@ impl Metrics {
         let mut registry = Registry::with_prefix("semantest");
         let connections_open = Gauge::default();
         let connections_total = Counter::default();
+        let connections_refused = Counter::default();
         let messages = Family::<ActionLabels, Counter>::default();
         let errors = Family::<CodeLabels, Counter>::default();
         // 1 ms … ~16 s: loopback handshakes are sub-millisecond, a client may wait to say hello.
@@ -195,6 +198,11 @@ impl Metrics {
             "connections",
             "WebSocket connections accepted",
             connections_total.clone(),
+        );
+        registry.register(
+            "connections_refused",
+            "TCP connections refused by a connection cap (answered 503)",
+            connections_refused.clone(),
         );
         registry.register(
             "messages",
@@ -235,6 +243,7 @@ impl Metrics {
             registry,
             connections_open,
             connections_total,
+            connections_refused,
             messages,
             errors,
             handshake,
@@ -275,6 +284,11 @@ impl Metrics {
         ConnectionGuard {
             open: self.connections_open.clone(),
         }
+    }
+
+    /// Counts a TCP connection refused by a connection cap.
+    pub(crate) fn connection_refused(&self) {
+        self.connections_refused.inc();
     }
 
     /// How many WebSocket connections are open now.

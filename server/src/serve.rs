@@ -2,18 +2,19 @@
 
 use std::future::Future;
 use std::io;
+use std::time::{Duration, Instant};
 
 use tokio::net::TcpListener;
 
 use crate::shutdown::GRACE;
-use crate::{app, AppState, Config};
+use crate::{app, listener, tls, AppState, Config};
 
 /// Serves `config` on `listener` until `shutdown` resolves, then shuts down gracefully: stops
 /// accepting, closes every WebSocket with code 1001, and returns once they are closed — after
 /// at most [`GRACE`] for the HTTP connections and [`GRACE`] for the WebSockets.
 ///
 /// Fails at once with [`io::ErrorKind::InvalidInput`] if the configuration is invalid (see
-/// [`Config::validate`]).
+/// [`Config::validate`]) or its TLS certificate and key cannot be loaded.
 pub async fn serve(
     listener: TcpListener,
     config: Config,
@@ -32,6 +33,12 @@ pub async fn serve_state(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
+    let acceptor = match (&state.config().tls_cert, &state.config().tls_key) {
+        (Some(cert), Some(key)) => Some(
+            tls::acceptor(cert, key).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?,
+        ),
+        _ => None,
+    };
     let signal = state.shutdown().clone();
     let trigger = signal.clone();
     let watcher = tokio::spawn(async move {
@@ -39,29 +46,28 @@ pub async fn serve_state(
         tracing::info!("shutting down");
         trigger.trigger();
     });
-    // Held events whose time ran out are answered with `no_extension`.
-    let hub_state = state.clone();
-    let expiry = tokio::spawn(async move {
-        let mut tick = tokio::time::interval(std::time::Duration::from_millis(100));
+    // Held events whose time ran out are answered with `no_extension`; rate-limit buckets of
+    // quiet addresses are dropped once a minute.
+    let ticker_state = state.clone();
+    let ticker = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_millis(100));
+        let mut last_sweep = Instant::now();
         loop {
             tick.tick().await;
-            hub_state.hub().expire(std::time::Instant::now());
+            ticker_state.hub().expire(Instant::now());
+            if last_sweep.elapsed() >= Duration::from_secs(60) {
+                ticker_state.http_limiter().forget_quiet();
+                last_sweep = Instant::now();
+            }
         }
     });
-    let http = axum::serve(listener, app(state)).with_graceful_shutdown(signal.triggered_owned());
-    let outcome = tokio::select! {
-        result = http => result,
-        () = async { signal.triggered().await; tokio::time::sleep(GRACE).await } => {
-            tracing::warn!("HTTP connections still open after {GRACE:?}; not waiting longer");
-            Ok(())
-        }
-    };
-    // If the listener failed on its own, the sockets must still be closed.
-    signal.trigger();
+    listener::run(listener, acceptor, app(state.clone()), state.clone()).await;
+    // The accept loop ends when the shutdown fires; the connections it started finish their
+    // requests, and the WebSockets close with 1001.
     if !signal.drain(GRACE).await {
-        tracing::warn!("WebSockets still open after {GRACE:?}; not waiting longer");
+        tracing::warn!("connections still open after {GRACE:?}; not waiting longer");
     }
     watcher.abort();
-    expiry.abort();
-    outcome
+    ticker.abort();
+    Ok(())
 }

@@ -6,7 +6,6 @@
 //! them have ended — or after [`GRACE`], whichever comes first, so a stuck peer cannot hold the
 //! process up.
 
-use std::future::Future;
 use std::time::Duration;
 
 use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
@@ -45,11 +44,6 @@ impl Shutdown {
     /// Resolves when the shutdown starts.
     pub fn triggered(&self) -> WaitForCancellationFuture<'_> {
         self.token.cancelled()
-    }
-
-    /// Resolves when the shutdown starts; owns its handle so it can be moved into a task.
-    pub(crate) fn triggered_owned(&self) -> impl Future<Output = ()> + Send + 'static {
-        self.token.clone().cancelled_owned()
     }
 
     /// A token that keeps [`Shutdown::drain`] waiting until it is dropped: taken when a request

@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 
 use semantest_protocol::Signature;
 
+use crate::auth::ApiKeys;
 use crate::hub::Hub;
+use crate::limits::HttpLimiter;
 use crate::{Config, Metrics, Shutdown};
 
 /// What the server can do, as announced in its signature.
@@ -27,6 +29,8 @@ struct Inner {
     shutdown: Shutdown,
     hub: Hub,
     images: ImageIndex,
+    api_keys: ApiKeys,
+    http_limiter: HttpLimiter,
     started: Instant,
     /// Random per server, so connection ids do not repeat across restarts.
     id_prefix: u32,
@@ -41,8 +45,12 @@ impl AppState {
             config.hold_max_events,
             Duration::from_millis(config.hold_ms),
         );
+        let api_keys = ApiKeys::new(&config);
+        let http_limiter = HttpLimiter::new(&config);
         AppState {
             inner: Arc::new(Inner {
+                api_keys,
+                http_limiter,
                 config,
                 signature,
                 metrics: Metrics::new(),
@@ -84,6 +92,16 @@ impl AppState {
     /// The images stored since the server started, by id.
     pub(crate) fn images(&self) -> &ImageIndex {
         &self.inner.images
+    }
+
+    /// The API keys clients must show in production.
+    pub(crate) fn api_keys(&self) -> &ApiKeys {
+        &self.inner.api_keys
+    }
+
+    /// The per-address HTTP rate limiter.
+    pub(crate) fn http_limiter(&self) -> &HttpLimiter {
+        &self.inner.http_limiter
     }
 
     /// When the server started, for `/health`'s uptime.

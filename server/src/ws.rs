@@ -9,6 +9,15 @@
 //! | 1001 | `server shutting down` — the shutdown signal fired |
 //! | 1008 | `no pong for two heartbeats` — the peer stopped answering Pings |
 //! | 1009 | `message too big` — a message or frame over `max_message_bytes` |
+//! | 1007 | `invalid UTF-8` — a text frame that is not UTF-8 |
+//! | 1008 | `unauthorized` — production: the first frame was not a `hello` with a valid key |
+//! | 1008 | `no API key in time` — production: no `hello` within the auth deadline |
+//! | 1008 | `message rate limit exceeded` — production: a flood of messages over the limit |
+//!
+//! In production the handshake is refused with 401 when it carries a wrong key (see
+//! [`crate::auth`]); without one, the socket opens and the key must come in the first frame.
+//! Messages over the rate limit are answered with `rate_limited` and not handled (see
+//! `limits`).
 //!
 //! After a 1009 the server does not read on: the rest of the oversized frame is never buffered.
 //! A send that does not complete within [`SEND_TIMEOUT`] (a peer that stopped reading) ends the
@@ -20,11 +29,16 @@ use axum::extract::ws::{close_code, CloseFrame, Message, WebSocketUpgrade};
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
+use axum::Extension;
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use semantest_protocol::ServerMessage;
 use tokio::time::{interval_at, MissedTickBehavior};
 
+use crate::auth::{self, Credentials};
 use crate::heartbeat::{Beat, Heartbeat};
+use crate::limits::{MessageLimiter, Verdict};
+use crate::listener::Slot;
+use crate::metrics::{Action, LimitScope};
 use crate::reply::{binary_refused, handle_text, Reply, Session};
 use crate::shutdown::CLOSE_REPLY_WAIT;
 use crate::AppState;
@@ -36,20 +50,35 @@ const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 pub(crate) async fn upgrade(
     ws: WebSocketUpgrade,
     State(state): State<AppState>,
+    slot: Option<Extension<Slot>>,
     headers: HeaderMap,
 ) -> Response {
     if let Some(refused) = crate::guard::refuse_origin(&state, &headers) {
         return refused;
     }
+    let authenticated = if state.config().requires_auth() {
+        match auth::from_headers(state.api_keys(), &headers) {
+            Credentials::Valid => true,
+            Credentials::Missing => false,
+            Credentials::Invalid => {
+                tracing::warn!("refused a WebSocket with a wrong API key");
+                return auth::unauthorized(false);
+            }
+        }
+    } else {
+        true
+    };
     let (requested, limit) = (Instant::now(), state.config().max_message_bytes);
     // Held from the request on, so a shutdown that starts during the upgrade still waits for
     // this connection and sends it a 1001.
     let held = state.shutdown().hold();
-    ws.max_message_size(limit)
+    ws.protocols([auth::SUBPROTOCOL])
+        .max_message_size(limit)
         .max_frame_size(limit)
         .on_upgrade(move |socket| async move {
-            serve(socket, state, requested).await;
-            drop(held);
+            serve(socket, state, requested, authenticated).await;
+            // The connection's slot (see `listener`) is free once the socket is closed.
+            drop((held, slot));
         })
 }
 
@@ -65,7 +94,7 @@ enum End {
 /// Serves one connection until the client leaves, stops answering, or the server shuts down.
 ///
 /// Generic over the socket so any `Stream + Sink` of messages can stand in for a real one.
-async fn serve<S>(mut socket: S, state: AppState, requested: Instant)
+async fn serve<S>(mut socket: S, state: AppState, requested: Instant, mut authenticated: bool)
 where
     S: Stream<Item = Result<Message, axum::Error>> + Sink<Message, Error = axum::Error> + Unpin,
 {
@@ -85,11 +114,18 @@ where
     ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut heartbeat = Heartbeat::new();
     let mut welcomed = false;
-    tracing::debug!(%connection_id, "websocket open");
+    let mut limiter = MessageLimiter::new(state.config());
+    let auth_deadline = tokio::time::sleep(Duration::from_millis(state.config().auth_deadline_ms));
+    tokio::pin!(auth_deadline);
+    tracing::debug!(%connection_id, authenticated, "websocket open");
 
     let end = loop {
         tokio::select! {
             () = state.shutdown().triggered() => break End::Close(close_code::AWAY, "server shutting down"),
+            () = &mut auth_deadline, if !authenticated => {
+                state.metrics().error(semantest_protocol::ErrorCode::Unauthorized);
+                break End::Close(close_code::POLICY, "no API key in time");
+            }
             Some(text) = deliveries.recv() => {
                 if send(&mut socket, Message::Text(text.into())).await.is_err() {
                     break End::Gone;
@@ -104,6 +140,32 @@ where
                 Beat::Dead => break End::Close(close_code::POLICY, "no pong for two heartbeats"),
             },
             message = socket.next() => {
+                if matches!(message, Some(Ok(Message::Text(_) | Message::Binary(_)))) {
+                    match limiter.check() {
+                        Verdict::Handle => {}
+                        Verdict::Refuse => {
+                            metrics.rate_limited(LimitScope::WebSocket);
+                            if send_reply(&mut socket, &rate_limited(state.config().messages_per_second), &state).await.is_err() {
+                                break End::Gone;
+                            }
+                            continue;
+                        }
+                        Verdict::Close => {
+                            metrics.rate_limited(LimitScope::WebSocket);
+                            break End::Close(close_code::POLICY, "message rate limit exceeded");
+                        }
+                    }
+                }
+                if !authenticated {
+                    match first_frame(message.as_ref(), &state) {
+                        FirstFrame::Accepted => authenticated = true,
+                        FirstFrame::NotData => {}
+                        FirstFrame::Refused(refused) => {
+                            let _ = send_reply(&mut socket, &refused, &state).await;
+                            break End::Close(close_code::POLICY, "unauthorized");
+                        }
+                    }
+                }
                 let reply = match message {
                     Some(Ok(Message::Text(text))) => handle_text(text.as_str(), &session, now_ms()),
                     Some(Ok(Message::Binary(_))) => binary_refused(),
@@ -162,6 +224,47 @@ where
     send(socket, Message::Text(reply.frame.to_json().into())).await
 }
 
+/// The answer to a message over the rate limit.
+fn rate_limited(per_second: u32) -> Reply {
+    Reply {
+        action: Action::Unknown,
+        frame: semantest_protocol::ServerFrame::error(
+            None,
+            semantest_protocol::ErrorCode::RateLimited,
+            format!("too many messages: at most {per_second} per second; this one was not handled"),
+        ),
+    }
+}
+
+/// What the first data frame of a socket without a key in its handshake says.
+enum FirstFrame {
+    /// A `hello` with a valid key.
+    Accepted,
+    /// Not a data frame (a control frame, the end, an error): handled as usual.
+    NotData,
+    /// Anything else: this `unauthorized` error, then close.
+    Refused(Reply),
+}
+
+fn first_frame(message: Option<&Result<Message, axum::Error>>, state: &AppState) -> FirstFrame {
+    let checked = match message {
+        Some(Ok(Message::Text(text))) => auth::first_frame(state.api_keys(), text.as_str()),
+        Some(Ok(Message::Binary(_))) => Err(Box::new(semantest_protocol::ServerFrame::error(
+            None,
+            semantest_protocol::ErrorCode::Unauthorized,
+            "send a hello with your API key in payload.token first",
+        ))),
+        _ => return FirstFrame::NotData,
+    };
+    match checked {
+        Ok(()) => FirstFrame::Accepted,
+        Err(frame) => FirstFrame::Refused(Reply {
+            action: Action::Hello,
+            frame: *frame,
+        }),
+    }
+}
+
 /// Sends one message, giving up after [`SEND_TIMEOUT`].
 async fn send<S>(socket: &mut S, message: Message) -> Result<(), SendFailed>
 where
@@ -184,10 +287,20 @@ where
 #[derive(Debug)]
 struct SendFailed;
 
-/// What a read error means: an oversized message is answered with 1009; anything else means
-/// the socket is gone.
+/// What a read error means: an oversized message is answered with 1009, a text frame that is
+/// not UTF-8 with 1007; anything else means the socket is gone.
 fn read_failed(error: axum::Error, state: &AppState) -> End {
     let error = error.into_inner();
+    if matches!(
+        error.downcast_ref::<tungstenite::Error>(),
+        Some(tungstenite::Error::Utf8(_))
+    ) {
+        tracing::debug!("text frame with invalid UTF-8");
+        state
+            .metrics()
+            .error(semantest_protocol::ErrorCode::BadFrame);
+        return End::Close(close_code::INVALID, "invalid UTF-8");
+    }
     let too_big = matches!(
         error.downcast_ref::<tungstenite::Error>(),
         Some(tungstenite::Error::Capacity(

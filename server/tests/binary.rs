@@ -59,6 +59,7 @@ fn http_get(addr: &str, path: &str) -> String {
 fn runs_on_port_0_answers_and_exits_0_on_sigterm() {
     let mut child = server()
         .args(["--port", "0", "--environment", "production"])
+        .env("SEMANTEST_API_KEYS", "binary-test-key-0123456789")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -133,4 +134,58 @@ fn a_port_in_use_is_a_one_line_error_and_exit_1() {
     );
     assert!(!stderr.contains("panicked"), "{stderr}");
     drop(taken);
+}
+
+/// Runs the binary with `args` until it exits (bounded); its exit code and stderr.
+fn run_to_exit(args: &[&str]) -> (Option<i32>, String) {
+    let mut child = server()
+        .args(args)
+        .env_remove("SEMANTEST_API_KEYS")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let status = wait(&mut child);
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    (status.code(), stderr)
+}
+
+#[test]
+fn production_without_a_key_refuses_to_start_and_never_prints_a_key() {
+    let (code, stderr) = run_to_exit(&["--port", "0", "--environment", "production"]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("production needs at least one API key"),
+        "{stderr}"
+    );
+    let (code, stderr) = run_to_exit(&[
+        "--port",
+        "0",
+        "--environment",
+        "production",
+        "--api-key",
+        "secret key with spaces",
+    ]);
+    assert_eq!(code, Some(2), "clap refuses the value: {stderr}");
+    assert!(stderr.contains("letters, digits"), "{stderr}");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("keys");
+    std::fs::write(&file, "# keys\nfile-key-0123456789abcdef\nnot a key\n").unwrap();
+    let (code, stderr) = run_to_exit(&[
+        "--port",
+        "0",
+        "--environment",
+        "production",
+        "--api-keys-file",
+        file.to_str().unwrap(),
+    ]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains(":3: not a valid API key"), "{stderr}");
+    assert!(!stderr.contains("file-key-0123456789abcdef"), "{stderr}");
 }

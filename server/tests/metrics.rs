@@ -330,6 +330,7 @@ async fn metrics_after_real_traffic_parse_as_openmetrics_with_exact_values() {
         [
             "semantest_connections",
             "semantest_connections_open",
+            "semantest_connections_refused",
             "semantest_errors",
             "semantest_handshake_seconds",
             "semantest_image_bytes",

@@ -202,3 +202,119 @@ async fn a_client_close_is_answered_with_a_close() {
         other => panic!("expected the server's Close, got {other:?}"),
     }
 }
+
+/// A raw WebSocket client over TCP, to send what a well-behaved library will not.
+mod raw {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpStream;
+
+    /// Opens `/` with a hand-written upgrade request and reads the 101.
+    pub(super) async fn open(addr: std::net::SocketAddr) -> TcpStream {
+        let mut tcp = TcpStream::connect(addr).await.unwrap();
+        tcp.write_all(
+            b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+              Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+        )
+        .await
+        .unwrap();
+        let mut head = Vec::new();
+        while !head.ends_with(b"\r\n\r\n") {
+            let mut byte = [0u8];
+            tcp.read_exact(&mut byte).await.unwrap();
+            head.push(byte[0]);
+        }
+        assert!(
+            head.starts_with(b"HTTP/1.1 101"),
+            "{}",
+            String::from_utf8_lossy(&head)
+        );
+        tcp
+    }
+
+    /// One masked client frame.
+    pub(super) fn frame(first_byte: u8, payload: &[u8]) -> Vec<u8> {
+        let mask = [0x12, 0x34, 0x56, 0x78];
+        let mut out = vec![first_byte];
+        match payload.len() {
+            n if n < 126 => out.push(0x80 | n as u8),
+            n => {
+                out.push(0x80 | 126);
+                out.extend_from_slice(&u16::try_from(n).unwrap().to_be_bytes());
+            }
+        }
+        out.extend_from_slice(&mask);
+        out.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+        out
+    }
+
+    /// Reads frames until a Close; its code and reason (bounded by the caller's timeout).
+    pub(super) async fn close_of(tcp: &mut TcpStream) -> (u16, String) {
+        loop {
+            let mut head = [0u8; 2];
+            tcp.read_exact(&mut head).await.unwrap();
+            let len = match head[1] & 0x7f {
+                126 => {
+                    let mut l = [0u8; 2];
+                    tcp.read_exact(&mut l).await.unwrap();
+                    usize::from(u16::from_be_bytes(l))
+                }
+                n => usize::from(n),
+            };
+            let mut payload = vec![0u8; len];
+            tcp.read_exact(&mut payload).await.unwrap();
+            if head[0] & 0x0f == 0x8 {
+                let code = u16::from_be_bytes([payload[0], payload[1]]);
+                return (code, String::from_utf8_lossy(&payload[2..]).into_owned());
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn invalid_utf8_in_a_text_frame_closes_with_1007_and_others_go_on() {
+    let server = TestServer::start(Config::default()).await;
+    let mut other = server.connect().await;
+    let mut tcp = raw::open(server.addr).await;
+    use tokio::io::AsyncWriteExt;
+    tcp.write_all(&raw::frame(0x81, &[b'{', 0xff, 0xfe, b'}']))
+        .await
+        .unwrap();
+    let (code, reason) = tokio::time::timeout(common::WAIT, raw::close_of(&mut tcp))
+        .await
+        .expect("a close in time");
+    assert_eq!((code, reason.as_str()), (1007, "invalid UTF-8"));
+    let frame = round_trip(
+        &mut other,
+        r#"{"action":"ping","id":"p","payload":{"t":1}}"#,
+    )
+    .await;
+    assert!(matches!(frame.message, ServerMessage::Pong(_)), "{frame:?}");
+}
+
+#[tokio::test]
+async fn a_message_over_the_limit_in_small_fragments_closes_with_1009() {
+    let server = TestServer::start(Config {
+        max_message_bytes: 1024,
+        ..Config::default()
+    })
+    .await;
+    let mut other = server.connect().await;
+    let mut tcp = raw::open(server.addr).await;
+    use tokio::io::AsyncWriteExt;
+    // Three 500-byte fragments: each frame is under the limit, the message is not.
+    let chunk = vec![b'x'; 500];
+    let mut frames = raw::frame(0x01, &chunk); // text, not final
+    frames.extend(raw::frame(0x00, &chunk)); // continuation
+    frames.extend(raw::frame(0x80, &chunk)); // continuation, final
+    let _ = tcp.write_all(&frames).await;
+    let (code, reason) = tokio::time::timeout(common::WAIT, raw::close_of(&mut tcp))
+        .await
+        .expect("a close in time");
+    assert_eq!((code, reason.as_str()), (1009, "message too big"));
+    let frame = round_trip(
+        &mut other,
+        r#"{"action":"ping","id":"p","payload":{"t":1}}"#,
+    )
+    .await;
+    assert!(matches!(frame.message, ServerMessage::Pong(_)), "{frame:?}");
+}

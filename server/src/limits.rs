@@ -1,0 +1,262 @@
+//! Production rate limits (with `governor`): HTTP requests per client address, and messages per
+//! WebSocket connection; and who the client is when a proxy stands in front.
+//!
+//! The policies:
+//! - **HTTP**: [`crate::Config::http_requests_per_minute`] (default 100) per client address, as
+//!   a token bucket that holds a minute's worth and refills evenly. The request after that is
+//!   answered 429 with `Retry-After` (whole seconds until the next one is allowed) and a JSON
+//!   body saying so. A WebSocket handshake is an HTTP request and counts as one.
+//! - **Messages**: [`crate::Config::messages_per_second`] per connection, bursts of twice as
+//!   many. A message over the limit is not handled; it is answered with a `rate_limited` error
+//!   and the connection stays open. A client that goes on sending [`FLOOD_LIMIT`] messages in a
+//!   row over the limit is closed with 1008.
+//! - **Client address**: the TCP peer, unless the peer is one of
+//!   [`crate::Config::trusted_proxies`]: then the last address in `X-Forwarded-For` that is not
+//!   itself a trusted proxy. From anyone else `X-Forwarded-For` is ignored, so a client cannot
+//!   pick its own bucket.
+//!
+//! Both limits apply in production only (see [`crate::Config::rate_limited`]). The buckets of
+//! addresses that went quiet are dropped every minute, so the table does not grow for ever.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::num::NonZeroU32;
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota};
+
+use crate::metrics::LimitScope;
+use crate::{AppState, Config};
+
+/// How many messages in a row over the limit close the connection.
+pub(crate) const FLOOD_LIMIT: u32 = 100;
+
+/// The per-address HTTP limiter of one server.
+#[derive(Debug)]
+pub(crate) struct HttpLimiter {
+    limiter: DefaultKeyedRateLimiter<IpAddr>,
+    per_minute: u32,
+}
+
+impl HttpLimiter {
+    pub(crate) fn new(config: &Config) -> Self {
+        let per_minute =
+            NonZeroU32::new(config.http_requests_per_minute).unwrap_or(NonZeroU32::MIN);
+        HttpLimiter {
+            limiter: DefaultKeyedRateLimiter::keyed(Quota::per_minute(per_minute)),
+            per_minute: per_minute.get(),
+        }
+    }
+
+    /// `Ok` if `client` may make a request now, else how many seconds until it may.
+    fn check(&self, client: IpAddr) -> Result<(), u64> {
+        self.limiter.check_key(&client).map_err(|not_until| {
+            let wait = not_until.wait_time_from(DefaultClock::default().now());
+            wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
+        })
+    }
+
+    /// Forgets the addresses whose buckets are full again (called every minute).
+    pub(crate) fn forget_quiet(&self) {
+        self.limiter.retain_recent();
+        self.limiter.shrink_to_fit();
+    }
+}
+
+/// A connection's message limiter.
+#[derive(Debug)]
+pub(crate) struct MessageLimiter {
+    limiter: Option<DefaultDirectRateLimiter>,
+    refused_in_a_row: u32,
+}
+
+/// What to do with one message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    /// Handle it.
+    Handle,
+    /// Answer `rate_limited` and drop it.
+    Refuse,
+    /// The client does not slow down: close the connection.
+    Close,
+}
+
+impl MessageLimiter {
+    /// The limiter for a new connection (no limit outside production).
+    pub(crate) fn new(config: &Config) -> Self {
+        let limiter = config.rate_limited().then(|| {
+            let per_second = NonZeroU32::new(config.messages_per_second).unwrap_or(NonZeroU32::MIN);
+            let burst = per_second.saturating_mul(NonZeroU32::MIN.saturating_add(1));
+            DefaultDirectRateLimiter::direct(Quota::per_second(per_second).allow_burst(burst))
+        });
+        MessageLimiter {
+            limiter,
+            refused_in_a_row: 0,
+        }
+    }
+
+    /// Whether the next message may be handled.
+    pub(crate) fn check(&mut self) -> Verdict {
+        let Some(limiter) = &self.limiter else {
+            return Verdict::Handle;
+        };
+        if limiter.check().is_ok() {
+            self.refused_in_a_row = 0;
+            return Verdict::Handle;
+        }
+        self.refused_in_a_row += 1;
+        if self.refused_in_a_row >= FLOOD_LIMIT {
+            Verdict::Close
+        } else {
+            Verdict::Refuse
+        }
+    }
+}
+
+/// The client's address: the peer, or what a trusted proxy says in `X-Forwarded-For`.
+pub(crate) fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpAddr]) -> IpAddr {
+    if !trusted.contains(&peer) {
+        return peer;
+    }
+    let forwarded: Vec<IpAddr> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map_while(|a| a.trim().parse().ok())
+        .collect();
+    forwarded
+        .into_iter()
+        .rev()
+        .find(|a| !trusted.contains(a))
+        .unwrap_or(peer)
+}
+
+/// The TCP peer of a request (set by the listener); unspecified when served without one, as
+/// in `oneshot` tests.
+pub(crate) fn peer(request: &Request) -> IpAddr {
+    request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip())
+}
+
+/// Middleware: in production, 429 with `Retry-After` for the request over the limit.
+pub(crate) async fn http(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    if state.config().rate_limited() {
+        let client = client_ip(
+            peer(&request),
+            request.headers(),
+            &state.config().trusted_proxies,
+        );
+        if let Err(retry_after) = state.http_limiter().check(client) {
+            state.metrics().rate_limited(LimitScope::Http);
+            tracing::debug!(%client, retry_after, "rate limited");
+            return too_many(state.http_limiter().per_minute, retry_after);
+        }
+    }
+    next.run(request).await
+}
+
+fn too_many(per_minute: u32, retry_after: u64) -> Response {
+    let body = serde_json::json!({
+        "error": format!(
+            "rate limited: {per_minute} requests per minute per address; retry in {retry_after} s"
+        ),
+    });
+    (
+        StatusCode::TOO_MANY_REQUESTS,
+        [(header::RETRY_AFTER, HeaderValue::from(retry_after))],
+        Json(body),
+    )
+        .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Environment;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn forwarded_for_counts_only_from_trusted_proxies() {
+        let proxy = ip("10.0.0.1");
+        let mut h = HeaderMap::new();
+        h.insert(
+            "x-forwarded-for",
+            HeaderValue::from_static("6.6.6.6, 203.0.113.7"),
+        );
+        // From a stranger the header is ignored.
+        assert_eq!(
+            client_ip(ip("198.51.100.2"), &h, &[proxy]),
+            ip("198.51.100.2")
+        );
+        // From the proxy, the last address it saw (the first ones the client may have written).
+        assert_eq!(client_ip(proxy, &h, &[proxy]), ip("203.0.113.7"));
+        // Chained trusted proxies are skipped.
+        h.insert(
+            "x-forwarded-for",
+            HeaderValue::from_static("203.0.113.7, 10.0.0.2"),
+        );
+        assert_eq!(
+            client_ip(proxy, &h, &[proxy, ip("10.0.0.2")]),
+            ip("203.0.113.7")
+        );
+        // Garbage from the proxy: the proxy itself.
+        h.insert("x-forwarded-for", HeaderValue::from_static("not-an-ip"));
+        assert_eq!(client_ip(proxy, &h, &[proxy]), proxy);
+        assert_eq!(client_ip(proxy, &HeaderMap::new(), &[proxy]), proxy);
+    }
+
+    #[test]
+    fn the_http_bucket_holds_a_minute_and_says_when_to_retry() {
+        let limiter = HttpLimiter::new(&Config {
+            http_requests_per_minute: 3,
+            ..Config::default()
+        });
+        let (a, b) = (ip("192.0.2.1"), ip("192.0.2.2"));
+        for _ in 0..3 {
+            assert_eq!(limiter.check(a), Ok(()));
+        }
+        let wait = limiter.check(a).unwrap_err();
+        assert!((1..=20).contains(&wait), "one request every 20 s: {wait}");
+        assert_eq!(
+            limiter.check(b),
+            Ok(()),
+            "another address has its own bucket"
+        );
+    }
+
+    #[test]
+    fn messages_over_the_rate_are_refused_then_a_flood_is_closed() {
+        let config = Config {
+            environment: Environment::Production,
+            allow_anonymous: true,
+            messages_per_second: 5,
+            ..Config::default()
+        };
+        let mut limiter = MessageLimiter::new(&config);
+        for _ in 0..10 {
+            assert_eq!(
+                limiter.check(),
+                Verdict::Handle,
+                "a burst of twice the rate"
+            );
+        }
+        for _ in 1..FLOOD_LIMIT {
+            assert_eq!(limiter.check(), Verdict::Refuse);
+        }
+        assert_eq!(limiter.check(), Verdict::Close);
+        let mut local = MessageLimiter::new(&Config::default());
+        for _ in 0..1000 {
+            assert_eq!(local.check(), Verdict::Handle, "no limit on a local server");
+        }
+    }
+}

@@ -1,0 +1,256 @@
+//! The accept loop: connection caps, TLS, the header-read timeout, and HTTP/1.1 with upgrades
+//! (hyper), in place of `axum::serve`, which has none of these knobs.
+//!
+//! The policies:
+//! - **Caps.** At most [`crate::Config::max_connections`] TCP connections at once, and
+//!   [`crate::Config::max_connections_per_ip`] from one peer address (trusted proxies are
+//!   exempt: many clients share them). A connection over a cap is answered
+//!   `503 Service Unavailable` with `Retry-After: 5` (plain text, on a plain listener) and closed;
+//!   on a TLS listener it is closed. A WebSocket keeps its connection's slot until it closes.
+//! - **Slowloris.** A client has [`crate::Config::header_read_timeout_ms`] to send a request's
+//!   headers, and as long again for a TLS handshake; then the connection is closed.
+//! - **Accept errors** (out of file descriptors, say) are logged and retried after 100 ms,
+//!   rather than ending the server or spinning.
+//! - **Shutdown.** Stops accepting; each connection finishes its request in flight and closes
+//!   (WebSockets close themselves with 1001; see `ws`).
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use axum::extract::ConnectInfo;
+use axum::Router;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::TlsAcceptor;
+use tower::ServiceExt;
+
+use crate::AppState;
+
+/// What a refused connection reads on a plain listener.
+const BUSY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 5\r\nContent-Type: text/plain\r\nContent-Length: 29\r\nConnection: close\r\n\r\ntoo many connections; retry\r\n";
+
+/// The open connections, in all and per peer address.
+#[derive(Debug)]
+pub(crate) struct Caps {
+    total: usize,
+    per_ip: usize,
+    trusted: Vec<IpAddr>,
+    open: Mutex<(usize, HashMap<IpAddr, usize>)>,
+}
+
+/// One admitted connection's slot; freed on drop. Shared with the WebSocket that the
+/// connection becomes, so the slot lives as long as the socket.
+#[derive(Debug, Clone)]
+pub(crate) struct Slot {
+    _inner: Arc<SlotInner>,
+}
+
+#[derive(Debug)]
+struct SlotInner {
+    caps: Arc<Caps>,
+    ip: IpAddr,
+}
+
+impl Drop for SlotInner {
+    fn drop(&mut self) {
+        let mut open = self
+            .caps
+            .open
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        open.0 -= 1;
+        if let Some(n) = open.1.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                open.1.remove(&self.ip);
+            }
+        }
+    }
+}
+
+impl Caps {
+    pub(crate) fn new(config: &crate::Config) -> Arc<Self> {
+        Arc::new(Caps {
+            total: config.max_connections,
+            per_ip: config.max_connections_per_ip,
+            trusted: config.trusted_proxies.clone(),
+            open: Mutex::new((0, HashMap::new())),
+        })
+    }
+
+    /// A slot for a connection from `ip`, or `None` when a cap is reached.
+    pub(crate) fn admit(self: &Arc<Self>, ip: IpAddr) -> Option<Slot> {
+        let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
+        let from_ip = open.1.get(&ip).copied().unwrap_or(0);
+        if open.0 >= self.total || (from_ip >= self.per_ip && !self.trusted.contains(&ip)) {
+            return None;
+        }
+        open.0 += 1;
+        *open.1.entry(ip).or_insert(0) += 1;
+        Some(Slot {
+            _inner: Arc::new(SlotInner {
+                caps: Arc::clone(self),
+                ip,
+            }),
+        })
+    }
+}
+
+/// Accepts on `listener` until the state's shutdown fires, serving `app` on each connection.
+pub(crate) async fn run(
+    listener: TcpListener,
+    tls: Option<TlsAcceptor>,
+    app: Router,
+    state: AppState,
+) {
+    let caps = Caps::new(state.config());
+    let header_timeout = Duration::from_millis(state.config().header_read_timeout_ms);
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(header_timeout)
+        .keep_alive(true);
+    loop {
+        let accepted = tokio::select! {
+            () = state.shutdown().triggered() => break,
+            accepted = listener.accept() => accepted,
+        };
+        let (tcp, peer) = match accepted {
+            Ok(accepted) => accepted,
+            Err(error) => {
+                tracing::warn!(%error, "accept failed; retrying in 100 ms");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let _ = tcp.set_nodelay(true);
+        let Some(slot) = caps.admit(peer.ip()) else {
+            tracing::warn!(%peer, "connection refused: connection cap reached");
+            state.metrics().connection_refused();
+            if tls.is_none() {
+                tokio::spawn(refuse(tcp));
+            }
+            continue;
+        };
+        let connection = Connection {
+            app: app.clone(),
+            state: state.clone(),
+            http: http.clone(),
+            peer,
+            slot,
+        };
+        match &tls {
+            None => {
+                tokio::spawn(connection.serve(tcp));
+            }
+            Some(acceptor) => {
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    match tokio::time::timeout(header_timeout, acceptor.accept(tcp)).await {
+                        Ok(Ok(stream)) => connection.serve(stream).await,
+                        Ok(Err(error)) => tracing::debug!(%peer, %error, "TLS handshake failed"),
+                        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+                    }
+                });
+            }
+        }
+    }
+}
+
+/// Answers 503 and closes, without waiting long for a client that does not read.
+async fn refuse(mut tcp: TcpStream) {
+    let _ = tokio::time::timeout(Duration::from_secs(1), async {
+        let _ = tcp.write_all(BUSY).await;
+        let _ = tcp.shutdown().await;
+    })
+    .await;
+}
+
+/// One accepted connection and what it needs to be served.
+struct Connection {
+    app: Router,
+    state: AppState,
+    http: hyper::server::conn::http1::Builder,
+    peer: SocketAddr,
+    slot: Slot,
+}
+
+impl Connection {
+    async fn serve<I>(self, io: I)
+    where
+        I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let Connection {
+            app,
+            state,
+            http,
+            peer,
+            slot,
+        } = self;
+        // Shutdown waits for this connection's request in flight.
+        let _held = state.shutdown().hold();
+        let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
+            request.extensions_mut().insert(ConnectInfo(peer));
+            request.extensions_mut().insert(slot.clone());
+            app.clone().oneshot(request)
+        });
+        let connection = http
+            .serve_connection(TokioIo::new(io), service)
+            .with_upgrades();
+        tokio::pin!(connection);
+        let result = tokio::select! {
+            result = connection.as_mut() => result,
+            () = state.shutdown().triggered() => {
+                connection.as_mut().graceful_shutdown();
+                connection.await
+            }
+        };
+        if let Err(error) = result {
+            tracing::debug!(%peer, %error, "connection ended with an error");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Config;
+
+    #[test]
+    fn caps_count_per_address_and_in_all_and_free_on_drop() {
+        let caps = Caps::new(&Config {
+            max_connections: 3,
+            max_connections_per_ip: 2,
+            trusted_proxies: vec!["10.0.0.1".parse().unwrap()],
+            ..Config::default()
+        });
+        let (a, b, proxy): (IpAddr, IpAddr, IpAddr) = (
+            "192.0.2.1".parse().unwrap(),
+            "192.0.2.2".parse().unwrap(),
+            "10.0.0.1".parse().unwrap(),
+        );
+        let a1 = caps.admit(a).unwrap();
+        let a2 = caps.admit(a).unwrap();
+        assert!(caps.admit(a).is_none(), "per address");
+        let b1 = caps.admit(b).unwrap();
+        assert!(caps.admit(b).is_none(), "in all");
+        drop(a1);
+        let p1 = caps.admit(proxy).unwrap();
+        drop((a2, b1));
+        let p2 = caps.admit(proxy).unwrap();
+        let _p3 = caps
+            .admit(proxy)
+            .expect("a trusted proxy is not capped per address");
+        assert!(caps.admit(proxy).is_none(), "but counts in all");
+        drop((p1, p2));
+        let clone = caps.admit(a).unwrap();
+        let kept = clone.clone();
+        drop(clone);
+        assert_eq!(caps.open.lock().unwrap().0, 2, "a clone keeps the slot");
+        drop(kept);
+        assert_eq!(caps.open.lock().unwrap().1.get(&a), None);
+    }
+}
