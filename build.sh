@@ -7,6 +7,7 @@
 #   ./build.sh run     build, then run semantest-server on port 3003 in the foreground
 #   ./build.sh test    setup, fmt, eslint, clippy (native + wasm32), cargo test, browser tests, e2e tests
 #   ./build.sh bench   build, then the browser benchmarks into BENCHMARKS.md
+#   ./build.sh fuzz [SECONDS]  each cargo-fuzz target in fuzz/ for SECONDS (default 60); not part of test
 #
 # Only package registries are reachable on our machines, so every tool comes from crates.io or
 # Debian, and wasm-pack always runs with `--mode no-install` (it must never try to download).
@@ -40,6 +41,12 @@ Commands:
            e2e tests (tests/e2e/run.sh: build, then the extension and www/ in headless Chromium).
            Exits non-zero if any step fails; prints a summary with durations.
   bench    build, then measure in headless Chromium and update BENCHMARKS.md (RUNS=30).
+  fuzz [SECONDS]
+           Run each cargo-fuzz target in fuzz/ (the protocol parsers) for SECONDS (default 60),
+           starting from fuzz/seeds/<target>; prints the executions per target. Installs
+           cargo-fuzz (cargo install) and g++ (apt) if missing. Works on stable Rust
+           (RUSTC_BOOTSTRAP=1), with AddressSanitizer (FUZZ_SANITIZER=none to build without).
+           Not part of `test`. A crash leaves its input in fuzz/artifacts/<target>/.
   help     This text.
 
 First run on a bare machine: about 15-20 min (wasm-bindgen-cli ~7 min, wasm-pack ~5-10 min to
@@ -265,6 +272,95 @@ cmd_bench() {
     node bench/connect.mjs --server "$(server_binary)" --pkg "$PKG_DIR" --runs "${RUNS:-30}" --write
 }
 
+# --- fuzz -----------------------------------------------------------------------------------
+
+FUZZ_DIR=fuzz
+
+setup_fuzz() {
+    if command -v c++ >/dev/null 2>&1; then
+        ok "c++ compiler (libFuzzer is built from C++)"
+    else
+        installing "g++ (apt), to build libFuzzer"
+        quietly apt-update as_root apt-get update
+        quietly apt-gxx as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y g++
+    fi
+    if cargo fuzz --version >/dev/null 2>&1; then
+        ok "cargo-fuzz $(cargo fuzz --version | awk '{print $2}')"
+    else
+        installing "cargo-fuzz — about 2 min"
+        quietly cargo-fuzz cargo install cargo-fuzz --locked
+    fi
+}
+
+# fuzz_stat LOG NAME — the value of libFuzzer's `stat::NAME: VALUE` line (-print_final_stats=1).
+fuzz_stat() {
+    sed -nE "s/^stat::$2:[[:space:]]*([0-9]+).*/\1/p" "$1" | tail -n 1
+}
+
+cmd_fuzz() {
+    local seconds=${1:-60}
+    [[ "$seconds" =~ ^[1-9][0-9]*$ ]] || die "usage: ./build.sh fuzz [SECONDS] (whole seconds per target, got '$seconds')"
+    setup_fuzz
+    # cargo fuzz passes -Z flags to cargo and rustc (-Zsanitizer, ...): RUSTC_BOOTSTRAP lets the
+    # stable toolchain take them, as no nightly toolchain can be downloaded here.
+    export RUSTC_BOOTSTRAP=1
+    local sanitizer=${FUZZ_SANITIZER:-address}
+    mkdir -p "$LOG_DIR"
+    echo "==> cargo fuzz build --sanitizer $sanitizer (stable Rust with RUSTC_BOOTSTRAP=1)"
+    if ! cargo fuzz build --sanitizer "$sanitizer" 2>&1 | tee "$LOG_DIR/fuzz-build.log"; then
+        [[ "$sanitizer" == address ]] || die "cargo fuzz build failed (log: $LOG_DIR/fuzz-build.log)"
+        warn "the AddressSanitizer build failed; building without a sanitizer (FUZZ_SANITIZER=none)"
+        sanitizer=none
+        cargo fuzz build --sanitizer none
+    fi
+
+    local targets=() target
+    mapfile -t targets < <(cargo fuzz list)
+    ((${#targets[@]} > 0)) || die "cargo fuzz list found no targets in $FUZZ_DIR/"
+    local started=$SECONDS results=() crashed=()
+    for target in "${targets[@]}"; do
+        local corpus="$FUZZ_DIR/corpus/$target" seeds="$FUZZ_DIR/seeds/$target"
+        local log="$LOG_DIR/fuzz-$target.log"
+        mkdir -p "$corpus"
+        local dirs=("$corpus")
+        [[ -d "$seeds" ]] && dirs+=("$seeds")
+        printf '\n==> %s: %ss (sanitizer %s), corpus %s, seeds %s (log: %s)\n' \
+            "$target" "$seconds" "$sanitizer" "$corpus" "${seeds}" "$log"
+        local rc=0 start=$SECONDS
+        cargo fuzz run --sanitizer "$sanitizer" "$target" "${dirs[@]}" -- \
+            -max_total_time="$seconds" -print_final_stats=1 >"$log" 2>&1 || rc=$?
+        local took=$((SECONDS - start)) runs
+        runs=$(fuzz_stat "$log" number_of_executed_units)
+        if [[ $rc -eq 0 ]]; then
+            results+=("$(printf '%-14s %12s executions in %s, no crash' "$target" "${runs:-?}" "$(duration "$took")")")
+        else
+            crashed+=("$target")
+            local artifact
+            artifact=$(sed -nE 's/.*Test unit written to ([^ ]+).*/\1/p' "$log" | tail -n 1)
+            results+=("$(printf '%-14s %12s executions in %s, FAILED (exit %d)%s' "$target" "${runs:-?}" \
+                "$(duration "$took")" "$rc" "${artifact:+: $artifact}")")
+            local why
+            why=$({ grep -E -A 2 'panicked at' "$log"; grep -E '^SUMMARY|^==[0-9]+==ERROR' "$log"; } |
+                head -n 20 || true)
+            if [[ -n "$why" ]]; then printf '%s\n' "$why" >&2; else tail -n 30 "$log" >&2; fi
+            if [[ -n "$artifact" ]]; then
+                printf 'reproduce: RUSTC_BOOTSTRAP=1 cargo fuzz run --sanitizer %s %s %s\n' \
+                    "$sanitizer" "$target" "$artifact" >&2
+            fi
+        fi
+        printf '%s\n' "${results[-1]}"
+    done
+
+    printf '\n==> fuzz summary (%s, %ss per target, sanitizer %s)\n' \
+        "$(duration $((SECONDS - started)))" "$seconds" "$sanitizer"
+    printf '  %s\n' "${results[@]}"
+    if ((${#crashed[@]} > 0)); then
+        printf 'build.sh fuzz: FAILED: %s (inputs in %s/artifacts/)\n' "${crashed[*]}" "$FUZZ_DIR"
+        return 1
+    fi
+    echo "build.sh fuzz: no crash"
+}
+
 # --- test -----------------------------------------------------------------------------------
 
 STEP_NAMES=()
@@ -379,6 +475,7 @@ main() {
     run) cmd_run "$@" ;;
     test) cmd_test ;;
     bench) cmd_bench ;;
+    fuzz) cmd_fuzz "$@" ;;
     help | -h | --help) usage ;;
     *)
         printf 'unknown command: %s\n\n' "$cmd" >&2
