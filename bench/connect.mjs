@@ -33,6 +33,9 @@ function fail(msg) {
 }
 
 /** Starts a semantest-server on a free port and resolves with that port. */
+/** The remote server's API key (any 16+ characters; loopback only). */
+const BENCH_KEY = "bench-key-0123456789abcdef";
+
 function startServer(extra) {
   return new Promise((ok, bad) => {
     const child = spawn(SERVER, ["--bind", "127.0.0.1", "--port", "0", ...extra], { stdio: ["ignore", "pipe", "inherit"] });
@@ -127,7 +130,8 @@ async function main() {
   const web = await serveStatic();
   const origin = `http://127.0.0.1:${web.address().port}`;
   const local = await startServer(["--environment", "local", "--allow-origin", origin]);
-  const remote = await startServer(["--environment", "production", "--allow-origin", origin]);
+  // The remote is a production server with an API key: the client shows it in its hello.
+  const remote = await startServer(["--environment", "production", "--api-key", BENCH_KEY, "--allow-origin", origin]);
   const hung = await hungPort();
   const refused = await refusedPort();
   const browser = await chromium.launch({
@@ -149,8 +153,8 @@ async function main() {
     const rows = [];
     for (const [name, localUrl, want] of scenarios) {
       // One warm-up run (module compile, first connections), then the measured runs.
-      await page.evaluate(([o]) => window.measure(o, 1), [{ localUrl, remoteUrl }]);
-      const samples = await page.evaluate(([o, n]) => window.measure(o, n), [{ localUrl, remoteUrl }, RUNS]);
+      await page.evaluate(([o]) => window.measure(o, 1), [{ localUrl, remoteUrl, token: BENCH_KEY }]);
+      const samples = await page.evaluate(([o, n]) => window.measure(o, n), [{ localUrl, remoteUrl, token: BENCH_KEY }, RUNS]);
       const wrong = samples.filter((s) => s.mode !== want);
       if (wrong.length) fail(`${name}: ended on ${wrong[0].mode}, expected ${want}`);
       rows.push([name, want, stats(samples.map((s) => s.ms))]);

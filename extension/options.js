@@ -8,7 +8,7 @@
 import { ask, followStatus, showStatus } from "./ui.js";
 
 const $ = (id) => document.getElementById(id);
-const ERRORS = ["customUrlError", "retryError", "saveError"];
+const ERRORS = ["customUrlError", "tokenError", "retryError", "saveError"];
 
 let shown; // the form's values as loaded or last saved: "changed" is measured against them
 
@@ -16,6 +16,7 @@ function fromSettings(s) {
     return {
         preferLocal: s.strategy !== "remoteOnly",
         customUrl: s.customUrl ?? "",
+        token: "",
         baseMs: s.retry.baseMs,
         capMs: s.retry.capMs,
         maxAttempts: s.retry.maxAttempts ?? 0,
@@ -25,7 +26,11 @@ function fromSettings(s) {
 const NUMBERS = { baseMs: "retryBaseMs", capMs: "retryCapMs", maxAttempts: "retryMaxAttempts" };
 
 function readForm() {
-    const form = { preferLocal: $("preferLocal").checked, customUrl: $("customUrl").value.trim() };
+    const form = {
+        preferLocal: $("preferLocal").checked,
+        customUrl: $("customUrl").value.trim(),
+        token: $("token").value.trim(),
+    };
     for (const [key, id] of Object.entries(NUMBERS)) {
         const n = $(id).valueAsNumber;
         if (!Number.isInteger(n)) {
@@ -47,6 +52,7 @@ function changed(stored, form) {
     const next = structuredClone(stored);
     if (form.preferLocal !== shown.preferLocal) next.preferLocal = form.preferLocal;
     if (form.customUrl !== shown.customUrl) next.customUrl = form.customUrl; // "" clears it
+    if (form.token) next.token = form.token; // empty keeps the saved key
     for (const key of Object.keys(NUMBERS)) {
         if (form[key] !== shown[key]) next.retry = { ...next.retry, [key]: form[key] };
     }
@@ -55,7 +61,9 @@ function changed(stored, form) {
 
 // Which message element an error from the Rust rules belongs to (they start with the field).
 const errorPlace = (message) =>
-    /^customUrl\b/.test(message) ? "customUrlError" : /^retry\b/.test(message) ? "retryError" : "saveError";
+    /^customUrl\b/.test(message) ? "customUrlError"
+        : /\btoken\b/.test(message) ? "tokenError"
+        : /^retry\b/.test(message) ? "retryError" : "saveError";
 
 async function save() {
     for (const id of ERRORS) $(id).textContent = "";
@@ -70,7 +78,9 @@ async function save() {
             return;
         }
         await chrome.storage.sync.set({ settings: next });
-        shown = form;
+        shown = { ...form, token: "" };
+        $("token").value = "";
+        showTokenState(next);
         $("saved").hidden = false;
     } catch (e) {
         $(e.at ?? "saveError").textContent = e.message;
@@ -104,11 +114,26 @@ async function testConnection() {
     }
 }
 
+// Whether a key is saved (the worker's settings never hand it back out).
+function showTokenState(stored) {
+    const saved = typeof stored?.token === "string" && stored.token !== "";
+    $("tokenState").textContent = saved ? "A key is saved." : "No key saved.";
+    $("forgetToken").hidden = !saved;
+}
+
+async function forgetToken() {
+    const { settings: stored = {} } = await chrome.storage.sync.get("settings");
+    delete stored.token;
+    await chrome.storage.sync.set({ settings: stored });
+    showTokenState(stored);
+}
+
 async function load() {
     try {
         const settings = await ask({ type: "settings" });
         shown = fromSettings(settings);
         fillForm(shown);
+        showTokenState((await chrome.storage.sync.get("settings")).settings);
         $("localUrl").textContent = settings.localUrl;
         $("customUrl").placeholder = settings.remoteUrl;
         $("form").disabled = false;
@@ -128,6 +153,7 @@ chrome.storage.onChanged.addListener((changes, area) => {
 });
 $("save").addEventListener("click", save);
 $("test").addEventListener("click", testConnection);
+$("forgetToken").addEventListener("click", forgetToken);
 $("form").addEventListener("input", () => {
     $("saved").hidden = true;
 });

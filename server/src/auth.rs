@@ -117,31 +117,58 @@ pub(crate) fn unauthorized(missing: bool) -> Response {
 }
 
 /// Checks the first frame of a WebSocket that showed no key in its handshake: it must be a
-/// `hello` whose `token` is valid. `Err` is the `unauthorized` error to send before closing.
-pub(crate) fn first_frame(keys: &ApiKeys, text: &str) -> Result<(), Box<ServerFrame>> {
+/// `hello` whose `token` is valid. `Err` is the `unauthorized` error to send, and the reason
+/// to close with (the client shows it: "unauthorized: API key not valid").
+pub(crate) fn first_frame(keys: &ApiKeys, text: &str) -> Result<(), Refusal> {
     let frame = match ClientFrame::parse(text) {
         Ok(frame) => frame,
-        Err(error) => {
-            return Err(Box::new(ServerFrame::error(
-                error.id().map(str::to_owned),
-                ErrorCode::Unauthorized,
-                "send a hello with your API key in payload.token first",
-            )))
-        }
+        Err(error) => return Err(Refusal::not_hello(error.id().map(str::to_owned))),
     };
-    let message = match &frame.message {
+    let (message, close_reason) = match &frame.message {
         ClientMessage::Hello(Hello {
             token: Some(token), ..
         }) if keys.accepts(token.expose()) => return Ok(()),
-        ClientMessage::Hello(Hello { token: Some(_), .. }) => "the API key is not valid",
-        ClientMessage::Hello(_) => "an API key is required: send it in payload.token of hello",
-        _ => "send a hello with your API key in payload.token first",
+        ClientMessage::Hello(Hello { token: Some(_), .. }) => (
+            "the API key is not valid",
+            "unauthorized: API key not valid",
+        ),
+        ClientMessage::Hello(_) => (
+            "an API key is required: send it in payload.token of hello",
+            "unauthorized: no API key",
+        ),
+        _ => return Err(Refusal::not_hello(Some(frame.id))),
     };
-    Err(Box::new(ServerFrame::error(
-        Some(frame.id),
-        ErrorCode::Unauthorized,
-        message,
-    )))
+    Err(Refusal {
+        frame: Box::new(ServerFrame::error(
+            Some(frame.id),
+            ErrorCode::Unauthorized,
+            message,
+        )),
+        close_reason,
+    })
+}
+
+/// Why a socket's first frame did not authenticate it.
+#[derive(Debug)]
+pub(crate) struct Refusal {
+    /// The `unauthorized` error frame to send.
+    pub(crate) frame: Box<ServerFrame>,
+    /// The reason of the 1008 Close that follows.
+    pub(crate) close_reason: &'static str,
+}
+
+impl Refusal {
+    /// Anything but a `hello` (binary, not JSON, another action) came first.
+    pub(crate) fn not_hello(reply_to: Option<String>) -> Self {
+        Refusal {
+            frame: Box::new(ServerFrame::error(
+                reply_to,
+                ErrorCode::Unauthorized,
+                "send a hello with your API key in payload.token first",
+            )),
+            close_reason: "unauthorized: hello with an API key must come first",
+        }
+    }
 }
 
 /// Middleware for the HTTP endpoints that need a key in production (images, metrics).

@@ -10,7 +10,7 @@
 //! | 1008 | `no pong for two heartbeats` — the peer stopped answering Pings |
 //! | 1009 | `message too big` — a message or frame over `max_message_bytes` |
 //! | 1007 | `invalid UTF-8` — a text frame that is not UTF-8 |
-//! | 1008 | `unauthorized` — production: the first frame was not a `hello` with a valid key |
+//! | 1008 | `unauthorized: …` — production: the first frame was not a `hello` with a valid key |
 //! | 1008 | `no API key in time` — production: no `hello` within the auth deadline |
 //! | 1008 | `message rate limit exceeded` — production: a flood of messages over the limit |
 //!
@@ -160,9 +160,9 @@ where
                     match first_frame(message.as_ref(), &state) {
                         FirstFrame::Accepted => authenticated = true,
                         FirstFrame::NotData => {}
-                        FirstFrame::Refused(refused) => {
+                        FirstFrame::Refused(refused, reason) => {
                             let _ = send_reply(&mut socket, &refused, &state).await;
-                            break End::Close(close_code::POLICY, "unauthorized");
+                            break End::Close(close_code::POLICY, reason);
                         }
                     }
                 }
@@ -242,26 +242,25 @@ enum FirstFrame {
     Accepted,
     /// Not a data frame (a control frame, the end, an error): handled as usual.
     NotData,
-    /// Anything else: this `unauthorized` error, then close.
-    Refused(Reply),
+    /// Anything else: this `unauthorized` error, then close with this reason.
+    Refused(Reply, &'static str),
 }
 
 fn first_frame(message: Option<&Result<Message, axum::Error>>, state: &AppState) -> FirstFrame {
     let checked = match message {
         Some(Ok(Message::Text(text))) => auth::first_frame(state.api_keys(), text.as_str()),
-        Some(Ok(Message::Binary(_))) => Err(Box::new(semantest_protocol::ServerFrame::error(
-            None,
-            semantest_protocol::ErrorCode::Unauthorized,
-            "send a hello with your API key in payload.token first",
-        ))),
+        Some(Ok(Message::Binary(_))) => Err(auth::Refusal::not_hello(None)),
         _ => return FirstFrame::NotData,
     };
     match checked {
         Ok(()) => FirstFrame::Accepted,
-        Err(frame) => FirstFrame::Refused(Reply {
-            action: Action::Hello,
-            frame: *frame,
-        }),
+        Err(refusal) => FirstFrame::Refused(
+            Reply {
+                action: Action::Hello,
+                frame: *refusal.frame,
+            },
+            refusal.close_reason,
+        ),
     }
 }
 

@@ -20,6 +20,9 @@ use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
 const KEY: &str = "production-test-key-0123456789";
 
+/// The close reason when something other than a hello comes first.
+const FIRST: &str = "unauthorized: hello with an API key must come first";
+
 fn production() -> Config {
     Config {
         environment: Environment::Production,
@@ -122,6 +125,7 @@ async fn a_hello_without_a_key_is_unauthorized_and_closed_with_1008() {
     let mut bad = server.connect().await;
     send_text(&mut bad, HELLO).await;
     let frame = next_frame(&mut bad).await;
+    let close_reason = "unauthorized: no API key";
     assert_eq!(frame.reply_to.as_deref(), Some("h1"));
     match frame.message {
         ServerMessage::Error(e) => {
@@ -130,7 +134,7 @@ async fn a_hello_without_a_key_is_unauthorized_and_closed_with_1008() {
         }
         other => panic!("{other:?}"),
     }
-    expect_close(&mut bad, CloseCode::Policy, "unauthorized").await;
+    expect_close(&mut bad, CloseCode::Policy, close_reason).await;
     still_served(&mut good).await;
 }
 
@@ -141,7 +145,12 @@ async fn a_wrong_key_in_hello_is_refused_without_echoing_it() {
     send_text(&mut bad, &hello_with("a-wrong-guess-0123456789")).await;
     let message = expect_error(&mut bad, ErrorCode::Unauthorized).await;
     assert_eq!(message, "the API key is not valid");
-    expect_close(&mut bad, CloseCode::Policy, "unauthorized").await;
+    expect_close(
+        &mut bad,
+        CloseCode::Policy,
+        "unauthorized: API key not valid",
+    )
+    .await;
     let mut good = authenticated(&server).await;
     still_served(&mut good).await;
 }
@@ -158,15 +167,15 @@ async fn any_other_first_frame_is_unauthorized() {
     let frame = next_frame(&mut pinger).await;
     assert_eq!(frame.reply_to.as_deref(), Some("p1"));
     assert!(matches!(frame.message, ServerMessage::Error(e) if e.code == ErrorCode::Unauthorized));
-    expect_close(&mut pinger, CloseCode::Policy, "unauthorized").await;
+    expect_close(&mut pinger, CloseCode::Policy, FIRST).await;
     let mut binary = server.connect().await;
     binary.send(Message::binary(vec![1, 2, 3])).await.unwrap();
     expect_error(&mut binary, ErrorCode::Unauthorized).await;
-    expect_close(&mut binary, CloseCode::Policy, "unauthorized").await;
+    expect_close(&mut binary, CloseCode::Policy, FIRST).await;
     let mut garbage = server.connect().await;
     send_text(&mut garbage, "{not json").await;
     expect_error(&mut garbage, ErrorCode::Unauthorized).await;
-    expect_close(&mut garbage, CloseCode::Policy, "unauthorized").await;
+    expect_close(&mut garbage, CloseCode::Policy, FIRST).await;
 }
 
 #[tokio::test]

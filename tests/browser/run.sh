@@ -6,7 +6,9 @@
 #   1. builds semantest-server (debug);
 #   2. picks the test page's port T and starts, each on a free port:
 #        LOCAL       semantest-server --environment local      --allow-origin http://127.0.0.1:T
-#        REMOTE      semantest-server --environment production --allow-origin http://127.0.0.1:T
+#        REMOTE      semantest-server --environment production --allow-anonymous --allow-origin http://127.0.0.1:T
+#                    (the connection policies are under test here; API keys are tested by the
+#                    server's production tests, the CLI tests and the extension e2e)
 #        NOCORS      semantest-server --environment local (the test origin not allowed)
 #        WRONG, INCOMPATIBLE, NOTJSON, HUGE, HUNG   tests/peers/stub_server.py in each mode
 #      and picks a port with nothing listening (REFUSED);
@@ -158,7 +160,7 @@ main() {
     # but clear the ones that could change what the tests expect.
     unset SEMANTEST_PORT SEMANTEST_BIND SEMANTEST_ENVIRONMENT SEMANTEST_ALLOW_ORIGINS
     start local-server "$server" --bind 127.0.0.1 --port 0 --environment local --allow-origin "$origin"
-    start remote-server "$server" --bind 127.0.0.1 --port 0 --environment production --allow-origin "$origin"
+    start remote-server "$server" --bind 127.0.0.1 --port 0 --environment production --allow-anonymous --allow-origin "$origin"
     # A real server that does not allow the test page's origin: the probe must say "CORS", not "refused".
     start nocors-server "$server" --bind 127.0.0.1 --port 0 --environment local
     local mode

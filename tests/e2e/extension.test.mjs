@@ -41,7 +41,7 @@ before(async () => {
   extensionId = extensionIdFromManifest();
   const tls = testCertificate();
   chatgpt = await new ChatGptStandIn(tls).start();
-  publicService = await new PublicStandIn({ ...tls, allowOrigins: [`chrome-extension://${extensionId}`] }).start();
+  publicService = await new PublicStandIn({ ...tls, allowOrigins: [`chrome-extension://${extensionId}`], apiKey: PUBLIC_KEY }).start();
   console.log(`e2e: extension ${extensionId}; chatgpt.com → 127.0.0.1:${chatgpt.port}; ${PUBLIC_HOST} → 127.0.0.1:${publicService.port} → semantest-server :${publicService.backend.port}`);
 });
 
@@ -51,10 +51,14 @@ after(async () => {
 });
 
 /** The settings every scenario starts from: a local server at `localUrl`, short timings. */
+/** The public stand-in's API key; the extension's settings carry it, as a user's would. */
+const PUBLIC_KEY = "e2e-public-key-0123456789";
+
 function settings(localUrl, extra = {}) {
   return {
     preferLocal: true,
     localUrl,
+    token: PUBLIC_KEY,
     reprobeIntervalMs: REPROBE_MS,
     retry: { baseMs: 300, factor: 2, capMs: 2000, maxAttempts: 0 },
     ...extra,
@@ -327,6 +331,40 @@ describe("the extension on ChatGPT", { timeout: 15 * 60_000 }, () => {
       assert.ok(local.running, "the local server is still up");
       assert.equal((await s.status()).mode, "cloud");
       assert.equal(await s.boxBackground(), GREEN);
+    });
+  });
+
+  test("g2) without the public service's key → offline saying unauthorized; the key entered in the options page → cloud", { timeout: TEST_TIMEOUT }, async () => {
+    await scenario("g2-access-key", async (s) => {
+      const nothing = await freePort();
+      const noKey = settings(`http://localhost:${nothing}`, { retry: { baseMs: 2000, factor: 2, capMs: 4000, maxAttempts: 0 } });
+      delete noKey.token;
+      await s.setSettings(noKey);
+      await s.openChatGpt();
+      const refused = await s.waitForStatus("the public service refuses the missing key", (st) => /unauthorized/.test(st.remoteReason ?? ""));
+      console.log(`info: g2) without a key: ${JSON.stringify(refused.remoteReason)}`);
+      assert.match(refused.remoteReason, /no API key/);
+
+      const options = await s.openExtensionPage("options.html");
+      await waitFor("the options form loaded", () => options.locator("#token").isEnabled(), { timeout: 10_000 });
+      assert.equal((await options.locator("#tokenState").textContent()).trim(), "No key saved.");
+      await options.locator("#token").fill("short");
+      await options.locator("#save").click({ timeout: 5000 });
+      const message = await waitFor("a message in #tokenError", async () => (await options.locator("#tokenError").textContent({ timeout: 1000 }))?.trim() || null, { timeout: 10_000 });
+      assert.match(message, /16 to 256/);
+      assert.equal((await s.storage()).settings.token, undefined, "the invalid key was not saved");
+      await options.locator("#token").fill(PUBLIC_KEY);
+      await options.locator("#save").click({ timeout: 5000 });
+      await options.locator("#saved").waitFor({ state: "visible", timeout: 5000 });
+      assert.equal((await s.storage()).settings.token, PUBLIC_KEY);
+      assert.equal((await options.locator("#tokenState").textContent()).trim(), "A key is saved.");
+      assert.equal(await options.locator("#token").inputValue(), "", "the key is not shown back");
+
+      await s.page.bringToFront();
+      await s.waitForLabel(CLOUD_LABEL);
+      const status = await s.status();
+      assert.equal(status.mode, "cloud");
+      assert.doesNotMatch(JSON.stringify(status), new RegExp(PUBLIC_KEY), "the key is not in the shared status");
     });
   });
 

@@ -76,10 +76,11 @@ export class SemantestServer {
   /**
    * @param {string} name   log file name (.build/e2e-logs/NAME.log, appended across restarts)
    * @param {object} opts   environment ("local" | "production"), port (0 = pick one on first
-   *                        start, then keep it), allowOrigins (CORS), bin
+   *                        start, then keep it), allowOrigins (CORS), apiKey (production: the key
+   *                        clients must show; none = --allow-anonymous), bin
    */
-  constructor(name, { environment = "local", port = 0, allowOrigins = [], bin = SERVER_BIN } = {}) {
-    Object.assign(this, { name, environment, port, allowOrigins, bin });
+  constructor(name, { environment = "local", port = 0, allowOrigins = [], apiKey = null, bin = SERVER_BIN } = {}) {
+    Object.assign(this, { name, environment, port, allowOrigins, apiKey, bin });
     this.child = null;
   }
 
@@ -118,9 +119,10 @@ export class SemantestServer {
     }
     const args = ["--bind", "127.0.0.1", "--port", String(this.port), "--environment", this.environment, "--images-dir", images];
     for (const origin of this.allowOrigins) args.push("--allow-origin", origin);
+    if (this.environment === "production") args.push(...(this.apiKey ? ["--api-key", this.apiKey] : ["--allow-anonymous"]));
     log.write(`\n=== ${new Date().toISOString()} ${this.bin} ${args.join(" ")}\n`);
     const env = { ...process.env, NO_COLOR: "1" };
-    for (const k of ["SEMANTEST_PORT", "SEMANTEST_BIND", "SEMANTEST_ENVIRONMENT", "SEMANTEST_ALLOW_ORIGINS", "SEMANTEST_IMAGES_DIR"]) delete env[k];
+    for (const k of ["SEMANTEST_PORT", "SEMANTEST_BIND", "SEMANTEST_ENVIRONMENT", "SEMANTEST_ALLOW_ORIGINS", "SEMANTEST_IMAGES_DIR", "SEMANTEST_API_KEYS", "SEMANTEST_API_KEYS_FILE", "SEMANTEST_ALLOW_ANONYMOUS"]) delete env[k];
     const child = spawn(this.bin, args, { stdio: ["ignore", "pipe", "pipe"], env });
     live.add(child);
     this.child = child;
@@ -220,8 +222,8 @@ export class TlsTerminator {
 
 /** The public service: a production semantest-server behind TLS on a fixed port. */
 export class PublicStandIn {
-  constructor({ key, cert, allowOrigins = [] }) {
-    this.backend = new SemantestServer("public-backend", { environment: "production", allowOrigins });
+  constructor({ key, cert, allowOrigins = [], apiKey }) {
+    this.backend = new SemantestServer("public-backend", { environment: "production", allowOrigins, apiKey });
     this.tls = new TlsTerminator("public-tls", { key, cert, targetPort: 0 });
   }
 
