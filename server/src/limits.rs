@@ -26,7 +26,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use governor::clock::{Clock, DefaultClock};
+use governor::clock::Clock;
 use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota};
 
 use crate::metrics::LimitScope;
@@ -55,7 +55,7 @@ impl HttpLimiter {
     /// `Ok` if `client` may make a request now, else how many seconds until it may.
     fn check(&self, client: IpAddr) -> Result<(), u64> {
         self.limiter.check_key(&client).map_err(|not_until| {
-            let wait = not_until.wait_time_from(DefaultClock::default().now());
+            let wait = not_until.wait_time_from(self.limiter.clock().now());
             wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
         })
     }

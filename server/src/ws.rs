@@ -11,7 +11,7 @@
 //! | 1009 | `message too big` — a message or frame over `max_message_bytes` |
 //! | 1007 | `invalid UTF-8` — a text frame that is not UTF-8 |
 //! | 1008 | `unauthorized: …` — production: the first frame was not a `hello` with a valid key |
-//! | 1008 | `no API key in time` — production: no `hello` within the auth deadline |
+//! | 1008 | `unauthorized: no API key in time` — production: no `hello` within the auth deadline |
 //! | 1008 | `message rate limit exceeded` — production: a flood of messages over the limit |
 //!
 //! In production the handshake is refused with 401 when it carries a wrong key (see
@@ -124,7 +124,7 @@ where
             () = state.shutdown().triggered() => break End::Close(close_code::AWAY, "server shutting down"),
             () = &mut auth_deadline, if !authenticated => {
                 state.metrics().error(semantest_protocol::ErrorCode::Unauthorized);
-                break End::Close(close_code::POLICY, "no API key in time");
+                break End::Close(close_code::POLICY, "unauthorized: no API key in time");
             }
             Some(text) = deliveries.recv() => {
                 if send(&mut socket, Message::Text(text.into())).await.is_err() {

@@ -187,7 +187,12 @@ async fn a_silent_socket_without_a_key_is_closed_at_the_deadline() {
     .await;
     let mut good = authenticated(&server).await;
     let mut silent = server.connect().await;
-    expect_close(&mut silent, CloseCode::Policy, "no API key in time").await;
+    expect_close(
+        &mut silent,
+        CloseCode::Policy,
+        "unauthorized: no API key in time",
+    )
+    .await;
     still_served(&mut good).await;
 }
 
