@@ -11,11 +11,12 @@
 //
 // Every wait is bounded; no test asserts how long something took (timings are printed as
 // "measure:" lines). Screenshots go to .build/e2e-artifacts/.
-// Functions passed to page.evaluate run in the page, with the browser's globals:
-/* global window, document */
+// Functions passed to page.evaluate (and s.inWorker) run in the browser, with its globals:
+/* global window, document, chrome */
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { execFile } from "node:child_process";
+import { createHash } from "node:crypto";
 import { promisify } from "node:util";
 import { mkdtempSync, readFileSync, readdirSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -24,8 +25,9 @@ import {
   BLUE, BOX, CLOSE, CLOUD_LABEL, ExtensionSession, GREEN, INDICATOR, LOCAL_LABEL, OFFLINE_LABEL,
 } from "./lib/browser.mjs";
 import { testCertificate } from "./lib/certs.mjs";
-import { ARTIFACTS, CLI_BIN, EXTENSION_DIR, PUBLIC_HOST, extensionIdFromManifest, requireBuilt } from "./lib/env.mjs";
+import { ARTIFACTS, CLI_BIN, EXTENSION_DIR, LOGS, PUBLIC_HOST, extensionIdFromManifest, requireBuilt } from "./lib/env.mjs";
 import { ChatGptStandIn, GENERATED_IMAGE, PublicStandIn, SemantestServer, freePort, hungServer } from "./lib/servers.mjs";
+import { pseudoRandomPng } from "./lib/png.mjs";
 import { waitFor } from "./lib/wait.mjs";
 
 const TEST_TIMEOUT = 120_000;
@@ -114,6 +116,42 @@ async function semantest(args, localUrl) {
   } catch (e) {
     return { status: e.code ?? -1, stdout: e.stdout ?? "", stderr: e.stderr ?? String(e) };
   }
+}
+
+/** The size of scenario k2's image: 5 MiB (5 × 1024 × 1024 bytes), a real PNG of noise. */
+const BIG_IMAGE_SIZE = 5 * 1024 * 1024;
+const BIG_IMAGE_PATH = "/backend-api/generated-5mb.png";
+/** Timed runs of k2, after one warm-up. */
+const RUNS = 3;
+
+const sha256 = (bytes) => createHash("sha256").update(bytes).digest("hex");
+
+/**
+ * Where a k2 run's time went, from timestamps the peers leave anyway (one clock, this machine):
+ * the stand-in's image request (received, last byte sent), the local server's "image stored"
+ * log line for `name`, and the extension's chrome.storage.local `lastImage` (written as it
+ * replies). A phase it cannot find is reported as "?"; nothing here is asserted.
+ */
+async function whereTheTimeGoes(s, local, requests, name, started, ended) {
+  const fetched = requests.find((r) => r.path === BIG_IMAGE_PATH);
+  const log = readFileSync(join(LOGS, `${local.name}.log`), "utf8");
+  const line = log.split("\n").find((l) => l.includes("image stored") && l.includes(`-${name}"`));
+  const storedAt = line ? Date.parse(line.split(/\s+/)[0]) : NaN;
+  const { lastImage } = await s.inWorker(() => chrome.storage.local.get("lastImage"));
+  const repliedAt = lastImage?.event === "imageDownloaded" ? lastImage.at : NaN;
+  const marks = [
+    ["CLI start → image requested from ChatGPT", fetched?.at],
+    ["→ served", fetched?.done],
+    ["→ hashed, uploaded, stored", storedAt],
+    ["→ extension replied", repliedAt],
+    ["→ CLI fetched, checked, wrote, exited", ended],
+  ];
+  let last = started;
+  return marks.map(([what, t]) => {
+    const text = Number.isFinite(t) && Number.isFinite(last) ? `${what} ${t - last} ms` : `${what} ? ms`;
+    last = t;
+    return text;
+  }).join(", ");
 }
 
 /** Records every change of the indicator's label in the page, with the time (ms since epoch). */
@@ -489,6 +527,54 @@ describe("the extension on ChatGPT", { timeout: 15 * 60_000 }, () => {
       const failed = await semantest(["request-image", "--prompt", "a dog", "--out", out, "--timeout", "30"], local.url);
       assert.equal(failed.status, 1, failed.stdout + failed.stderr);
       assert.equal(failed.stdout, "the extension could not get the image: no generated image on the ChatGPT page\n");
+    });
+  });
+
+  test("k2) a 5 MB image makes the same round trip", { timeout: TEST_TIMEOUT }, async () => {
+    await scenario("k2-big-image", async (s, peers) => {
+      const bigImage = pseudoRandomPng(BIG_IMAGE_SIZE);
+      chatgpt.offer(BIG_IMAGE_PATH, bigImage);
+      const want = sha256(bigImage);
+      const local = await peers.local().start();
+      await s.setSettings(settings(local.url));
+      const page = await s.openChatGpt();
+      await s.waitForLabel(LOCAL_LABEL);
+      // ChatGPT has generated a big image (the browser decodes it: the content script only
+      // offers an image that has loaded).
+      const size = await page.evaluate(async (src) => {
+        const img = document.createElement("img");
+        img.alt = "Generated image: a big cat";
+        img.src = src;
+        document.querySelector("main").append(img);
+        await img.decode();
+        return `${img.naturalWidth}×${img.naturalHeight}`;
+      }, BIG_IMAGE_PATH);
+      const out = mkdtempSync(join(tmpdir(), "semantest-e2e-out-"));
+      const times = [];
+      const phases = [];
+      for (let i = 0; i <= RUNS; i++) {
+        const name = `big-${i}.png`;
+        const served = chatgpt.imageRequests.length;
+        const started = Date.now();
+        // Asynchronously: the ChatGPT stand-in serving the image runs in this process.
+        const run = await semantest(["request-image", "--prompt", "a big cat", "--out", out, "--name", name, "--timeout", "30"], local.url);
+        const ended = Date.now();
+        assert.equal(run.status, 0, `run ${i}: semantest request-image failed: ${run.stdout}${run.stderr}`);
+        const written = run.stdout.trim();
+        assert.equal(written, join(out, name));
+        const bytes = readFileSync(written);
+        assert.equal(bytes.length, bigImage.length, `run ${i}: the size written`);
+        assert.equal(sha256(bytes), want, `run ${i}: the bytes ChatGPT served are the bytes written`);
+        if (i === 0) continue; // the warm-up
+        times.push(ended - started);
+        phases.push(await whereTheTimeGoes(s, local, chatgpt.imageRequests.slice(served), name, started, ended));
+      }
+      const stored = readdirSync(local.imagesDir).filter((f) => /-big-\d\.png$/.test(f));
+      assert.equal(stored.length, RUNS + 1, `the server kept every upload: ${stored}`);
+      const median = [...times].sort((a, b) => a - b)[Math.floor(times.length / 2)];
+      console.log(`measure: k2) 5 MB image round trip: runs ${times.join(", ")} ms (median ${median} ms)`);
+      console.log(`measure: k2) the image: ${bigImage.length} bytes, a ${size} px PNG; spawn → exit of semantest request-image, after one warm-up run`);
+      for (const [i, p] of phases.entries()) console.log(`measure: k2) run ${i + 1}: ${p}`);
     });
   });
 });

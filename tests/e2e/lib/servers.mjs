@@ -261,15 +261,29 @@ export class ChatGptStandIn {
   constructor({ key, cert }) {
     const page = join(ROOT, "tests/e2e/chatgpt/index.html");
     const log = createWriteStream(join(LOGS, "chatgpt-standin.log"), { flags: "a" });
+    /** The images it serves, by path (query strings ignored); see offer(). */
+    this.images = new Map([["/backend-api/generated.png", GENERATED_IMAGE]]);
+    /** Each image request: { path, at (received), done (last byte handed to the socket) }. */
+    this.imageRequests = [];
     this.server = createHttpsServer({ key, cert }, (req, res) => {
       log.write(`${new Date().toISOString()} ${req.method} ${req.url}\n`);
       if (req.url === "/favicon.ico") return res.writeHead(404).end();
-      // What ChatGPT serves a generated image as, for the image flow (scenario k).
-      if (req.url.startsWith("/backend-api/generated.png")) {
-        return res.writeHead(200, { "content-type": "image/png", "cache-control": "no-store" }).end(GENERATED_IMAGE);
+      // What ChatGPT serves a generated image as, for the image flow (scenarios k, k2).
+      const path = req.url.split("?")[0];
+      const image = this.images.get(path);
+      if (image) {
+        const served = { path, at: Date.now(), done: null };
+        this.imageRequests.push(served);
+        res.on("finish", () => { served.done = Date.now(); });
+        return res.writeHead(200, { "content-type": "image/png", "cache-control": "no-store" }).end(image);
       }
       res.writeHead(200, { "content-type": "text/html; charset=utf-8", "cache-control": "no-store" }).end(readFileSync(page));
     });
+  }
+
+  /** Serves `bytes` (a PNG) at `path` too, e.g. "/backend-api/generated-5mb.png". */
+  offer(path, bytes) {
+    this.images.set(path, bytes);
   }
 
   async start() {
