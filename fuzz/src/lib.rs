@@ -1,26 +1,18 @@
-//! Helpers shared by the fuzz targets: an independent reading of a frame's top-level keys, a
-//! JSON comparison that knows serde_json's float parsing, and the opt-in strict mode.
-
-use std::sync::OnceLock;
+//! Helpers shared by the fuzz targets: an independent reading of a frame's top-level keys and
+//! a JSON comparison that tells floats apart bit for bit.
 
 use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
+use serde_json::value::RawValue;
 use serde_json::Value;
-
-/// Set `SEMANTEST_FUZZ_STRICT=1` to also assert what the protocol does not promise today:
-/// every error message at most [`STRICT_MESSAGE_CHARS`] characters, and floats that survive a
-/// round trip bit for bit. Both fail at the time of writing (see README.md).
-pub fn strict() -> bool {
-    static STRICT: OnceLock<bool> = OnceLock::new();
-    *STRICT.get_or_init(|| std::env::var_os("SEMANTEST_FUZZ_STRICT").is_some_and(|v| v == "1"))
-}
-
-/// The bound strict mode puts on any error message.
-pub const STRICT_MESSAGE_CHARS: usize = 256;
 
 /// The top-level keys of a JSON object, read without the protocol crate: every occurrence of
 /// every key, in order (serde_json's `Value` would keep only the last of duplicated keys).
+///
+/// A value is `None` when it is valid JSON that a `Value` cannot hold: a number beyond `f64`
+/// (`1e999`) or nesting deeper than serde_json's 128 levels. serde skips such a value unread
+/// in a field that a frame ignores, so the frame still parses.
 #[derive(Debug)]
-pub struct TopLevel(Vec<(String, Value)>);
+pub struct TopLevel(Vec<(String, Option<Value>)>);
 
 impl TopLevel {
     /// `None` when `text` is not one JSON object.
@@ -33,25 +25,33 @@ impl TopLevel {
         self.0.iter().filter(|(k, _)| k == key).count()
     }
 
-    /// The value of `key` when it occurs exactly once.
-    pub fn single(&self, key: &str) -> Option<&Value> {
+    /// The value of `key` when it occurs exactly once (`Some(None)` when a `Value` cannot
+    /// hold it).
+    pub fn once(&self, key: &str) -> Option<Option<&Value>> {
         let mut found = self.0.iter().filter(|(k, _)| k == key);
         match (found.next(), found.next()) {
-            (Some((_, v)), None) => Some(v),
+            (Some((_, v)), None) => Some(v.as_ref()),
             _ => None,
         }
     }
 
+    /// The value of `key` when it occurs exactly once and a `Value` can hold it.
+    pub fn single(&self, key: &str) -> Option<&Value> {
+        self.once(key).flatten()
+    }
+
     /// The envelope `{"<kind_key>": string, "<id_key>"?: string | null, "payload"?: any}` with
-    /// each of those keys at most once: `(kind, id)`. `None` for anything else.
+    /// each of those keys at most once and a payload that a `Value` can hold (the protocol
+    /// reads it as one): `(kind, id)`. `None` for anything else.
     pub fn envelope(&self, kind_key: &str, id_key: &str) -> Option<(&str, Option<&str>)> {
         let kind = self.single(kind_key)?.as_str()?;
-        if self.count(id_key) > 1 || self.count("payload") > 1 {
+        let payload_unreadable = matches!(self.once("payload"), Some(None));
+        if self.count(id_key) > 1 || self.count("payload") > 1 || payload_unreadable {
             return None;
         }
-        let id = match self.single(id_key) {
-            None | Some(Value::Null) => None,
-            Some(Value::String(s)) => Some(s.as_str()),
+        let id = match self.once(id_key) {
+            None | Some(Some(Value::Null)) => None,
+            Some(Some(Value::String(s))) => Some(s.as_str()),
             Some(_) => return None,
         };
         Some((kind, id))
@@ -69,7 +69,10 @@ impl<'de> Deserialize<'de> for TopLevel {
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<TopLevel, A::Error> {
                 let mut keys = Vec::new();
                 while let Some(key) = map.next_key::<String>()? {
-                    keys.push((key, map.next_value::<Value>()?));
+                    // Read as the protocol's derived Deserialize skips an unknown field: any
+                    // valid JSON, whatever its numbers and depth.
+                    let raw = map.next_value::<Box<RawValue>>()?;
+                    keys.push((key, serde_json::from_str(raw.get()).ok()));
                 }
                 Ok(TopLevel(keys))
             }
@@ -78,32 +81,26 @@ impl<'de> Deserialize<'de> for TopLevel {
     }
 }
 
-/// Whether serde_json reads back its own float output exactly. By default it does not (its
-/// "best effort" parser can be off by a unit in the last place or two; the `float_roundtrip`
-/// feature fixes that), so a float in a frame's `data` may change in the last bits on the way
-/// through. Checked once, on a float that the default parser gets wrong.
-pub fn exact_floats() -> bool {
-    static EXACT: OnceLock<bool> = OnceLock::new();
-    *EXACT.get_or_init(|| {
-        let text = "-0.0009979823645894575";
-        serde_json::from_str::<f64>(text).ok() == text.parse::<f64>().ok()
-    })
+/// The kind of a JSON value as the protocol's "must be a JSON object, not …" messages name it.
+pub fn kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
 }
 
-/// How far apart, in units in the last place, a float may come back: serde_json's default
-/// parser rounds the significand, a power of ten and their product (plus one more division
-/// below 1e-308), each within half a unit.
-pub const FLOAT_ULPS: u64 = 4;
-
-/// `a` and `b` are the same JSON, but floats may differ by [`FLOAT_ULPS`] when serde_json's
-/// parser is not exact (and strict mode is off).
+/// `a` and `b` are the same JSON, floats bit for bit (so `0.0` and `-0.0` differ, where
+/// `Value`'s `==` takes them as equal). serde_json reads back exactly what it wrote because
+/// the protocol crate turns on its `float_roundtrip` feature on native targets; without it a
+/// float can move in its last bits on a round trip, and this fails.
 pub fn same_value(a: &Value, b: &Value) -> bool {
     match (a, b) {
-        (Value::Number(x), Value::Number(y)) if x.is_f64() && y.is_f64() => {
-            match (x.as_f64(), y.as_f64()) {
-                (Some(x), Some(y)) => close(x, y),
-                _ => false,
-            }
+        (Value::Number(x), Value::Number(y)) if x.is_f64() || y.is_f64() => {
+            x.is_f64() && y.is_f64() && x.as_f64().map(f64::to_bits) == y.as_f64().map(f64::to_bits)
         }
         (Value::Array(x), Value::Array(y)) => {
             x.len() == y.len() && x.iter().zip(y).all(|(x, y)| same_value(x, y))
@@ -115,14 +112,4 @@ pub fn same_value(a: &Value, b: &Value) -> bool {
         }
         _ => a == b,
     }
-}
-
-fn close(x: f64, y: f64) -> bool {
-    if x == y {
-        return true;
-    }
-    if exact_floats() || strict() || x.is_sign_negative() != y.is_sign_negative() {
-        return false;
-    }
-    x.to_bits().abs_diff(y.to_bits()) <= FLOAT_ULPS
 }

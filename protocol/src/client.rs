@@ -3,6 +3,7 @@
 //! The `action` key is what API Gateway routes on (`$request.body.action`), so it stays a
 //! top-level string on the wire; inside Rust it becomes the [`ClientMessage`] enum.
 
+use serde::de::{DeserializeOwned, IgnoredAny};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -182,36 +183,44 @@ impl ClientFrame {
         }
     }
 
-    /// Reads one text frame. Never panics; every failure says what was wrong.
+    /// Reads one text frame. Never panics; every failure says what was wrong, in at most
+    /// [`MAX_ERROR_MESSAGE_CHARS`] characters whatever the input. The frame and its payload
+    /// must be JSON objects (`payload` may also be absent or `null`, which reads as `{}`).
     pub fn parse(text: &str) -> Result<Self, FrameError> {
-        let raw: RawClientFrame =
-            serde_json::from_str(text).map_err(|e| FrameError::BadJson(e.to_string()))?;
+        let raw: RawClientFrame = read_object(text).map_err(|e| {
+            // "malformed frame: {reason}"
+            let room = MAX_ERROR_MESSAGE_CHARS - "malformed frame: ".len();
+            FrameError::BadJson(e.bounded(room))
+        })?;
         let payload = raw.payload.unwrap_or_else(|| Value::Object(Map::new()));
-        let bad =
-            |e: serde_json::Error, action: &str, id: &Option<String>| FrameError::BadPayload {
+        let bad = |e: NotRead, action: &str, id: &Option<String>| {
+            // "bad payload for '{action}': {reason}"
+            let room = MAX_ERROR_MESSAGE_CHARS - 20 - action.chars().count();
+            FrameError::BadPayload {
                 action: action.to_owned(),
                 id: id.clone(),
-                reason: e.to_string(),
-            };
+                reason: e.bounded(room),
+            }
+        };
         let message = match raw.action.as_str() {
-            "hello" => ClientMessage::Hello(
-                serde_json::from_value(payload).map_err(|e| bad(e, "hello", &raw.id))?,
-            ),
-            "ping" => ClientMessage::Ping(
-                serde_json::from_value(payload).map_err(|e| bad(e, "ping", &raw.id))?,
-            ),
+            "hello" => {
+                ClientMessage::Hello(read_payload(payload).map_err(|e| bad(e, "hello", &raw.id))?)
+            }
+            "ping" => {
+                ClientMessage::Ping(read_payload(payload).map_err(|e| bad(e, "ping", &raw.id))?)
+            }
             "subscribe" => ClientMessage::Subscribe(
-                serde_json::from_value(payload).map_err(|e| bad(e, "subscribe", &raw.id))?,
+                read_payload(payload).map_err(|e| bad(e, "subscribe", &raw.id))?,
             ),
             "unsubscribe" => ClientMessage::Unsubscribe(
-                serde_json::from_value(payload).map_err(|e| bad(e, "unsubscribe", &raw.id))?,
+                read_payload(payload).map_err(|e| bad(e, "unsubscribe", &raw.id))?,
             ),
             "publish" => ClientMessage::Publish(
-                serde_json::from_value(payload).map_err(|e| bad(e, "publish", &raw.id))?,
+                read_payload(payload).map_err(|e| bad(e, "publish", &raw.id))?,
             ),
-            "reply" => ClientMessage::Reply(
-                serde_json::from_value(payload).map_err(|e| bad(e, "reply", &raw.id))?,
-            ),
+            "reply" => {
+                ClientMessage::Reply(read_payload(payload).map_err(|e| bad(e, "reply", &raw.id))?)
+            }
             _ => {
                 return Err(FrameError::UnknownAction {
                     action: shorten(&raw.action, 64),
@@ -236,6 +245,161 @@ impl ClientFrame {
         }
         .unwrap_or(Value::Null);
         raw_json(self.message.action(), &self.id, payload)
+    }
+}
+
+/// The most characters an error message of [`ClientFrame::parse`] or
+/// [`ServerFrame::parse`](crate::ServerFrame::parse) has, whatever the input: serde's reasons
+/// quote the offending input, so a long one is cut (see [`shorten`]).
+pub const MAX_ERROR_MESSAGE_CHARS: usize = 200;
+
+/// Why a text or a payload could not be read, before it becomes an error message.
+#[derive(Debug)]
+pub(crate) enum NotRead {
+    /// What serde said.
+    Serde(serde_json::Error),
+    /// Valid JSON, but not the object a frame or a payload must be.
+    NotObject {
+        /// `"frame"` or `"payload"`.
+        what: &'static str,
+        /// What it was instead: `an array`, `a string`, ….
+        found: &'static str,
+    },
+}
+
+impl NotRead {
+    /// The reason in at most `max` characters (`max` ≥ 80): serde's message with the input it
+    /// quotes cut in the middle, and its position (`at line L column C`) kept whole.
+    pub(crate) fn bounded(&self, max: usize) -> String {
+        match self {
+            NotRead::Serde(e) => bounded_reason(e, max),
+            NotRead::NotObject { what, found } => {
+                format!("a {what} must be a JSON object, not {found}")
+            }
+        }
+    }
+}
+
+/// Reads `text` as `T`, which is a struct: only from a JSON object, never from an array (which
+/// serde's derived `Deserialize` would take as the fields in order) or any other value.
+pub(crate) fn read_object<T: DeserializeOwned>(text: &str) -> Result<T, NotRead> {
+    // serde_json skips exactly these before a value, then reads a struct from `{` or `[`.
+    let first = text
+        .bytes()
+        .find(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'));
+    match first {
+        Some(b'{') => serde_json::from_str(text).map_err(NotRead::Serde),
+        // Not an object: a syntax error (with its position) if it is not JSON at all.
+        first => match serde_json::from_str::<IgnoredAny>(text) {
+            Err(e) => Err(NotRead::Serde(e)),
+            Ok(_) => Err(NotRead::NotObject {
+                what: "frame",
+                found: json_kind(first),
+            }),
+        },
+    }
+}
+
+/// Reads a payload as `T`, which is a struct: only from a JSON object.
+pub(crate) fn read_payload<T: DeserializeOwned>(payload: Value) -> Result<T, NotRead> {
+    let found = match &payload {
+        Value::Object(_) => return serde_json::from_value(payload).map_err(NotRead::Serde),
+        Value::Array(_) => "an array",
+        Value::String(_) => "a string",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::Null => "null",
+    };
+    Err(NotRead::NotObject {
+        what: "payload",
+        found,
+    })
+}
+
+/// The kind of the JSON value that starts with `first`.
+fn json_kind(first: Option<u8>) -> &'static str {
+    match first {
+        Some(b'[') => "an array",
+        Some(b'"') => "a string",
+        Some(b't' | b'f') => "a boolean",
+        Some(b'n') => "null",
+        _ => "a number",
+    }
+}
+
+/// serde's message for `e` in at most `max` characters (`max` ≥ 80). serde quotes the
+/// offending input whole (`invalid type: string "…"`, ``unknown variant `…` ``), so a long
+/// message keeps its start (what is wrong), the end of the quoted input, what was expected,
+/// and where (`at line L column C`, which serde_json adds for text, not for a `Value`).
+pub(crate) fn bounded_reason(e: &serde_json::Error, max: usize) -> String {
+    let full = e.to_string();
+    if full.chars().count() <= max {
+        return full;
+    }
+    let position = if e.line() > 0 {
+        format!(" at line {} column {}", e.line(), e.column())
+    } else {
+        String::new()
+    };
+    let (what, position) = match full.strip_suffix(position.as_str()) {
+        Some(what) => (what, position.as_str()),
+        None => (full.as_str(), ""),
+    };
+    // A position is at most 57 characters (two 20-digit numbers), so `room` is at least 23.
+    let room = max.saturating_sub(position.chars().count());
+    // The last ", expected " (a byte search: `str::rfind` costs the wasm build about 1 KiB).
+    const EXPECTED: &[u8] = b", expected ";
+    let mut windows = what.as_bytes().windows(EXPECTED.len());
+    let expected_at = windows.rposition(|w| w == EXPECTED);
+    let what = match expected_at {
+        // "<what is wrong, quoting the input>, expected <what the type wanted>": the second
+        // part is this crate's own text (a list of variants can be long), so it gets what it
+        // needs as long as the first keeps 40 characters.
+        Some(at) if at > 0 => {
+            let (found, expected) = what.split_at(at);
+            let expected = cut_end(expected, room.saturating_sub(40));
+            let room = (room - expected.chars().count()).min(FOUND_CHARS);
+            cut_middle(found, room) + &expected
+        }
+        _ => cut_middle(what, room.min(FOUND_CHARS)),
+    };
+    what + position
+}
+
+/// The most characters of serde's "what is wrong" part (before `, expected …`) that
+/// [`bounded_reason`] keeps of a message that is too long, the quoted input included: enough
+/// to recognise the input by its start and its end.
+const FOUND_CHARS: usize = 72;
+
+/// `text` in at most `max` characters: its start and its end with `…` between.
+fn cut_middle(text: &str, max: usize) -> String {
+    let count = text.chars().count();
+    if count <= max {
+        return text.to_owned();
+    }
+    if max == 0 {
+        return String::new();
+    }
+    let keep = max - 1;
+    let head = keep / 2;
+    // Byte offsets of the `head`-th character and of the first of the last `keep - head`.
+    let at = |n: usize| text.char_indices().nth(n).map_or(text.len(), |(i, _)| i);
+    let (head_end, tail_start) = (at(head), at(count - (keep - head)));
+    let mut cut = String::with_capacity(head_end + 3 + text.len() - tail_start);
+    cut.push_str(&text[..head_end]);
+    cut.push('…');
+    cut.push_str(&text[tail_start..]);
+    cut
+}
+
+/// `text` in at most `max` characters: its start and `…`.
+fn cut_end(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_owned();
+    }
+    match max {
+        0 => String::new(),
+        _ => shorten(text, max - 1),
     }
 }
 
@@ -329,5 +493,197 @@ mod tests {
             ClientFrame::parse(r#"{"action":"ping","id":"a","payload":{"t":"soon"}}"#).unwrap_err();
         assert!(matches!(e, FrameError::BadPayload { .. }), "{e:?}");
         assert_eq!(e.id(), Some("a"));
+    }
+
+    /// Frames whose error serde would describe by quoting 500 characters of them (or a
+    /// position 100 000 lines down).
+    fn long_inputs() -> Vec<String> {
+        let long = "a".repeat(500);
+        vec![
+            format!(r#""{long}""#),
+            format!(r#"{{"action":"ping","id":"{long}"x}}"#),
+            format!(r#"{{"action":"ping","id":"c1","{long}":1,}}"#),
+            format!(r#"{{"action":["{long}"]}}"#),
+            format!(r#"{{"action":"ping","id":"{long}","payload":{{"t":"{long}"}}}}"#),
+            format!(r#"{{"action":"ping","payload":{{"t":1e300}}}}"#),
+            format!(
+                r#"{{"action":"hello","payload":{{"role":"{long}","clientId":"x","version":"1"}}}}"#
+            ),
+            format!(
+                r#"{{"action":"subscribe","payload":{{"events":"{}"}}}}"#,
+                "é".repeat(500)
+            ),
+            format!(r#"{{"action":"{long}","id":"x"}}"#),
+            format!("{}{{\"action\":\"ping\"", "\n".repeat(100_000)),
+        ]
+    }
+
+    #[test]
+    fn error_messages_are_bounded_whatever_the_input() {
+        for text in long_inputs() {
+            let e = ClientFrame::parse(&text).unwrap_err();
+            let message = e.to_string();
+            assert!(
+                message.chars().count() <= MAX_ERROR_MESSAGE_CHARS,
+                "{} characters: {message}",
+                message.chars().count()
+            );
+        }
+        // Still saying what is wrong, what was expected and where.
+        let long = "a".repeat(500);
+        let e = ClientFrame::parse(&format!(
+            r#"{{"action":"ping","id":"c1","payload":{{"t":"{long}"}}}}"#
+        ))
+        .unwrap_err();
+        let message = e.to_string();
+        assert!(
+            message.starts_with(r#"bad payload for 'ping': invalid type: string "aaa"#),
+            "{message}"
+        );
+        assert!(message.ends_with(r#"aaa", expected u64"#), "{message}");
+        assert!(message.contains('…'), "{message}");
+        assert_eq!(e.id(), Some("c1"));
+        let role = format!(
+            r#"{{"action":"hello","payload":{{"role":"{long}","clientId":"x","version":"1"}}}}"#
+        );
+        let message = ClientFrame::parse(&role).unwrap_err().to_string();
+        assert!(
+            message.starts_with("bad payload for 'hello': unknown variant `aaa"),
+            "{message}"
+        );
+        assert!(
+            message.ends_with("aaa`, expected `extension` or `client`"),
+            "{message}"
+        );
+        let json = format!(r#"{{"action":"{long}""#);
+        let message = ClientFrame::parse(&(json + " x")).unwrap_err().to_string();
+        assert_eq!(
+            message,
+            "malformed frame: expected `,` or `}` at line 1 column 514"
+        );
+        let field = format!(r#"{{"action":7,"id":"{long}"}}"#);
+        let message = ClientFrame::parse(&field).unwrap_err().to_string();
+        assert_eq!(
+            message,
+            "malformed frame: invalid type: integer `7`, expected a string at line 1 column 11"
+        );
+        let id = format!(r#"{{"action":"ping","id":["{long}"]}}"#);
+        let message = ClientFrame::parse(&id).unwrap_err().to_string();
+        assert!(
+            message.starts_with(
+                "malformed frame: invalid type: sequence, expected a string at line 1 column "
+            ),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn a_long_reason_keeps_its_position() {
+        let long = "a".repeat(500);
+        let e = serde_json::from_str::<u64>(&format!("\n\n  \"{long}\"")).unwrap_err();
+        assert_eq!(e.line(), 3);
+        let message = bounded_reason(&e, 100);
+        assert!(message.chars().count() <= 100, "{message}");
+        assert!(
+            message.starts_with(r#"invalid type: string "aaa"#),
+            "{message}"
+        );
+        assert!(
+            message.ends_with(r#"aaa", expected u64 at line 3 column 504"#),
+            "{message}"
+        );
+        // What needs no cut is left alone.
+        let e = serde_json::from_str::<u64>(r#""soon""#).unwrap_err();
+        assert_eq!(bounded_reason(&e, 100), e.to_string());
+    }
+
+    #[test]
+    fn a_frame_must_be_a_json_object() {
+        // serde's derived Deserialize would read an array as the fields in order.
+        for (text, found) in [
+            (r#"["ping","a",{"t":1}]"#, "an array"),
+            (r#" ["ping"]"#, "an array"),
+            (r#""ping""#, "a string"),
+            ("true", "a boolean"),
+            ("null", "null"),
+            ("-4.5", "a number"),
+        ] {
+            let e = ClientFrame::parse(text).unwrap_err();
+            assert_eq!(
+                e,
+                FrameError::BadJson(format!("a frame must be a JSON object, not {found}")),
+                "{text}"
+            );
+            assert_eq!(
+                e.to_string(),
+                format!("malformed frame: a frame must be a JSON object, not {found}")
+            );
+        }
+        // Text that is not JSON at all is a syntax error with its position.
+        let e = ClientFrame::parse(r#"["ping","a""#).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "malformed frame: EOF while parsing a list at line 1 column 11"
+        );
+        // The payload too.
+        for payload in ["[1]", r#""t""#, "7", "false"] {
+            let text = format!(r#"{{"action":"ping","id":"p1","payload":{payload}}}"#);
+            let e = ClientFrame::parse(&text).unwrap_err();
+            assert!(matches!(e, FrameError::BadPayload { .. }), "{e:?}");
+            assert!(
+                e.to_string()
+                    .starts_with("bad payload for 'ping': a payload must be a JSON object, not "),
+                "{e}"
+            );
+            assert_eq!(e.id(), Some("p1"));
+        }
+        let e = ClientFrame::parse(r#"{"action":"hello","payload":["client","x","1",[],null]}"#)
+            .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "bad payload for 'hello': a payload must be a JSON object, not an array"
+        );
+        // An absent or null payload reads as `{}`.
+        assert!(ClientFrame::parse(r#"{"action":"publish","payload":null}"#).is_err());
+        let f = ClientFrame::parse(r#"{"action":"unsubscribe","payload":{"events":[]}}"#).unwrap();
+        assert_eq!(
+            f.message,
+            ClientMessage::Unsubscribe(Events { events: vec![] })
+        );
+    }
+
+    #[cfg(not(target_arch = "wasm32"))]
+    #[test]
+    fn floats_round_trip_exactly() {
+        for float in [
+            "1.7275580049601788e-9",
+            "-0.0009979823645894575",
+            "2.2250738585072014e-308",
+            "1.7976931348623157e308",
+            "5e-324",
+            "0.30000000000000004",
+            "-0.0",
+        ] {
+            let wanted: f64 = float.parse().unwrap();
+            let text = format!(
+                r#"{{"action":"publish","id":"c9","payload":{{"event":"x","data":[{float}]}}}}"#
+            );
+            let frame = ClientFrame::parse(&text).unwrap();
+            let ClientMessage::Publish(p) = &frame.message else {
+                panic!("{frame:?}")
+            };
+            let read = p.data[0].as_f64().unwrap();
+            assert_eq!(read.to_bits(), wanted.to_bits(), "{float} read as {read:e}");
+            let again = ClientFrame::parse(&frame.to_json()).unwrap();
+            let ClientMessage::Publish(q) = &again.message else {
+                panic!("{again:?}")
+            };
+            let back = q.data[0].as_f64().unwrap();
+            assert_eq!(
+                back.to_bits(),
+                wanted.to_bits(),
+                "{float} came back as {back:e}"
+            );
+        }
     }
 }

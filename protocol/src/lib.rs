@@ -8,8 +8,9 @@
 //!   `error` frame and its [`ErrorCode`]s.
 //! - [`token`]: [`Token`], the API key a client shows a production server, never printed.
 //!
-//! JSON text frames only. Parsing never panics: anything that is not a valid frame becomes a
-//! [`FrameError`] that names what is wrong, so the receiver can answer with an `error` frame.
+//! JSON text frames only, each a JSON object. Parsing never panics: anything that is not a
+//! valid frame becomes a [`FrameError`] that names what is wrong, in at most
+//! [`MAX_ERROR_MESSAGE_CHARS`] characters, so the receiver can answer with an `error` frame.
 
 pub mod client;
 pub mod server;
@@ -18,7 +19,7 @@ pub mod token;
 
 pub use client::{
     shorten, valid_event_name, ClientFrame, ClientMessage, Events, FrameError, Hello, Ping,
-    Publish, Reply, Role, EXTENSION_EVENTS,
+    Publish, Reply, Role, EXTENSION_EVENTS, MAX_ERROR_MESSAGE_CHARS,
 };
 pub use server::{
     Ack, ErrorCode, ErrorPayload, EventPayload, Pong, ServerFrame, ServerMessage, Welcome,

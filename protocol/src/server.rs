@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::client::{read_object, read_payload, NotRead, MAX_ERROR_MESSAGE_CHARS};
 use crate::Signature;
 
 /// `welcome`: the answer to `hello`.
@@ -192,15 +193,18 @@ impl ServerFrame {
     }
 
     /// Reads one server frame. Unknown types become [`ServerMessage::Other`]; a known type with
-    /// a malformed payload or text that is not a frame at all is an error.
+    /// a malformed payload or text that is not a frame at all is an error. The frame, and the
+    /// payload of a known type, must be JSON objects. The error's message is at most
+    /// [`MAX_ERROR_MESSAGE_CHARS`] characters whatever the text; a message that had to be cut
+    /// keeps its `line()` and `column()`, but its `classify()` is then `Data`.
     pub fn parse(text: &str) -> Result<Self, serde_json::Error> {
-        let raw: RawServerFrame = serde_json::from_str(text)?;
+        let raw: RawServerFrame = read_object(text).map_err(bounded)?;
         let message = match raw.kind.as_str() {
-            "welcome" => ServerMessage::Welcome(serde_json::from_value(raw.payload)?),
-            "pong" => ServerMessage::Pong(serde_json::from_value(raw.payload)?),
-            "ack" => ServerMessage::Ack(serde_json::from_value(raw.payload)?),
-            "event" => ServerMessage::Event(serde_json::from_value(raw.payload)?),
-            "error" => ServerMessage::Error(serde_json::from_value(raw.payload)?),
+            "welcome" => ServerMessage::Welcome(read_payload(raw.payload).map_err(bounded)?),
+            "pong" => ServerMessage::Pong(read_payload(raw.payload).map_err(bounded)?),
+            "ack" => ServerMessage::Ack(read_payload(raw.payload).map_err(bounded)?),
+            "event" => ServerMessage::Event(read_payload(raw.payload).map_err(bounded)?),
+            "error" => ServerMessage::Error(read_payload(raw.payload).map_err(bounded)?),
             _ => ServerMessage::Other {
                 kind: raw.kind,
                 payload: raw.payload,
@@ -210,6 +214,16 @@ impl ServerFrame {
             reply_to: raw.reply_to,
             message,
         })
+    }
+}
+
+/// `e` as a `serde_json::Error` whose message is at most [`MAX_ERROR_MESSAGE_CHARS`]
+/// characters: serde's own error when it is short enough, else one with the cut message (and
+/// the same line and column, which serde_json reads back from the message's end).
+fn bounded(e: NotRead) -> serde_json::Error {
+    match e {
+        NotRead::Serde(e) if e.to_string().chars().count() <= MAX_ERROR_MESSAGE_CHARS => e,
+        e => serde::de::Error::custom(e.bounded(MAX_ERROR_MESSAGE_CHARS)),
     }
 }
 
@@ -254,5 +268,60 @@ mod tests {
         let f = ServerFrame::parse(r#"{"type":"newThing","payload":{"event":"x"}}"#).unwrap();
         assert_eq!(f.message.kind(), "newThing");
         assert!(ServerFrame::parse("nope").is_err());
+    }
+
+    #[test]
+    fn a_frame_and_a_known_payload_must_be_json_objects() {
+        // serde's derived Deserialize would read these arrays as the fields in order.
+        let e = ServerFrame::parse(r#"["pong","c2",{"t":1,"serverTime":2}]"#).unwrap_err();
+        assert_eq!(e.to_string(), "a frame must be a JSON object, not an array");
+        let e =
+            ServerFrame::parse(r#"{"type":"pong","replyTo":"c2","payload":[1,2]}"#).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "a payload must be a JSON object, not an array"
+        );
+        let e = ServerFrame::parse("42").unwrap_err();
+        assert_eq!(e.to_string(), "a frame must be a JSON object, not a number");
+        // Not JSON at all: serde's own error, with its position and category.
+        let e = ServerFrame::parse("[1,").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "EOF while parsing a value at line 1 column 3"
+        );
+        assert!(e.is_eof());
+        // An unknown type keeps whatever payload it has.
+        let f = ServerFrame::parse(r#"{"type":"newThing","payload":[1]}"#).unwrap();
+        assert_eq!(f.message.kind(), "newThing");
+    }
+
+    #[test]
+    fn error_messages_are_bounded_whatever_the_text() {
+        let long = "a".repeat(500);
+        let texts = [
+            format!(r#"{{"type":"error","payload":{{"code":"{long}","message":"x"}}}}"#),
+            format!(r#"{{"type":"pong","payload":{{"t":"{long}","serverTime":1}}}}"#),
+            format!(r#"{{"type":"ack","payload":{{"action":"{long}","events":"{long}"}}}}"#),
+            format!(r#""{long}""#),
+            format!(r#"{{"type":"{long}" "#),
+        ];
+        for text in &texts {
+            let e = ServerFrame::parse(text).unwrap_err();
+            let message = e.to_string();
+            assert!(
+                message.chars().count() <= MAX_ERROR_MESSAGE_CHARS,
+                "{} characters: {message}",
+                message.chars().count()
+            );
+        }
+        let message = ServerFrame::parse(&texts[0]).unwrap_err().to_string();
+        assert!(message.starts_with("unknown variant `aaa"), "{message}");
+        assert!(
+            message.ends_with("`, expected one of `bad_json`, `unknown_action`, `bad_payload`, `bad_frame`, `too_large`, `rate_limited`, `unauthorized`, `no_extension`, `internal`"),
+            "{message}"
+        );
+        // A cut message keeps its position.
+        let e = ServerFrame::parse(&format!("\n{{\"type\":\"x\"}} \"{long}\"")).unwrap_err();
+        assert_eq!(e.to_string(), "trailing characters at line 2 column 14");
     }
 }
