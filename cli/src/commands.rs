@@ -352,12 +352,7 @@ pub async fn request_image(
             if let (Some(token), Mode::Cloud) = (&settings.token, status.mode) {
                 request = request.bearer_auth(token.expose());
             }
-            let bytes = request
-                .send()
-                .await?
-                .error_for_status()?
-                .bytes()
-                .await?;
+            let bytes = request.send().await?.error_for_status()?.bytes().await?;
             let got = crate::hex_sha256(&bytes);
             anyhow::ensure!(
                 got == want,
