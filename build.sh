@@ -6,7 +6,7 @@
 #   ./build.sh package build, then the store zip dist/semantest-extension-<version>.zip
 #   ./build.sh run     build, then run semantest-server on port 3003 in the foreground
 #   ./build.sh test    setup, fmt, eslint, clippy (native + wasm32), cargo test, browser tests, e2e tests
-#   ./build.sh bench   build, then the browser benchmarks into BENCHMARKS.md
+#   ./build.sh bench   build, then the browser and server benchmarks into BENCHMARKS.md
 #   ./build.sh fuzz [SECONDS]  each cargo-fuzz target in fuzz/ for SECONDS (default 60); not part of test
 #
 # Only package registries are reachable on our machines, so every tool comes from crates.io or
@@ -40,7 +40,9 @@ Commands:
   test     setup, cargo fmt --check, eslint, clippy (native and wasm32), cargo test, browser tests,
            e2e tests (tests/e2e/run.sh: build, then the extension and www/ in headless Chromium).
            Exits non-zero if any step fails; prints a summary with durations.
-  bench    build, then measure in headless Chromium and update BENCHMARKS.md (RUNS=30).
+  bench    build, then measure and update BENCHMARKS.md: connect() in headless Chromium (RUNS=30),
+           and the server beside Node ws, Python websockets and raw TCP with the Rust load client
+           (REPEATS=3; BENCH_QUICK=1 for short runs). About 10 minutes; loopback only.
   fuzz [SECONDS]
            Run each cargo-fuzz target in fuzz/ (the protocol parsers) for SECONDS (default 60),
            starting from fuzz/seeds/<target>; prints the executions per target. Installs
@@ -156,7 +158,7 @@ setup_npm() {
     command -v npm >/dev/null 2>&1 || die "npm is required (Node 20 + npm)"
     if [[ node_modules/.package-lock.json -nt package-lock.json && -x node_modules/.bin/wasm-opt &&
         -x node_modules/.bin/eslint ]]; then
-        ok "npm packages (binaryen $(node -p 'require("./node_modules/binaryen/package.json").version'), playwright-core, eslint)"
+        ok "npm packages (binaryen $(node -p 'require("./node_modules/binaryen/package.json").version'), playwright-core, eslint, ws)"
     else
         installing "npm packages (npm ci)"
         quietly npm-ci npm ci --no-audit --no-fund
@@ -268,8 +270,15 @@ EOF
 cmd_bench() {
     cmd_build
     setup_browser
+    echo "==> the load client and the peers (Node ws from npm, Python websockets from PyPI)"
+    cargo build --release -p semantest-load
+    local python
+    python=$(bench/peers/setup.sh)
     echo "==> bench/connect.mjs: connect() to open socket in headless Chromium"
     node bench/connect.mjs --server "$(server_binary)" --pkg "$PKG_DIR" --runs "${RUNS:-30}" --write
+    echo "==> bench/server.mjs: our server beside Node ws, Python websockets and raw TCP"
+    node bench/server.mjs --server "$(server_binary)" --load target/release/semantest-load \
+        --python "$python" --repeats "${REPEATS:-3}" ${BENCH_QUICK:+--quick} --write
 }
 
 # --- fuzz -----------------------------------------------------------------------------------
@@ -428,7 +437,7 @@ cmd_test() {
     local started=$SECONDS
     if run_step "setup" ./build.sh setup; then
         run_step "cargo fmt --check" cargo fmt --all --check || true
-        run_step "eslint" node_modules/.bin/eslint --max-warnings 0 extension scripts eslint.config.js || true
+        run_step "eslint" node_modules/.bin/eslint --max-warnings 0 extension scripts eslint.config.js bench tests/e2e www || true
         run_step "clippy (native)" cargo clippy --workspace --all-targets -- -D warnings || true
         run_step "clippy ($WASM_TARGET)" \
             cargo clippy -p semantest-connect --target "$WASM_TARGET" --all-targets -- -D warnings || true

@@ -43,6 +43,9 @@ use crate::reply::{binary_refused, handle_text, Reply, Session};
 use crate::shutdown::CLOSE_REPLY_WAIT;
 use crate::AppState;
 
+/// The WebSocket read buffer of one connection (see [`upgrade`]).
+const READ_BUFFER: usize = 1024;
+
 /// The longest one send may wait for the peer to make room.
 const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -73,6 +76,13 @@ pub(crate) async fn upgrade(
     // this connection and sends it a 1001.
     let held = state.shutdown().hold();
     ws.protocols([auth::SUBPROTOCOL])
+        // The library's default 128 KiB read buffer is zero-filled on the first read, so every
+        // idle socket kept 128 KiB resident (137 KB per connection, measured by bench/load's
+        // ramp; 7.3 KB with 1 KiB). Protocol frames are small; a message may still be `limit`
+        // long, it is read in more calls. Echo throughput measured the same (BENCHMARKS.md).
+        .read_buffer_size(READ_BUFFER)
+        // Each send is flushed at once anyway: no write buffer kept per socket.
+        .write_buffer_size(0)
         .max_message_size(limit)
         .max_frame_size(limit)
         .on_upgrade(move |socket| async move {
