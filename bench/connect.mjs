@@ -14,7 +14,8 @@
 //
 // Usage: node bench/connect.mjs --server target/release/semantest-server --pkg pkg
 //          [--runs 30] [--cold-runs RUNS] [--write] [--json FILE]
-import { spawn } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
+import { cpus, totalmem } from "node:os";
 import { readFileSync, writeFileSync, existsSync } from "node:fs";
 import { createServer } from "node:http";
 import { createServer as createNetServer } from "node:net";
@@ -346,7 +347,7 @@ async function main() {
     const gz = gzipSync(wasm, { level: 9 }).length;
     const lines = [
       "<!-- connect:start -->",
-      `Measured ${date} by \`./build.sh bench\` (bench/connect.mjs): headless Chromium ${browser.version()}, `,
+      `Measured ${date} at commit \`${commitId()}\` by \`./build.sh bench\` (bench/connect.mjs) on ${cpus().length} × ${cpus()[0]?.model ?? "unknown CPU"}, ${Math.round(totalmem() / 2 ** 30)} GiB: headless Chromium ${browser.version()}, `,
       `release build, loopback servers, ${RUNS} runs per scenario after one warm-up, default settings `,
       "(probe timeout 2 s, local head start 300 ms). \"wrong signature\": the local port answers "
         + "`/signature` as another service (`{\"service\":\"other\",…}`).",
@@ -412,3 +413,12 @@ async function main() {
 
 setTimeout(() => fail(`not done after ${DEADLINE_MS / 60_000} min`), DEADLINE_MS).unref();
 main().catch((e) => fail(e.stack ?? String(e)));
+
+/** The short commit id of the tree measured, or "unknown" outside a git checkout. */
+function commitId() {
+  try {
+    return execFileSync("git", ["rev-parse", "--short", "HEAD"]).toString().trim();
+  } catch {
+    return "unknown";
+  }
+}
