@@ -107,10 +107,14 @@ pub(crate) fn unauthorized(missing: bool) -> Response {
     };
     (
         StatusCode::UNAUTHORIZED,
-        [(
-            header::WWW_AUTHENTICATE,
-            HeaderValue::from_static("Bearer realm=\"semantest\""),
-        )],
+        [
+            (
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"semantest\""),
+            ),
+            // A refused client does not keep its connection (and its slot) for the next guess.
+            (header::CONNECTION, HeaderValue::from_static("close")),
+        ],
         message,
     )
         .into_response()

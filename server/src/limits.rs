@@ -54,10 +54,12 @@ impl HttpLimiter {
 
     /// `Ok` if `client` may make a request now, else how many seconds until it may.
     fn check(&self, client: IpAddr) -> Result<(), u64> {
-        self.limiter.check_key(&client).map_err(|not_until| {
-            let wait = not_until.wait_time_from(self.limiter.clock().now());
-            wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
-        })
+        self.limiter
+            .check_key(&bucket(client))
+            .map_err(|not_until| {
+                let wait = not_until.wait_time_from(self.limiter.clock().now());
+                (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1)
+            })
     }
 
     /// Forgets the addresses whose buckets are full again (called every minute).
@@ -118,22 +120,45 @@ impl MessageLimiter {
 }
 
 /// The client's address: the peer, or what a trusted proxy says in `X-Forwarded-For`.
+///
+/// `X-Forwarded-For` is read from the right (the entries the trusted proxies appended) to the
+/// first address that is not a trusted proxy. An entry that is not an address stops the walk:
+/// everything left of it was written by the client, so the last trusted hop is used instead.
+/// Addresses are compared in canonical form (`::ffff:10.0.0.1` is `10.0.0.1`).
 pub(crate) fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpAddr]) -> IpAddr {
-    if !trusted.contains(&peer) {
+    let peer = peer.to_canonical();
+    let is_trusted = |ip: &IpAddr| trusted.iter().any(|t| t.to_canonical() == *ip);
+    if !is_trusted(&peer) {
         return peer;
     }
-    let forwarded: Vec<IpAddr> = headers
+    let entries: Vec<&str> = headers
         .get_all("x-forwarded-for")
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .map_while(|a| a.trim().parse().ok())
         .collect();
-    forwarded
-        .into_iter()
-        .rev()
-        .find(|a| !trusted.contains(a))
-        .unwrap_or(peer)
+    let mut hop = peer;
+    for entry in entries.into_iter().rev() {
+        match entry.trim().parse::<IpAddr>().map(|ip| ip.to_canonical()) {
+            Ok(ip) if is_trusted(&ip) => hop = ip,
+            Ok(ip) => return ip,
+            Err(_) => return hop,
+        }
+    }
+    hop
+}
+
+/// The bucket an address counts in, for the rate limit and the connection caps: IPv4
+/// addresses alone, IPv6 addresses by their /64 (one subscriber's usual allocation), so a
+/// client cannot multiply its limits by walking through its own prefix.
+pub(crate) fn bucket(ip: IpAddr) -> IpAddr {
+    match ip.to_canonical() {
+        IpAddr::V6(v6) => {
+            let bits = u128::from(v6) & !((1u128 << 64) - 1);
+            IpAddr::V6(std::net::Ipv6Addr::from(bits))
+        }
+        v4 => v4,
+    }
 }
 
 /// The TCP peer of a request (set by the listener); unspecified when served without one, as
@@ -170,7 +195,11 @@ fn too_many(per_minute: u32, retry_after: u64) -> Response {
     });
     (
         StatusCode::TOO_MANY_REQUESTS,
-        [(header::RETRY_AFTER, HeaderValue::from(retry_after))],
+        [
+            (header::RETRY_AFTER, HeaderValue::from(retry_after)),
+            // A refused client does not keep its connection (and its slot) for the next try.
+            (header::CONNECTION, HeaderValue::from_static("close")),
+        ],
         Json(body),
     )
         .into_response()
@@ -213,6 +242,24 @@ mod tests {
         h.insert("x-forwarded-for", HeaderValue::from_static("not-an-ip"));
         assert_eq!(client_ip(proxy, &h, &[proxy]), proxy);
         assert_eq!(client_ip(proxy, &HeaderMap::new(), &[proxy]), proxy);
+        // A client that writes garbage before the proxy's entry does not pick its bucket.
+        h.insert(
+            "x-forwarded-for",
+            HeaderValue::from_static("6.6.6.6, x, 203.0.113.7"),
+        );
+        assert_eq!(client_ip(proxy, &h, &[proxy]), ip("203.0.113.7"));
+        h.insert("x-forwarded-for", HeaderValue::from_static("6.6.6.6, x"));
+        assert_eq!(client_ip(proxy, &h, &[proxy]), proxy);
+        // A dual-stack listener sees IPv4 peers as IPv4-mapped IPv6.
+        h.insert("x-forwarded-for", HeaderValue::from_static("203.0.113.9"));
+        assert_eq!(
+            client_ip(ip("::ffff:10.0.0.1"), &h, &[proxy]),
+            ip("203.0.113.9")
+        );
+        assert_eq!(
+            client_ip(ip("::ffff:198.51.100.2"), &h, &[proxy]),
+            ip("198.51.100.2")
+        );
     }
 
     #[test]
@@ -232,6 +279,12 @@ mod tests {
             Ok(()),
             "another address has its own bucket"
         );
+        // One IPv6 /64 is one bucket.
+        for n in 1..=3 {
+            assert_eq!(limiter.check(ip(&format!("2001:db8:1:2::{n}"))), Ok(()));
+        }
+        assert!(limiter.check(ip("2001:db8:1:2:ffff::1")).is_err());
+        assert_eq!(limiter.check(ip("2001:db8:1:3::1")), Ok(()));
     }
 
     #[test]

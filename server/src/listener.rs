@@ -3,14 +3,16 @@
 //!
 //! The policies:
 //! - **Caps.** At most [`crate::Config::max_connections`] TCP connections at once, and
-//!   [`crate::Config::max_connections_per_ip`] from one peer address (trusted proxies are
+//!   [`crate::Config::max_connections_per_ip`] from one peer address, an IPv6 /64 counting as one (trusted proxies are
 //!   exempt: many clients share them). A connection over a cap is answered
-//!   `503 Service Unavailable` with `Retry-After: 5` (plain text, on a plain listener) and closed;
+//!   `503 Service Unavailable` with `Retry-After: 5` (plain text, on a plain listener; at most
+//!   256 such answers at a time, past that a flood is closed unanswered) and closed;
 //!   on a TLS listener it is closed. A WebSocket keeps its connection's slot until it closes.
 //! - **Slowloris.** A client has [`crate::Config::header_read_timeout_ms`] to send a request's
 //!   headers, and as long again for a TLS handshake; then the connection is closed.
-//! - **Accept errors** (out of file descriptors, say) are logged and retried after 100 ms,
-//!   rather than ending the server or spinning.
+//! - **Accept errors** that concern the server (out of file descriptors, say) are logged and
+//!   retried after 100 ms, rather than ending the server or spinning; a connection reset before
+//!   it was accepted is skipped at once.
 //! - **Shutdown.** Stops accepting; each connection finishes its request in flight and closes
 //!   (WebSockets close themselves with 1001; see `ws`).
 
@@ -23,7 +25,7 @@ use axum::extract::ConnectInfo;
 use axum::Router;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
@@ -77,7 +79,11 @@ impl Caps {
         Arc::new(Caps {
             total: config.max_connections,
             per_ip: config.max_connections_per_ip,
-            trusted: config.trusted_proxies.clone(),
+            trusted: config
+                .trusted_proxies
+                .iter()
+                .map(|ip| crate::limits::bucket(*ip))
+                .collect(),
             open: Mutex::new((0, HashMap::new())),
         })
     }
@@ -85,6 +91,7 @@ impl Caps {
     /// A slot for a connection from `ip`, or `None` when a cap is reached.
     pub(crate) fn admit(self: &Arc<Self>, ip: IpAddr) -> Option<Slot> {
         let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
+        let ip = crate::limits::bucket(ip);
         let from_ip = open.1.get(&ip).copied().unwrap_or(0);
         if open.0 >= self.total || (from_ip >= self.per_ip && !self.trusted.contains(&ip)) {
             return None;
@@ -108,6 +115,7 @@ pub(crate) async fn run(
     state: AppState,
 ) {
     let caps = Caps::new(state.config());
+    let polite = Arc::new(tokio::sync::Semaphore::new(POLITE_REFUSALS));
     let header_timeout = Duration::from_millis(state.config().header_read_timeout_ms);
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
@@ -120,6 +128,10 @@ pub(crate) async fn run(
         };
         let (tcp, peer) = match accepted {
             Ok(accepted) => accepted,
+            Err(error) if is_per_connection(&error) => {
+                tracing::debug!(%error, "a connection failed before it was accepted");
+                continue;
+            }
             Err(error) => {
                 tracing::warn!(%error, "accept failed; retrying in 100 ms");
                 tokio::time::sleep(Duration::from_millis(100)).await;
@@ -131,7 +143,13 @@ pub(crate) async fn run(
             tracing::warn!(%peer, "connection refused: connection cap reached");
             state.metrics().connection_refused();
             if tls.is_none() {
-                tokio::spawn(refuse(tcp));
+                // At most POLITE_REFUSALS answered at once; past that, a flood is just closed.
+                if let Ok(permit) = polite.clone().try_acquire_owned() {
+                    tokio::spawn(async move {
+                        refuse(tcp).await;
+                        drop(permit);
+                    });
+                }
             }
             continue;
         };
@@ -160,13 +178,37 @@ pub(crate) async fn run(
     }
 }
 
-/// Answers 503 and closes, without waiting long for a client that does not read.
+/// How many refused connections may be answered at the same time (each holds its socket for
+/// at most [`REFUSAL_WAIT`]); more are closed without an answer.
+const POLITE_REFUSALS: usize = 256;
+
+/// How long a refused connection is kept to deliver its 503.
+const REFUSAL_WAIT: Duration = Duration::from_secs(1);
+
+/// Answers 503, closes its side, and reads what the client sent (for at most
+/// [`REFUSAL_WAIT`]) so that closing does not reset the connection before the client has
+/// read the answer.
 async fn refuse(mut tcp: TcpStream) {
-    let _ = tokio::time::timeout(Duration::from_secs(1), async {
-        let _ = tcp.write_all(BUSY).await;
-        let _ = tcp.shutdown().await;
+    let _ = tokio::time::timeout(REFUSAL_WAIT, async {
+        tcp.write_all(BUSY).await?;
+        tcp.shutdown().await?;
+        let mut sink = [0u8; 1024];
+        while tcp.read(&mut sink).await? > 0 {}
+        Ok::<(), std::io::Error>(())
     })
     .await;
+}
+
+/// Accept errors that concern one connection (it was reset before it was accepted), as
+/// opposed to the server's resources (out of file descriptors or memory), which need a pause.
+fn is_per_connection(error: &std::io::Error) -> bool {
+    matches!(
+        error.kind(),
+        std::io::ErrorKind::ConnectionAborted
+            | std::io::ErrorKind::ConnectionReset
+            | std::io::ErrorKind::ConnectionRefused
+            | std::io::ErrorKind::Interrupted
+    )
 }
 
 /// One accepted connection and what it needs to be served.

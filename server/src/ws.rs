@@ -150,7 +150,8 @@ where
                 Beat::Dead => break End::Close(close_code::POLICY, "no pong for two heartbeats"),
             },
             message = socket.next() => {
-                if matches!(message, Some(Ok(Message::Text(_) | Message::Binary(_)))) {
+                // Pings count too: the library answers each with a Pong, so they are work.
+                if matches!(message, Some(Ok(Message::Text(_) | Message::Binary(_) | Message::Ping(_)))) {
                     match limiter.check() {
                         Verdict::Handle => {}
                         Verdict::Refuse => {

@@ -508,3 +508,25 @@ async fn the_global_cap_counts_every_connection() {
     assert!(refused.starts_with("HTTP/1.1 503"), "{refused}");
     still_served(&mut b).await;
 }
+
+#[tokio::test]
+async fn a_refused_request_does_not_keep_its_connection() {
+    let server = TestServer::start(Config {
+        http_requests_per_minute: 1,
+        ..production()
+    })
+    .await;
+    // Keep-alive requests, pipelined: the 401 ends the connection, the second is never read.
+    let twice = "GET /metrics HTTP/1.1\r\nHost: a\r\n\r\nGET /metrics HTTP/1.1\r\nHost: a\r\n\r\n";
+    let answer = http(server.addr, twice).await;
+    assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+    assert!(
+        answer.to_ascii_lowercase().contains("connection: close"),
+        "{answer}"
+    );
+    assert_eq!(answer.matches("HTTP/1.1 ").count(), 1, "{answer}");
+    // The same for a 429 (the one request of this minute is used up).
+    let answer = http(server.addr, twice).await;
+    assert!(answer.starts_with("HTTP/1.1 429"), "{answer}");
+    assert_eq!(answer.matches("HTTP/1.1 ").count(), 1, "{answer}");
+}
