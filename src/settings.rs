@@ -185,6 +185,12 @@ pub enum SettingsError {
         /// What it may be.
         allowed: &'static str,
     },
+    /// A token with a remote server reached over plain `ws://` on another machine: the key
+    /// would cross the network in the clear.
+    #[error(
+        "token: the access key is only sent over wss:// (or ws:// to this machine), not to '{0}'"
+    )]
+    TokenInTheClear(String),
     /// `SEMANTEST_TOKEN` is not a valid token (the value is not repeated: it is a secret).
     #[error("SEMANTEST_TOKEN: {0}")]
     BadToken(#[from] TokenError),
@@ -328,6 +334,11 @@ impl Settings {
                 max: "10".into(),
             });
         }
+        if self.token.is_some() && !safe_for_a_key(self.effective_remote_url()) {
+            return Err(SettingsError::TokenInTheClear(
+                self.effective_remote_url().to_owned(),
+            ));
+        }
         if self.client_id.is_empty() || self.client_id.len() > 128 {
             return Err(SettingsError::OutOfRange {
                 field: "clientId (length)",
@@ -457,6 +468,23 @@ fn split_url<'a>(field: &'static str, url: &'a str) -> Result<(&'a str, &'a str)
         return Err(bad("no host"));
     }
     Ok((scheme, rest))
+}
+
+/// Whether a key may be sent to `url`: over `wss://`, or over `ws://` to this machine only.
+fn safe_for_a_key(url: &str) -> bool {
+    let Some(rest) = url.strip_prefix("ws://") else {
+        return url.starts_with("wss://");
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let name = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => host.split(':').next().unwrap_or_default(),
+    };
+    name.eq_ignore_ascii_case("localhost")
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 fn check_ws(field: &'static str, url: &str) -> Result<(), SettingsError> {

@@ -820,3 +820,40 @@ fn a_bad_token_in_the_environment_is_refused_without_echoing_it() {
     assert!(!format!("{s:?}").contains("a-good-token"), "Debug hides it");
     assert!(!serde_json::to_string(&s).unwrap().contains("a-good-token"));
 }
+
+#[test]
+fn a_token_is_never_sent_in_the_clear_to_another_machine() {
+    let token: semantest_protocol::Token = "remote-key-0123456789".parse().unwrap();
+    let with = |url: &str| {
+        Settings::resolve(&Overrides {
+            token: Some(token.clone()),
+            custom_url: Some(url.to_owned()),
+            ..Overrides::default()
+        })
+    };
+    for ok in [
+        "wss://api.example.org",
+        "ws://127.0.0.1:3004",
+        "ws://localhost:3004/",
+        "ws://[::1]:3004",
+    ] {
+        assert!(with(ok).is_ok(), "{ok}");
+    }
+    for clear in [
+        "ws://api.example.org",
+        "ws://192.168.1.5:3003",
+        "ws://localhost.example.org",
+    ] {
+        let err = with(clear).unwrap_err().to_string();
+        assert!(
+            err.starts_with("token: the access key is only sent over wss://"),
+            "{err}"
+        );
+    }
+    // Without a token, ws:// stays allowed anywhere.
+    assert!(Settings::resolve(&Overrides {
+        custom_url: Some("ws://api.example.org".into()),
+        ..Overrides::default()
+    })
+    .is_ok());
+}

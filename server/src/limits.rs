@@ -13,7 +13,8 @@
 //! - **Client address**: the TCP peer, unless the peer is one of
 //!   [`crate::Config::trusted_proxies`]: then the last address in `X-Forwarded-For` that is not
 //!   itself a trusted proxy. From anyone else `X-Forwarded-For` is ignored, so a client cannot
-//!   pick its own bucket.
+//!   pick its own bucket. A trusted proxy's own `GET /health` (nothing forwarded) is never
+//!   limited, so a load balancer's checks cannot be starved by clients.
 //!
 //! Both limits apply in production only (see [`crate::Config::rate_limited`]). The buckets of
 //! addresses that went quiet are dropped every minute, so the table does not grow for ever.
@@ -173,11 +174,17 @@ pub(crate) fn peer(request: &Request) -> IpAddr {
 /// Middleware: in production, 429 with `Retry-After` for the request over the limit.
 pub(crate) async fn http(State(state): State<AppState>, request: Request, next: Next) -> Response {
     if state.config().rate_limited() {
-        let client = client_ip(
-            peer(&request),
-            request.headers(),
-            &state.config().trusted_proxies,
-        );
+        let trusted = &state.config().trusted_proxies;
+        let peer = peer(&request).to_canonical();
+        let client = client_ip(peer, request.headers(), trusted);
+        // A trusted proxy's own health checks (nothing forwarded) are not rate limited: a
+        // load balancer must not mark the server down because clients used up its bucket.
+        let own_health_check = request.uri().path() == "/health"
+            && client == peer
+            && trusted.iter().any(|t| t.to_canonical() == peer);
+        if own_health_check {
+            return next.run(request).await;
+        }
         if let Err(retry_after) = state.http_limiter().check(client) {
             state.metrics().rate_limited(LimitScope::Http);
             tracing::debug!(%client, retry_after, "rate limited");

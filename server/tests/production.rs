@@ -530,3 +530,31 @@ async fn a_refused_request_does_not_keep_its_connection() {
     assert!(answer.starts_with("HTTP/1.1 429"), "{answer}");
     assert_eq!(answer.matches("HTTP/1.1 ").count(), 1, "{answer}");
 }
+
+#[tokio::test]
+async fn a_trusted_proxys_own_health_checks_are_not_rate_limited() {
+    let server = TestServer::start(Config {
+        http_requests_per_minute: 1,
+        trusted_proxies: vec!["127.0.0.1".parse().unwrap()],
+        ..production()
+    })
+    .await;
+    for _ in 0..3 {
+        let answer = http(server.addr, &get("/health", "")).await;
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    }
+    // Anything else from the proxy itself, and forwarded health checks, are limited.
+    assert!(http(server.addr, &get("/signature", ""))
+        .await
+        .starts_with("HTTP/1.1 200"));
+    assert!(http(server.addr, &get("/signature", ""))
+        .await
+        .starts_with("HTTP/1.1 429"));
+    let forwarded = get("/health", "X-Forwarded-For: 203.0.113.5\r\n");
+    assert!(http(server.addr, &forwarded)
+        .await
+        .starts_with("HTTP/1.1 200"));
+    assert!(http(server.addr, &forwarded)
+        .await
+        .starts_with("HTTP/1.1 429"));
+}
