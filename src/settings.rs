@@ -462,8 +462,7 @@ fn split_url<'a>(field: &'static str, url: &'a str) -> Result<(&'a str, &'a str)
     if url.chars().any(char::is_whitespace) {
         return Err(bad("contains spaces"));
     }
-    let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
-    let host = host.rsplit_once('@').map_or(host, |(_, h)| h);
+    let host = host_of(rest);
     if host.is_empty() || host.starts_with(':') {
         return Err(bad("no host"));
     }
@@ -475,8 +474,7 @@ fn safe_for_a_key(url: &str) -> bool {
     let Some(rest) = url.strip_prefix("ws://") else {
         return url.starts_with("wss://");
     };
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
-    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let host = host_of(rest);
     let name = match host.strip_prefix('[') {
         Some(v6) => v6.split(']').next().unwrap_or_default(),
         None => host.split(':').next().unwrap_or_default(),
@@ -485,6 +483,12 @@ fn safe_for_a_key(url: &str) -> bool {
         || name
             .parse::<std::net::IpAddr>()
             .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// The `host[:port]` of what follows `scheme://` (no path, no user info).
+fn host_of(rest: &str) -> &str {
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    authority.rsplit_once('@').map_or(authority, |(_, h)| h)
 }
 
 fn check_ws(field: &'static str, url: &str) -> Result<(), SettingsError> {

@@ -727,20 +727,9 @@ fn subscriptions_survive_reconnects_and_switches() {
     s.run_for(1_000);
     assert_eq!(s.mode(), Mode::Cloud);
     let subscribed_on = |s: &Sim| -> Vec<String> {
-        s.sent
-            .iter()
-            .filter(|(_, _, t)| t.contains(r#""action":"subscribe""#))
-            .map(|(_, socket, _)| {
-                s.log
-                    .iter()
-                    .find_map(|(_, c)| match c {
-                        Command::OpenSocket { socket: id, url } if id == socket => {
-                            Some(url.clone())
-                        }
-                        _ => None,
-                    })
-                    .unwrap()
-            })
+        s.sent_with_url("subscribe")
+            .into_iter()
+            .map(|(url, _)| url)
             .collect()
     };
     assert_eq!(subscribed_on(&s), [REMOTE_WS]);
@@ -778,20 +767,9 @@ fn the_token_goes_to_the_remote_in_hello_and_never_to_the_local_server() {
     s.run_for(31_000);
     assert_eq!(s.mode(), Mode::Local);
     let hellos: Vec<(String, serde_json::Value)> = s
-        .sent
-        .iter()
-        .filter(|(_, _, t)| t.contains(r#""action":"hello""#))
-        .map(|(_, socket, text)| {
-            let url = s
-                .log
-                .iter()
-                .find_map(|(_, c)| match c {
-                    Command::OpenSocket { socket: id, url } if id == socket => Some(url.clone()),
-                    _ => None,
-                })
-                .unwrap();
-            (url, serde_json::from_str(text).unwrap())
-        })
+        .sent_with_url("hello")
+        .into_iter()
+        .map(|(url, text)| (url, serde_json::from_str(&text).unwrap()))
         .collect();
     assert_eq!(hellos.len(), 2, "{hellos:?}");
     assert_eq!(hellos[0].0, REMOTE_WS);

@@ -128,8 +128,7 @@ impl MessageLimiter {
 /// Addresses are compared in canonical form (`::ffff:10.0.0.1` is `10.0.0.1`).
 pub(crate) fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpAddr]) -> IpAddr {
     let peer = peer.to_canonical();
-    let is_trusted = |ip: &IpAddr| trusted.iter().any(|t| t.to_canonical() == *ip);
-    if !is_trusted(&peer) {
+    if !is_trusted(peer, trusted) {
         return peer;
     }
     let entries: Vec<&str> = headers
@@ -141,12 +140,17 @@ pub(crate) fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpAddr]) -
     let mut hop = peer;
     for entry in entries.into_iter().rev() {
         match entry.trim().parse::<IpAddr>().map(|ip| ip.to_canonical()) {
-            Ok(ip) if is_trusted(&ip) => hop = ip,
+            Ok(ip) if is_trusted(ip, trusted) => hop = ip,
             Ok(ip) => return ip,
             Err(_) => return hop,
         }
     }
     hop
+}
+
+/// Whether `ip` (canonical) is one of the trusted proxies.
+fn is_trusted(ip: IpAddr, trusted: &[IpAddr]) -> bool {
+    trusted.iter().any(|t| t.to_canonical() == ip)
 }
 
 /// The bucket an address counts in, for the rate limit and the connection caps: IPv4
@@ -179,9 +183,8 @@ pub(crate) async fn http(State(state): State<AppState>, request: Request, next: 
         let client = client_ip(peer, request.headers(), trusted);
         // A trusted proxy's own health checks (nothing forwarded) are not rate limited: a
         // load balancer must not mark the server down because clients used up its bucket.
-        let own_health_check = request.uri().path() == "/health"
-            && client == peer
-            && trusted.iter().any(|t| t.to_canonical() == peer);
+        let own_health_check =
+            request.uri().path() == "/health" && client == peer && is_trusted(peer, trusted);
         if own_health_check {
             return next.run(request).await;
         }

@@ -348,6 +348,28 @@ impl Sim {
             .collect()
     }
 
+    /// The frames of `action` sent so far, each with the URL of the socket it went out on.
+    pub fn sent_with_url(&self, action: &str) -> Vec<(String, String)> {
+        let needle = format!(r#""action":"{action}""#);
+        self.sent
+            .iter()
+            .filter(|(_, _, text)| text.contains(&needle))
+            .map(|(_, socket, text)| {
+                let url = self
+                    .log
+                    .iter()
+                    .find_map(|(_, c)| match c {
+                        Command::OpenSocket { socket: id, url } if id == socket => {
+                            Some(url.clone())
+                        }
+                        _ => None,
+                    })
+                    .expect("a frame on a socket that was opened");
+                (url, text.clone())
+            })
+            .collect()
+    }
+
     pub fn opened_urls(&self) -> Vec<String> {
         self.log
             .iter()

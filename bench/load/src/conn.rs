@@ -83,6 +83,30 @@ pub async fn open(target: &Target, proto: Proto, n: usize) -> Result<Conn, LoadE
         })?
 }
 
+/// What `echo` and `rate` do first: check `count`, make room for that many open files, and
+/// open them ([`open_many`]); an error if none opened.
+pub async fn open_for_run(
+    target: &Target,
+    proto: Proto,
+    count: usize,
+) -> Result<(Vec<Conn>, Vec<LoadError>), LoadError> {
+    LoadError::check_connections(count)?;
+    crate::fdlimit::ensure(count as u64)?;
+    let (conns, errors) = open_many(target, proto, count).await;
+    if conns.is_empty() {
+        return Err(no_connection(errors));
+    }
+    Ok((conns, errors))
+}
+
+/// The error for a run where no connection opened, after telling how many failed.
+pub fn no_connection(errors: Vec<LoadError>) -> LoadError {
+    let count = errors.len();
+    let first = errors.into_iter().next().unwrap_or(LoadError::Closed);
+    eprintln!("all {count} connections failed");
+    LoadError::NoConnection(Box::new(first))
+}
+
 /// Opens `count` connections, [`BATCH`] at a time; the ones that opened and the errors of the
 /// others. Progress goes to stderr.
 pub async fn open_many(target: &Target, proto: Proto, count: usize) -> (Vec<Conn>, Vec<LoadError>) {

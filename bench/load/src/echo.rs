@@ -68,13 +68,8 @@ pub struct EchoReport {
 
 /// Runs the closed loop.
 pub async fn run(options: &EchoOptions) -> Result<EchoReport, LoadError> {
-    LoadError::check_connections(options.connections)?;
-    crate::fdlimit::ensure(options.connections as u64)?;
     let (conns, connect_errors) =
-        conn::open_many(&options.target, options.proto, options.connections).await;
-    if conns.is_empty() {
-        return Err(no_connection(connect_errors));
-    }
+        conn::open_for_run(&options.target, options.proto, options.connections).await?;
     let latencies = Latencies::new();
     let start = Instant::now();
     let measure_from = start + options.warmup;
@@ -118,14 +113,6 @@ pub async fn run(options: &EchoOptions) -> Result<EchoReport, LoadError> {
         errors: tally.errors,
         message_bytes: tally.message_bytes(),
     })
-}
-
-/// The error for a run where no connection opened, after telling how many failed.
-pub fn no_connection(errors: Vec<LoadError>) -> LoadError {
-    let count = errors.len();
-    let first = errors.into_iter().next().unwrap_or(LoadError::Closed);
-    eprintln!("all {count} connections failed");
-    LoadError::NoConnection(Box::new(first))
 }
 
 /// One connection's loop until `end`.

@@ -15,7 +15,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::conn;
-use crate::echo::no_connection;
+use crate::conn::no_connection;
 use crate::error::LoadError;
 use crate::proto::Proto;
 use crate::rss;

@@ -16,7 +16,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::conn::{self, Receiver, Sender};
-use crate::echo::{no_connection, GRACE};
+use crate::echo::GRACE;
 use crate::error::LoadError;
 use crate::proto::Proto;
 use crate::stats::{Latencies, Recorder};
@@ -105,13 +105,8 @@ pub async fn run(options: &RateOptions) -> Result<RateReport, LoadError> {
             options.rate
         )));
     }
-    LoadError::check_connections(options.connections)?;
-    crate::fdlimit::ensure(options.connections as u64)?;
     let (conns, connect_errors) =
-        conn::open_many(&options.target, options.proto, options.connections).await;
-    if conns.is_empty() {
-        return Err(no_connection(connect_errors));
-    }
+        conn::open_for_run(&options.target, options.proto, options.connections).await?;
     let latencies = Latencies::new();
     let from_send = Latencies::new();
     let lags = Latencies::new();
