@@ -72,6 +72,27 @@ pub struct Reply {
     pub data: Value,
 }
 
+/// `requestUpload`: asks the public service for a place to upload an image to (a presigned S3
+/// `PUT`), because API Gateway carries at most 128 KB per message. A local server answers it
+/// with an error: there the image goes to `POST /images`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UploadRequest {
+    /// The file name the image should keep (`[A-Za-z0-9._-]`, not starting with a dot).
+    pub filename: String,
+    /// Its size in bytes.
+    pub size: u64,
+    /// Its SHA-256, 64 lowercase hex digits.
+    pub sha256: String,
+    /// Its media type, e.g. `image/png`.
+    #[serde(default = "default_content_type")]
+    pub content_type: String,
+}
+
+fn default_content_type() -> String {
+    "application/octet-stream".to_owned()
+}
+
 /// Events that need the extension to act; published while no extension subscribes to them,
 /// they are held (bounded, for a limited time) rather than lost.
 pub const EXTENSION_EVENTS: &[&str] = &["imageDownloadRequested", "imageGenerationRequested"];
@@ -100,6 +121,8 @@ pub enum ClientMessage {
     Publish(Publish),
     /// `reply` → `ack` (and `event` to the publisher of `to`).
     Reply(Reply),
+    /// `requestUpload` → `uploadUrl` (public service only).
+    RequestUpload(UploadRequest),
 }
 
 impl ClientMessage {
@@ -112,6 +135,7 @@ impl ClientMessage {
             ClientMessage::Unsubscribe(_) => "unsubscribe",
             ClientMessage::Publish(_) => "publish",
             ClientMessage::Reply(_) => "reply",
+            ClientMessage::RequestUpload(_) => "requestUpload",
         }
     }
 }
@@ -221,6 +245,9 @@ impl ClientFrame {
             "reply" => {
                 ClientMessage::Reply(read_payload(payload).map_err(|e| bad(e, "reply", &raw.id))?)
             }
+            "requestUpload" => ClientMessage::RequestUpload(
+                read_payload(payload).map_err(|e| bad(e, "requestUpload", &raw.id))?,
+            ),
             _ => {
                 return Err(FrameError::UnknownAction {
                     action: shorten(&raw.action, 64),
@@ -242,6 +269,7 @@ impl ClientFrame {
             ClientMessage::Subscribe(e) | ClientMessage::Unsubscribe(e) => serde_json::to_value(e),
             ClientMessage::Publish(p) => serde_json::to_value(p),
             ClientMessage::Reply(r) => serde_json::to_value(r),
+            ClientMessage::RequestUpload(u) => serde_json::to_value(u),
         }
         .unwrap_or(Value::Null);
         raw_json(self.message.action(), &self.id, payload)

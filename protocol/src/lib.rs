@@ -7,22 +7,25 @@
 //! - [`server`]: frames a server sends (`{"type", "replyTo"?, "payload"}`), including the
 //!   `error` frame and its [`ErrorCode`]s.
 //! - [`token`]: [`Token`], the API key a client shows a production server, never printed.
+//! - `keys` (feature `keys`, servers only): which keys are valid and where a client shows one.
 //!
 //! JSON text frames only, each a JSON object. Parsing never panics: anything that is not a
 //! valid frame becomes a [`FrameError`] that names what is wrong, in at most
 //! [`MAX_ERROR_MESSAGE_CHARS`] characters, so the receiver can answer with an `error` frame.
 
 pub mod client;
+#[cfg(feature = "keys")]
+pub mod keys;
 pub mod server;
 pub mod signature;
 pub mod token;
 
 pub use client::{
     shorten, valid_event_name, ClientFrame, ClientMessage, Events, FrameError, Hello, Ping,
-    Publish, Reply, Role, EXTENSION_EVENTS, MAX_ERROR_MESSAGE_CHARS,
+    Publish, Reply, Role, UploadRequest, EXTENSION_EVENTS, MAX_ERROR_MESSAGE_CHARS,
 };
 pub use server::{
-    Ack, ErrorCode, ErrorPayload, EventPayload, Pong, ServerFrame, ServerMessage, Welcome,
+    Ack, ErrorCode, ErrorPayload, EventPayload, Pong, ServerFrame, ServerMessage, UploadUrl, Welcome,
 };
 pub use signature::{Signature, SERVICE_NAME};
 pub use token::{Token, TokenError};

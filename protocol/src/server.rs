@@ -65,6 +65,20 @@ pub struct EventPayload {
     pub in_reply_to: Option<String>,
 }
 
+/// `uploadUrl`: where to upload the image of a `requestUpload` (public service only).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UploadUrl {
+    /// The image's id on the service.
+    pub image_id: String,
+    /// A presigned URL to `PUT` the bytes to, with `Content-Type` as requested.
+    pub put_url: String,
+    /// A presigned URL to `GET` the image from afterwards.
+    pub get_url: String,
+    /// How long both URLs stay valid, in seconds.
+    pub expires_in_secs: u64,
+}
+
 /// The error codes of protocol v1.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -111,6 +125,8 @@ pub enum ServerMessage {
     Ack(Ack),
     /// A published event or a reply, for its subscribers or its publisher.
     Event(EventPayload),
+    /// Answer to `requestUpload`.
+    UploadUrl(UploadUrl),
     /// Something the client sent was wrong; the connection stays open unless said otherwise.
     Error(ErrorPayload),
     /// A message type this crate does not model (newer server); kept as raw JSON.
@@ -130,6 +146,7 @@ impl ServerMessage {
             ServerMessage::Pong(_) => "pong",
             ServerMessage::Ack(_) => "ack",
             ServerMessage::Event(_) => "event",
+            ServerMessage::UploadUrl(_) => "uploadUrl",
             ServerMessage::Error(_) => "error",
             ServerMessage::Other { kind, .. } => kind,
         }
@@ -180,6 +197,7 @@ impl ServerFrame {
             ServerMessage::Pong(p) => serde_json::to_value(p),
             ServerMessage::Ack(a) => serde_json::to_value(a),
             ServerMessage::Event(e) => serde_json::to_value(e),
+            ServerMessage::UploadUrl(u) => serde_json::to_value(u),
             ServerMessage::Error(e) => serde_json::to_value(e),
             ServerMessage::Other { payload, .. } => Ok(payload.clone()),
         }
@@ -204,6 +222,7 @@ impl ServerFrame {
             "pong" => ServerMessage::Pong(read_payload(raw.payload).map_err(bounded)?),
             "ack" => ServerMessage::Ack(read_payload(raw.payload).map_err(bounded)?),
             "event" => ServerMessage::Event(read_payload(raw.payload).map_err(bounded)?),
+            "uploadUrl" => ServerMessage::UploadUrl(read_payload(raw.payload).map_err(bounded)?),
             "error" => ServerMessage::Error(read_payload(raw.payload).map_err(bounded)?),
             _ => ServerMessage::Other {
                 kind: raw.kind,

@@ -80,6 +80,10 @@ fn answer(frame: ClientFrame, session: &Session<'_>, now_ms: u64) -> ServerFrame
             t: ping.t,
             server_time: now_ms,
         }),
+        ClientMessage::RequestUpload(_) => {
+            let text = "requestUpload is for the public service; upload to POST /images on this server";
+            return ServerFrame::error(Some(id), ErrorCode::UnknownAction, text);
+        }
         // An action the protocol crate learned but this server does not serve yet.
         other => {
             let text = format!("action '{}' is not served here", other.action());

@@ -45,7 +45,7 @@ impl AppState {
             config.hold_max_events,
             Duration::from_millis(config.hold_ms),
         );
-        let api_keys = ApiKeys::new(&config);
+        let api_keys = crate::auth::keys_of(&config);
         let http_limiter = HttpLimiter::new(&config);
         AppState {
             inner: Arc::new(Inner {

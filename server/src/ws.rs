@@ -264,7 +264,7 @@ fn first_frame(message: Option<&Result<Message, axum::Error>>, state: &AppState)
         _ => return FirstFrame::NotData,
     };
     match checked {
-        Ok(()) => FirstFrame::Accepted,
+        Ok(_) => FirstFrame::Accepted,
         Err(refusal) => FirstFrame::Refused(
             Reply {
                 action: Action::Hello,
