@@ -9,7 +9,7 @@
 //               answers without a body, "env" replies with its environment, "sleep" waits `ms`
 //   disconnect  200
 //   http        200 with { version, routeKey, rawPath, rawQueryString, method }
-/* global process, fetch, setTimeout */
+/* global process, fetch, setTimeout, setInterval */
 const api = `http://${process.env.AWS_LAMBDA_RUNTIME_API}/2018-06-01/runtime`;
 const handler = process.env.SEMANTEST_HANDLER;
 
@@ -34,7 +34,7 @@ async function handle(event) {
         process.exit(3);
         break;
       case "hang":
-        return new Promise(() => {});
+        return new Promise(() => setInterval(() => {}, 1000)); // (the timer keeps node running)
       case "fail":
         throw new Error("failing on purpose");
       case "silent":
