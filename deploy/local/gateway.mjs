@@ -592,7 +592,8 @@ export class Gateway {
     conn.lifeTimer = setTimeout(() => ws.close(1001, "Going away"), maxDurationMs);
     ws.on("error", (e) => this.note(`${conn.id}: ${e.message}`)); // ws closes with 1009 itself for a message over the limit
     ws.on("message", (data, isBinary) => {
-      if (conn.forgotten) return;
+      // After a DELETE (or any close) API Gateway routes nothing more from the socket.
+      if (conn.forgotten || ws.readyState !== ws.OPEN) return;
       this.#touch(conn);
       conn.chain = conn.chain.then(() => this.#message(conn, data, isBinary));
     });
