@@ -111,6 +111,9 @@ const json = (res, status, value, headers = {}) =>
   res.writeHead(status, { "content-type": "application/json", ...headers }).end(value === undefined ? "" : JSON.stringify(value));
 
 async function listen(server, port) {
+  // The AWS SDK and the Lambda runtime keep connections open between requests: do not close
+  // them after Node's default 5 s (a request racing the close is an error for the client).
+  server.keepAliveTimeout = 60_000;
   await new Promise((ok, fail) => {
     server.once("error", fail);
     server.listen(port, "127.0.0.1", ok);
@@ -399,7 +402,7 @@ function watchFrames(socket, onFrame) {
  *   bootstrap   the Lambda binary (default deploy/lambda/dist/bootstrap), or [file, ...args]
  *   env         the functions' environment (SEMANTEST_TABLE, AWS_ENDPOINT_URL, ...)
  *   routes      the WebSocket route keys besides $default (default DEFAULT_ROUTES)
- *   limits      overrides of AWS_LIMITS
+ *   limits      overrides of AWS_LIMITS (invocationTimeoutMs may be { connect, disconnect, default, http })
  *   port, httpPort, managementPort   0 (the default) picks free ports
  *   stage       the WebSocket API's stage (default "dev"); apiId (default "local0api1")
  *   log         a file to append every function's output and the gateway's notes to
@@ -458,10 +461,12 @@ export class Gateway {
     this.httpUrl = `http://127.0.0.1:${httpPort}`;
     this.managementUrl = `http://127.0.0.1:${managementPort}/${this.stage}`;
     const env = { SEMANTEST_MANAGEMENT_ENDPOINT: this.managementUrl, ...this.env };
+    const timeouts = this.limits.invocationTimeoutMs; // one for all, or { connect: ms, ... }
     for (const name of FUNCTIONS) {
       this.functions[name] = new LambdaFunction({
         name, command: this.command, env, log: this.log,
-        timeoutMs: this.limits.invocationTimeoutMs, initTimeoutMs: this.limits.initTimeoutMs,
+        timeoutMs: typeof timeouts === "object" ? timeouts[name] ?? AWS_LIMITS.invocationTimeoutMs : timeouts,
+        initTimeoutMs: this.limits.initTimeoutMs,
       });
       await this.functions[name].start();
     }
@@ -692,7 +697,7 @@ export class Gateway {
   /** The HTTP API (payload format 2.0) for the paths in HTTP_PATHS. */
   async #http(req, res) {
     const url = new URL(req.url, "http://localhost");
-    if (!HTTP_PATHS.includes(url.pathname) || !["GET", "HEAD"].includes(req.method)) {
+    if (!HTTP_PATHS.includes(url.pathname) || req.method !== "GET") { // the routes are "GET /health", ...
       return json(res, 404, { message: "Not Found" });
     }
     const headers = {};
