@@ -268,7 +268,9 @@ mod tests {
     fn the_first_frame_must_be_a_hello_with_a_valid_key() {
         let keys = keys();
         let hello = |token: &str| {
-            format!(r#"{{"action":"hello","id":"h1","payload":{{"role":"client","clientId":"c","version":"1"{token}}}}}"#)
+            format!(
+                r#"{{"action":"hello","id":"h1","payload":{{"role":"client","clientId":"c","version":"1"{token}}}}}"#
+            )
         };
         let ok = first_frame(&keys, &hello(r#","token":"first-key-0123456789""#)).unwrap();
         assert_eq!(ok.id, "h1");
@@ -277,8 +279,12 @@ mod tests {
         assert_eq!(wrong.frame.reply_to.as_deref(), Some("h1"));
         let none = first_frame(&keys, &hello("")).unwrap_err();
         assert_eq!(none.close_reason, "unauthorized: no API key");
-        let ping = first_frame(&keys, r#"{"action":"ping","id":"p","payload":{"t":1}}"#).unwrap_err();
-        assert_eq!(ping.close_reason, "unauthorized: hello with an API key must come first");
+        let ping =
+            first_frame(&keys, r#"{"action":"ping","id":"p","payload":{"t":1}}"#).unwrap_err();
+        assert_eq!(
+            ping.close_reason,
+            "unauthorized: hello with an API key must come first"
+        );
         assert_eq!(ping.frame.reply_to.as_deref(), Some("p"));
         let garbage = first_frame(&keys, "{nope").unwrap_err();
         assert_eq!(garbage.frame.reply_to, None);

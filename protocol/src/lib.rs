@@ -25,7 +25,8 @@ pub use client::{
     Publish, Reply, Role, UploadRequest, EXTENSION_EVENTS, MAX_ERROR_MESSAGE_CHARS,
 };
 pub use server::{
-    Ack, ErrorCode, ErrorPayload, EventPayload, Pong, ServerFrame, ServerMessage, UploadUrl, Welcome,
+    Ack, ErrorCode, ErrorPayload, EventPayload, Pong, ServerFrame, ServerMessage, UploadUrl,
+    Welcome,
 };
 pub use signature::{Signature, SERVICE_NAME};
 pub use token::{Token, TokenError};

@@ -77,6 +77,10 @@ pub struct UploadUrl {
     pub get_url: String,
     /// How long both URLs stay valid, in seconds.
     pub expires_in_secs: u64,
+    /// Headers the `PUT` must carry exactly as given (they are part of its signature:
+    /// `content-type`, `content-length` and the checksum S3 verifies).
+    #[serde(default)]
+    pub headers: std::collections::BTreeMap<String, String>,
 }
 
 /// The error codes of protocol v1.

@@ -81,7 +81,8 @@ fn answer(frame: ClientFrame, session: &Session<'_>, now_ms: u64) -> ServerFrame
             server_time: now_ms,
         }),
         ClientMessage::RequestUpload(_) => {
-            let text = "requestUpload is for the public service; upload to POST /images on this server";
+            let text =
+                "requestUpload is for the public service; upload to POST /images on this server";
             return ServerFrame::error(Some(id), ErrorCode::UnknownAction, text);
         }
         // An action the protocol crate learned but this server does not serve yet.

@@ -1,0 +1,351 @@
+//! `$default` and the action routes: protocol v1 for one frame of one connection, with fan-out through the management API.
+//!
+//! The answer to the sender is the route's response body (the routes are two-way); frames for
+//! other connections go through [`crate::push`]. A connection that answers 410 Gone is pruned
+//! from the table. Unlike the local server, the service holds nothing between invocations: an
+//! event that needs an extension while none subscribes gets `no_extension` at once.
+
+use std::collections::BTreeSet;
+
+use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
+use futures::stream::{self, StreamExt};
+use semantest_protocol::keys;
+use semantest_protocol::{
+    shorten, valid_event_name, Ack, ClientFrame, ClientMessage, ErrorCode, EventPayload,
+    FrameError, Pong, ServerFrame, ServerMessage, Welcome, EXTENSION_EVENTS,
+};
+
+use crate::push::Delivery;
+use crate::reply::ws;
+use crate::store::{Connection, Publisher, StoreError};
+use crate::{http_routes, Services};
+
+/// How many event names one connection may subscribe to (as the local server).
+pub const MAX_SUBSCRIPTIONS: usize = 64;
+/// How often the service expects a ping (API Gateway closes a socket idle for 10 minutes).
+pub const HEARTBEAT_SECS: u64 = 20;
+/// How many management API calls one publish makes at once.
+const FAN_OUT: usize = 16;
+
+/// The `$default` handler: one frame in, the answer out.
+pub async fn handle(
+    services: &Services,
+    event: &ApiGatewayWebsocketProxyRequest,
+    now_ms: u64,
+) -> ApiGatewayProxyResponse {
+    let Some(id) = event.request_context.connection_id.as_deref() else {
+        return ws(None);
+    };
+    let text = match (&event.body, event.is_base64_encoded) {
+        (Some(body), false) => body.as_str(),
+        _ => {
+            let frame = ServerFrame::error(
+                None,
+                ErrorCode::BadFrame,
+                "binary frames are not supported; send JSON text",
+            );
+            return ws(Some(frame.to_json()));
+        }
+    };
+    match answer(services, id, text, now_ms).await {
+        Ok(Some(frame)) => ws(Some(frame.to_json())),
+        Ok(None) => ws(None),
+        Err(e) => {
+            tracing::error!(connection = id, "{e}");
+            let frame = ServerFrame::error(None, ErrorCode::Internal, "the service failed; retry");
+            ws(Some(frame.to_json()))
+        }
+    }
+}
+
+/// The answer to `text` from connection `id` (`None`: nothing to send back).
+async fn answer(
+    services: &Services,
+    id: &str,
+    text: &str,
+    now_ms: u64,
+) -> Result<Option<ServerFrame>, StoreError> {
+    let config = &services.config;
+    let connection = services.store.connection(id).await?.unwrap_or_default();
+    if config.requires_key() && !connection.authed {
+        return match keys::first_frame(&config.keys, text) {
+            Ok(frame) => dispatch(services, id, &connection, frame, now_ms).await,
+            Err(refusal) => {
+                // The error goes out before the close, so the client can say why.
+                tracing::warn!(connection = id, "{}", refusal.close_reason);
+                services.push.post(id, &refusal.frame.to_json()).await;
+                services.push.close(id).await;
+                Ok(None)
+            }
+        };
+    }
+    match ClientFrame::parse(text) {
+        Ok(frame) => dispatch(services, id, &connection, frame, now_ms).await,
+        Err(error) => Ok(Some(refuse(&error))),
+    }
+}
+
+fn refuse(error: &FrameError) -> ServerFrame {
+    let code = match error {
+        FrameError::UnknownAction { .. } => ErrorCode::UnknownAction,
+        FrameError::BadPayload { .. } => ErrorCode::BadPayload,
+        _ => ErrorCode::BadJson,
+    };
+    ServerFrame::error(error.id().map(str::to_owned), code, error.to_string())
+}
+
+fn bad(frame_id: &str, message: impl Into<String>) -> Option<ServerFrame> {
+    Some(ServerFrame::error(
+        Some(frame_id.to_owned()),
+        ErrorCode::BadPayload,
+        message,
+    ))
+}
+
+fn ack(frame_id: &str, ack: Ack) -> Option<ServerFrame> {
+    Some(ServerFrame::reply(
+        Some(frame_id.to_owned()),
+        ServerMessage::Ack(ack),
+    ))
+}
+
+async fn dispatch(
+    services: &Services,
+    id: &str,
+    connection: &Connection,
+    frame: ClientFrame,
+    now_ms: u64,
+) -> Result<Option<ServerFrame>, StoreError> {
+    let fid = frame.id;
+    let reply = |m| Some(ServerFrame::reply(Some(fid.clone()), m));
+    Ok(match frame.message {
+        ClientMessage::Hello(hello) => {
+            services
+                .store
+                .hello(id, hello.role, &hello.client_id, now_ms)
+                .await?;
+            reply(ServerMessage::Welcome(Welcome {
+                connection_id: id.to_owned(),
+                server: http_routes::signature(&services.config),
+                heartbeat_secs: HEARTBEAT_SECS,
+            }))
+        }
+        ClientMessage::Ping(ping) => reply(ServerMessage::Pong(Pong {
+            t: ping.t,
+            server_time: now_ms,
+        })),
+        ClientMessage::Subscribe(e) => {
+            subscribe(services, id, connection, &fid, e.events, true, now_ms).await?
+        }
+        ClientMessage::Unsubscribe(e) => {
+            subscribe(services, id, connection, &fid, e.events, false, now_ms).await?
+        }
+        ClientMessage::Publish(p) => {
+            if !valid_event_name(&p.event) {
+                return Ok(bad(&fid, invalid_name(&p.event)));
+            }
+            publish(services, id, &fid, p.event, p.data, now_ms).await?
+        }
+        ClientMessage::Reply(r) => {
+            if !valid_event_name(&r.event) {
+                return Ok(bad(&fid, invalid_name(&r.event)));
+            }
+            reply_to_publisher(services, id, &fid, r, now_ms).await?
+        }
+        ClientMessage::RequestUpload(request) => {
+            match services
+                .uploads
+                .issue(&request, services.config.max_upload_bytes)
+                .await
+            {
+                Ok(url) => reply(ServerMessage::UploadUrl(url)),
+                Err(crate::uploads::UploadError::Invalid(why)) => bad(&fid, why),
+                Err(e) => {
+                    tracing::error!(connection = id, "{e}");
+                    Some(ServerFrame::error(
+                        Some(fid),
+                        ErrorCode::Internal,
+                        "the service could not issue an upload URL; retry",
+                    ))
+                }
+            }
+        }
+        other => Some(ServerFrame::error(
+            Some(fid),
+            ErrorCode::UnknownAction,
+            format!("action '{}' is not served here", other.action()),
+        )),
+    })
+}
+
+fn invalid_name(name: &str) -> String {
+    format!(
+        "invalid event name '{}': use 1-64 letters, digits or ._:-",
+        shorten(name, 64)
+    )
+}
+
+async fn subscribe(
+    services: &Services,
+    id: &str,
+    connection: &Connection,
+    fid: &str,
+    names: Vec<String>,
+    on: bool,
+    now_ms: u64,
+) -> Result<Option<ServerFrame>, StoreError> {
+    if let Some(name) = names.iter().find(|n| !valid_event_name(n)) {
+        return Ok(bad(fid, invalid_name(name)));
+    }
+    let mut now: BTreeSet<String> = connection.events.clone();
+    let (mut added, mut removed) = (Vec::new(), Vec::new());
+    for name in names {
+        if on && now.insert(name.clone()) {
+            added.push(name);
+        } else if !on && now.remove(&name) {
+            removed.push(name);
+        }
+    }
+    if now.len() > MAX_SUBSCRIPTIONS {
+        return Ok(bad(
+            fid,
+            format!("at most {MAX_SUBSCRIPTIONS} subscriptions per connection"),
+        ));
+    }
+    services
+        .store
+        .set_events(id, &now, &added, &removed, now_ms)
+        .await?;
+    Ok(ack(
+        fid,
+        Ack {
+            action: if on { "subscribe" } else { "unsubscribe" }.to_owned(),
+            events: Some(now.into_iter().collect()),
+            id: None,
+            delivered: None,
+            held: false,
+        },
+    ))
+}
+
+async fn publish(
+    services: &Services,
+    id: &str,
+    fid: &str,
+    event: String,
+    data: serde_json::Value,
+    now_ms: u64,
+) -> Result<Option<ServerFrame>, StoreError> {
+    let targets: Vec<String> = services
+        .store
+        .subscribers(&event)
+        .await?
+        .into_iter()
+        .filter(|c| c != id)
+        .collect();
+    if targets.is_empty() && EXTENSION_EVENTS.contains(&event.as_str()) {
+        return Ok(Some(ServerFrame::error(
+            Some(fid.to_owned()),
+            ErrorCode::NoExtension,
+            format!("no extension subscribes to '{event}'; is the Semantest extension open in Chrome and connected to the cloud?"),
+        )));
+    }
+    let event_id = uuid::Uuid::new_v4().simple().to_string();
+    let publisher = Publisher {
+        connection_id: id.to_owned(),
+        frame_id: fid.to_owned(),
+    };
+    services
+        .store
+        .put_publisher(&event_id, &publisher, now_ms)
+        .await?;
+    let text = ServerFrame::reply(
+        None,
+        ServerMessage::Event(EventPayload {
+            event,
+            id: event_id.clone(),
+            from: id.to_owned(),
+            data,
+            in_reply_to: None,
+        }),
+    )
+    .to_json();
+    let delivered = deliver(services, &targets, &text).await;
+    Ok(ack(
+        fid,
+        Ack {
+            action: "publish".to_owned(),
+            events: None,
+            id: Some(event_id),
+            delivered: Some(delivered),
+            held: false,
+        },
+    ))
+}
+
+async fn reply_to_publisher(
+    services: &Services,
+    id: &str,
+    fid: &str,
+    r: semantest_protocol::Reply,
+    now_ms: u64,
+) -> Result<Option<ServerFrame>, StoreError> {
+    let Some(publisher) = services.store.publisher(&r.to, now_ms).await? else {
+        return Ok(bad(
+            fid,
+            format!(
+                "no event '{}' to reply to (unknown, or older than 10 minutes)",
+                shorten(&r.to, 64)
+            ),
+        ));
+    };
+    let text = ServerFrame::reply(
+        Some(publisher.frame_id),
+        ServerMessage::Event(EventPayload {
+            event: r.event,
+            id: uuid::Uuid::new_v4().simple().to_string(),
+            from: id.to_owned(),
+            data: r.data,
+            in_reply_to: Some(r.to),
+        }),
+    )
+    .to_json();
+    let delivered = deliver(services, &[publisher.connection_id], &text).await;
+    Ok(ack(
+        fid,
+        Ack {
+            action: "reply".to_owned(),
+            events: None,
+            id: None,
+            delivered: Some(delivered),
+            held: false,
+        },
+    ))
+}
+
+/// Sends `text` to each of `targets` (a few at a time), prunes those that are gone, and says
+/// how many got it.
+async fn deliver(services: &Services, targets: &[String], text: &str) -> usize {
+    let results: Vec<(String, Delivery)> = stream::iter(targets.iter().cloned())
+        .map(|target| async move {
+            let d = services.push.post(&target, text).await;
+            (target, d)
+        })
+        .buffer_unordered(FAN_OUT)
+        .collect()
+        .await;
+    let mut delivered = 0;
+    for (target, d) in results {
+        match d {
+            Delivery::Delivered => delivered += 1,
+            Delivery::Gone => {
+                tracing::info!(connection = %target, "gone (410); removing it");
+                if let Err(e) = services.store.remove_connection(&target).await {
+                    tracing::error!(connection = %target, "{e}");
+                }
+            }
+            Delivery::Failed(why) => tracing::warn!(connection = %target, "not delivered: {why}"),
+        }
+    }
+    delivered
+}
