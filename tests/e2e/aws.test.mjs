@@ -1,0 +1,330 @@
+// tests/e2e/aws.test.mjs — the public service as it runs on AWS, end to end, without AWS: the
+// real Lambda binary (deploy/lambda/dist/bootstrap, all four handlers) behind the API Gateway
+// stand-in (deploy/local/gateway.mjs: WebSocket API, @connections, HTTP API), with DynamoDB and
+// S3 from moto on loopback. Its clients are the real ones: the `semantest` command
+// (SEMANTEST_SERVER=remote) and the extension in headless Chromium (strategy remoteOnly).
+//
+// Every wait is bounded; timings are printed as "measure:" lines, never asserted. Logs:
+// .build/e2e-logs/aws-gateway.log (every function's output); screenshots: .build/e2e-artifacts/.
+// Functions passed to s.inWorker run in the extension's service worker:
+/* global chrome */
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import { execFile, spawn } from "node:child_process";
+import { createHash } from "node:crypto";
+import { existsSync, mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { promisify } from "node:util";
+import WebSocket from "ws";
+import { CLOUD_LABEL, ExtensionSession, GREEN } from "./lib/browser.mjs";
+import { testCertificate } from "./lib/certs.mjs";
+import { CLI_BIN, EXTENSION_DIR, LOGS, ROOT, extensionIdFromManifest } from "./lib/env.mjs";
+import { ChatGptStandIn, GENERATED_IMAGE, freePort } from "./lib/servers.mjs";
+import { waitFor, within } from "./lib/wait.mjs";
+import { startGateway } from "../../deploy/local/gateway.mjs";
+import { createResources, scanItems, startMoto } from "../../deploy/local/moto.mjs";
+
+const BOOTSTRAP = resolve(ROOT, process.env.E2E_LAMBDA ?? "deploy/lambda/dist/bootstrap");
+const TEST_TIMEOUT = 120_000;
+/** The stack's API key (the handlers get its SHA-256, as the Pulumi program configures them). */
+const KEY = "e2e-aws-key-0123456789abcdef";
+const TABLE = "semantest-e2e-connections";
+const BUCKET = "semantest-e2e-images";
+/** What the extension answers on the cloud (extension/background.js, downloadImage). */
+const CLOUD_UPLOAD_REASON = "images are uploaded to the local Semantest server, which is not connected (cloud uploads are not available yet)";
+
+/** Keys the service refuses, and the message of its `error unauthorized` (protocol/src/keys.rs). */
+const REFUSED_KEYS = [
+  { what: "wrong key", token: "not-the-key-0123456789", message: "the API key is not valid" },
+  { what: "no key", token: null, message: "an API key is required: send it in payload.token of hello" },
+];
+
+let moto;
+let gateway;
+
+before(async () => {
+  const missing = [
+    [BOOTSTRAP, "the Lambda binary"],
+    [CLI_BIN, "the release semantest command"],
+    [join(EXTENSION_DIR, "manifest.json"), "the unpacked extension"],
+  ].filter(([path]) => !existsSync(path));
+  if (missing.length) throw new Error(`not built: ${missing.map(([p, what]) => `${what} (${p})`).join(", ")}; run ./build.sh build`);
+  const started = Date.now();
+  moto = await startMoto();
+  await createResources(moto.url, { table: TABLE, bucket: BUCKET });
+  gateway = await startGateway({
+    bootstrap: BOOTSTRAP,
+    log: join(LOGS, "aws-gateway.log"),
+    env: {
+      SEMANTEST_TABLE: TABLE,
+      SEMANTEST_BUCKET: BUCKET,
+      SEMANTEST_API_KEY_SHA256: createHash("sha256").update(KEY).digest("hex"),
+      SEMANTEST_ALLOW_ANONYMOUS: "false",
+      SEMANTEST_ENVIRONMENT: "dev",
+      SEMANTEST_S3_FORCE_PATH_STYLE: "true",
+      AWS_ENDPOINT_URL: moto.url,
+      RUST_LOG: "info",
+    },
+  });
+  console.log(`e2e aws: moto ${moto.url}; gateway ${gateway.wsUrl} (http ${gateway.httpUrl}, management ${gateway.managementUrl}); ready in ${Date.now() - started} ms`);
+});
+
+after(async () => {
+  await gateway?.close();
+  await moto?.stop();
+});
+
+/** Runs the `semantest` command against the gateway: { status, stdout, stderr }. */
+async function semantest(args, { token = KEY } = {}) {
+  const env = { ...process.env, SEMANTEST_SERVER: "remote", SEMANTEST_REMOTE_URL: gateway.wsUrl };
+  delete env.SEMANTEST_TOKEN;
+  if (token) env.SEMANTEST_TOKEN = token;
+  try {
+    const { stdout, stderr } = await promisify(execFile)(CLI_BIN, args, { env, timeout: 60_000 });
+    return { status: 0, stdout, stderr };
+  } catch (e) {
+    return { status: e.code ?? -1, stdout: e.stdout ?? "", stderr: e.stderr ?? String(e) };
+  }
+}
+
+/** `semantest listen EVENTS... --count N` in the background: { output(), done (exit code) }. */
+function listen(events, count) {
+  const env = { ...process.env, SEMANTEST_SERVER: "remote", SEMANTEST_REMOTE_URL: gateway.wsUrl, SEMANTEST_TOKEN: KEY };
+  const child = spawn(CLI_BIN, ["listen", ...events, "--count", String(count)], { env, stdio: ["ignore", "pipe", "pipe"] });
+  let out = "";
+  child.stdout.setEncoding("utf8").on("data", (t) => { out += t; });
+  child.stderr.setEncoding("utf8").on("data", (t) => { out += t; });
+  const done = new Promise((ok) => child.once("exit", (code) => ok(code)));
+  return { child, output: () => out, done };
+}
+
+/** The invocations of the `default` function for `routeKey` that have finished. */
+const finished = (routeKey) => gateway.invocations.filter((i) => i.function === "default" && i.routeKey === routeKey && ("result" in i || "error" in i));
+
+/** Waits until a subscribe to `event` went through the Lambda and was acknowledged. */
+function subscribed(event, { timeout = 20_000 } = {}) {
+  return waitFor(`a subscribe to ${event} acknowledged by the Lambda`, () => finished("subscribe").find((i) => {
+    return JSON.parse(i.event.body).payload?.events?.includes(event) && /"type":"ack"/.test(i.result?.body ?? "");
+  }), { timeout });
+}
+
+/** A raw WebSocket client of the gateway, with its frames queued. */
+async function rawClient(query, protocols) {
+  const ws = new WebSocket(`${gateway.wsUrl}/?${query}`, protocols);
+  const frames = [];
+  const closed = new Promise((ok) => ws.once("close", (code, reason) => ok({ code, reason: reason.toString() })));
+  ws.on("message", (d) => frames.push(JSON.parse(d.toString())));
+  await within(10_000, "the raw client's handshake", new Promise((ok, fail) => {
+    ws.once("open", ok);
+    ws.once("error", fail);
+  }));
+  const reply = (id) => waitFor(`the reply to ${id}`, () => frames.find((f) => f.replyTo === id), { timeout: 10_000 });
+  return { ws, frames, reply, closed, send: (frame) => ws.send(JSON.stringify(frame)) };
+}
+
+/** The items of the table that mention `connectionId` anywhere (its keys or attributes). */
+async function itemsOf(connectionId) {
+  return (await scanItems(moto.url, TABLE)).filter((item) => JSON.stringify(item).includes(connectionId));
+}
+
+describe("the public service on AWS (Lambda behind the API Gateway stand-in, moto)", { timeout: 10 * 60_000 }, () => {
+  test("a) the semantest CLI pings through API Gateway and the Lambda answers the pongs", { timeout: TEST_TIMEOUT }, async () => {
+    const health = await fetch(`${gateway.httpUrl}/health`, { signal: AbortSignal.timeout(10_000) });
+    assert.equal(health.status, 200, "GET /health through the http function");
+    console.log(`info: a) GET /health: ${await health.text()}`);
+
+    const pingsBefore = finished("ping").length;
+    const started = Date.now();
+    const run = await semantest(["ping", "--count", "3"]);
+    console.log(`measure: a) semantest ping --count 3 through the gateway: ${Date.now() - started} ms`);
+    assert.equal(run.status, 0, run.stdout + run.stderr);
+    const lines = run.stdout.trim().split("\n");
+    assert.equal(lines.length, 3, run.stdout);
+    for (const line of lines) assert.match(line, /^pong from ws:\/\/127\.0\.0\.1:\d+\/?: seq=\d time=[\d.]+ ms$/);
+    const pongs = finished("ping").slice(pingsBefore).filter((i) => /"type":"pong"/.test(i.result?.body ?? ""));
+    assert.ok(pongs.length >= 3, `the Lambda answered the pings (${pongs.length} pongs)`);
+
+    const send = await semantest(["send", "ping", '{"t":12345}']);
+    assert.equal(send.status, 0, send.stdout + send.stderr);
+    const frame = JSON.parse(send.stdout);
+    assert.equal(frame.type, "pong");
+    assert.equal(frame.payload.t, 12345);
+    assert.equal(typeof frame.payload.serverTime, "number");
+  });
+
+  test("a2) a wrong or missing key is refused: the Lambda sends 'error unauthorized' with the reason, then deletes the connection; the CLI exits 1", { timeout: TEST_TIMEOUT }, async () => {
+    for (const { what, token, message } of REFUSED_KEYS) {
+      // What the service sends, as a raw client sees it.
+      const client = await rawClient(`who=a2-${what.replace(/\W/g, "-")}`);
+      client.send({ action: "hello", id: "h1", payload: { role: "client", clientId: "a2", version: "0.0.0", ...(token ? { token } : {}) } });
+      const error = await client.reply("h1");
+      assert.deepEqual({ type: error.type, payload: error.payload }, { type: "error", payload: { code: "unauthorized", message } }, what);
+      const { code } = await within(10_000, `${what}: the close after the refusal`, client.closed);
+      assert.equal(code, 1000, `${what}: closed through DELETE @connections`);
+
+      // What the command makes of it.
+      const run = await semantest(["ping", "--count", "1"], { token });
+      console.log(`info: a2) ${what}: semantest ping exits ${run.status}: ${JSON.stringify(run.stdout + run.stderr)}`);
+      assert.equal(run.status, 1, `${what}: ${run.stdout}${run.stderr}`);
+      assert.match(run.stdout, /^remote: connection closed/m, what);
+    }
+    // Through the handshake's Authorization header, a wrong key never gets a socket.
+    const refused = new WebSocket(gateway.wsUrl, { headers: { Authorization: "Bearer not-the-key-0123456789" } });
+    const status = await within(10_000, "the refused handshake", new Promise((ok) => {
+      refused.once("unexpected-response", (_req, res) => ok(res.statusCode));
+      refused.once("open", () => ok("opened"));
+      refused.once("error", (e) => ok(e.message));
+    }));
+    assert.equal(status, 401);
+  });
+
+  // A known defect, not the handlers': the core takes a refusal's reason from the close frame
+  // (the local server closes 1008 "unauthorized: API key not valid"), but API Gateway's
+  // DeleteConnection cannot give a close reason, so the CLI and the indicator only say "connection
+  // closed (code 1000)". The reason is in the 'error unauthorized' frame that comes just before.
+  test("a2') the CLI names the refusal ('unauthorized') when the key is wrong or missing", { timeout: TEST_TIMEOUT, todo: "the core ignores the 'error unauthorized' frame; a close through DeleteConnection carries no reason" }, async () => {
+    for (const { what, token } of REFUSED_KEYS) {
+      const run = await semantest(["ping", "--count", "1"], { token });
+      assert.match(run.stdout, /unauthorized/, `${what}: ${run.stdout}`);
+    }
+  });
+
+  test("a3) a key in the bearer subprotocol authenticates the handshake, and semantest.v1 is selected", { timeout: TEST_TIMEOUT }, async () => {
+    const client = await rawClient("who=a3", ["semantest.v1", `bearer.${KEY}`]);
+    try {
+      assert.equal(client.ws.protocol, "semantest.v1");
+      client.send({ action: "ping", id: "p1", payload: { t: 7 } });
+      const pong = await client.reply("p1");
+      assert.equal(pong.type, "pong", JSON.stringify(pong));
+      assert.equal(pong.payload.t, 7);
+    } finally {
+      client.ws.terminate();
+    }
+  });
+
+  test("c) semantest listen in one process, semantest send publish in another: the event arrives through the Lambda's fan-out", { timeout: TEST_TIMEOUT }, async () => {
+    const listener = listen(["greeting"], 1);
+    try {
+      await subscribed("greeting");
+      const started = Date.now();
+      const publish = await semantest(["send", "publish", '{"event":"greeting","data":{"n":1}}']);
+      assert.equal(publish.status, 0, publish.stdout + publish.stderr);
+      const ack = JSON.parse(publish.stdout);
+      assert.equal(ack.type, "ack");
+      assert.equal(ack.payload.delivered, 1, publish.stdout);
+      const code = await within(20_000, "the listener's exit after one event", listener.done);
+      console.log(`measure: c) publish → the listener printed the event and exited: ${Date.now() - started} ms`);
+      assert.equal(code, 0, listener.output());
+      assert.match(listener.output(), /^greeting from \S+: \{"n":1\}$/m);
+      assert.ok(gateway.managementCalls.some((c) => c.method === "POST" && c.status === 200), "delivered through @connections");
+    } finally {
+      listener.child.kill();
+    }
+  });
+
+  test("d) a subscriber API Gateway no longer knows (410 Gone) is pruned from DynamoDB at the next publish", { timeout: TEST_TIMEOUT }, async () => {
+    const client = await rawClient("who=d-subscriber");
+    try {
+      const id = gateway.connections().find((c) => c.query.who === "d-subscriber").connectionId;
+      client.send({ action: "hello", id: "h1", payload: { role: "client", clientId: "d-subscriber", version: "0.0.0", token: KEY } });
+      assert.equal((await client.reply("h1")).type, "welcome");
+      client.send({ action: "subscribe", id: "s1", payload: { events: ["dEvent"] } });
+      assert.equal((await client.reply("s1")).type, "ack");
+      const before = await itemsOf(id);
+      console.log(`info: d) the subscriber's items: ${JSON.stringify(before)}`);
+      assert.ok(before.length >= 1, "the subscriber is in the table");
+
+      assert.equal(gateway.forget(id), true);
+      const publish = await semantest(["send", "publish", '{"event":"dEvent","data":{}}']);
+      assert.equal(publish.status, 0, publish.stdout + publish.stderr);
+      assert.equal(JSON.parse(publish.stdout).payload.delivered, 0, publish.stdout);
+      assert.ok(gateway.managementCalls.some((c) => c.connectionId === id && c.method === "POST" && c.status === 410), "the fan-out got 410 for it");
+      await waitFor("the gone subscriber's items deleted", async () => (await itemsOf(id)).length === 0, { timeout: 10_000, interval: 200 });
+      assert.equal(client.frames.filter((f) => f.type === "event").length, 0);
+    } finally {
+      client.ws.terminate();
+    }
+  });
+
+  test("f) requestUpload hands out presigned S3 URLs: the PUT stores the bytes in the bucket, the GET returns them", { timeout: TEST_TIMEOUT }, async () => {
+    const client = await rawClient("who=f", ["semantest.v1", `bearer.${KEY}`]);
+    try {
+      const bytes = GENERATED_IMAGE;
+      const sha256 = createHash("sha256").update(bytes).digest("hex");
+      client.send({ action: "requestUpload", id: "u1", payload: { filename: "cat.png", size: bytes.length, sha256, contentType: "image/png" } });
+      const frame = await client.reply("u1");
+      assert.equal(frame.type, "uploadUrl", JSON.stringify(frame));
+      const { imageId, putUrl, getUrl, expiresInSecs, headers = {} } = frame.payload;
+      console.log(`info: f) uploadUrl for ${imageId}: expires in ${expiresInSecs} s; PUT headers ${JSON.stringify(headers)}`);
+      assert.ok(putUrl.startsWith(`${moto.url}/${BUCKET}/`), putUrl);
+      const putHeaders = Object.keys(headers).some((h) => h.toLowerCase() === "content-type") ? headers : { ...headers, "content-type": "image/png" };
+      const put = await fetch(putUrl, { method: "PUT", headers: putHeaders, body: bytes, signal: AbortSignal.timeout(10_000) });
+      assert.equal(put.status, 200, await put.text());
+      const got = await fetch(getUrl, { signal: AbortSignal.timeout(10_000) });
+      assert.equal(got.status, 200);
+      assert.deepEqual(Buffer.from(await got.arrayBuffer()), bytes);
+    } finally {
+      client.ws.terminate();
+    }
+  });
+
+  describe("the extension on the cloud", () => {
+    let chatgpt;
+    let session;
+
+    before(async () => {
+      chatgpt = await new ChatGptStandIn(testCertificate()).start();
+      session = await ExtensionSession.launch({ name: "aws", extensionId: extensionIdFromManifest(), chatgptPort: chatgpt.port, publicPort: await freePort() });
+      await session.setSettings({
+        strategy: "remoteOnly",
+        remoteUrl: gateway.wsUrl,
+        token: KEY,
+        retry: { baseMs: 300, factor: 2, capMs: 2000, maxAttempts: 0 },
+      });
+    });
+
+    after(async () => {
+      await session?.close();
+      await chatgpt?.close();
+    });
+
+    test("b) the extension (remoteOnly, the gateway's URL and the key) shows green 'Semantest Cloud - <n>ms'", { timeout: TEST_TIMEOUT }, async (t) => {
+      try {
+        await session.openChatGpt();
+        const text = await session.waitForLabel(CLOUD_LABEL, { timeout: 30_000 });
+        console.log(`info: b) the indicator says "${text}"`);
+        assert.equal(await session.boxBackground(), GREEN);
+        const status = await session.status();
+        assert.equal(status.mode, "cloud");
+        assert.ok(status.url.startsWith(gateway.wsUrl), `status url ${status.url}`);
+        assert.equal(typeof status.latencyMs, "number");
+        const hello = finished("hello").find((i) => JSON.parse(i.event.body).payload?.role === "extension");
+        assert.match(hello?.result?.body ?? "", /"type":"welcome"/, "the Lambda welcomed the extension");
+        await session.screenshot("aws-cloud");
+      } catch (e) {
+        await session.dumpFailure(t.name);
+        throw e;
+      }
+    });
+
+    test("e) semantest request-image through the cloud reaches the extension, whose answer comes back", { timeout: TEST_TIMEOUT }, async (t) => {
+      try {
+        await subscribed("imageDownloadRequested");
+        const out = mkdtempSync(join(tmpdir(), "semantest-e2e-aws-"));
+        const started = Date.now();
+        const run = await semantest(["request-image", "--prompt", "a cat", "--out", out, "--timeout", "30"]);
+        console.log(`measure: e) request-image through the cloud → the extension's answer: ${Date.now() - started} ms`);
+        assert.equal(run.status, 1, run.stdout + run.stderr);
+        assert.equal(run.stdout, `the extension could not get the image: ${CLOUD_UPLOAD_REASON}\n`);
+        const { lastImage } = await session.inWorker(() => chrome.storage.local.get("lastImage"));
+        assert.equal(lastImage.event, "imageDownloadFailed");
+        assert.equal(lastImage.reason, CLOUD_UPLOAD_REASON);
+        await session.screenshot("aws-cloud-after-image-request");
+      } catch (e) {
+        await session.dumpFailure(t.name);
+        throw e;
+      }
+    });
+  });
+});
