@@ -406,6 +406,10 @@ function watchFrames(socket, onFrame) {
  *   port, httpPort, managementPort   0 (the default) picks free ports
  *   stage       the WebSocket API's stage (default "dev"); apiId (default "local0api1")
  *   log         a file to append every function's output and the gateway's notes to
+ *   concurrency instances (processes) per function (default 1)
+ *   ordered     true (default): one connection's messages are invoked one after the other, in
+ *               order. API Gateway promises neither: with `ordered: false` and `concurrency` > 1
+ *               they run side by side, as they may on AWS.
  * @returns {Promise<Gateway>}
  */
 export async function startGateway(options = {}) {
@@ -420,9 +424,9 @@ export async function startGateway(options = {}) {
 }
 
 export class Gateway {
-  constructor({ bootstrap = DEFAULT_BOOTSTRAP, env = {}, routes = DEFAULT_ROUTES, limits = {}, port = 0, httpPort = 0, managementPort = 0, stage = "dev", apiId = "local0api1", log } = {}) {
+  constructor({ bootstrap = DEFAULT_BOOTSTRAP, env = {}, routes = DEFAULT_ROUTES, limits = {}, port = 0, httpPort = 0, managementPort = 0, stage = "dev", apiId = "local0api1", log, concurrency = 1, ordered = true } = {}) {
     this.command = Array.isArray(bootstrap) ? bootstrap : [resolve(bootstrap)];
-    Object.assign(this, { env, routes: new Set(routes), stage, apiId, ports: { port, httpPort, managementPort } });
+    Object.assign(this, { env, routes: new Set(routes), stage, apiId, concurrency, ordered, ports: { port, httpPort, managementPort } });
     this.limits = { ...AWS_LIMITS, ...limits };
     this.domainName = `${apiId}.execute-api.${REGION}.amazonaws.com`;
     this.log = log ? createWriteStream(log, { flags: "a" }) : null;
@@ -432,7 +436,9 @@ export class Gateway {
     this.invocations = [];
     /** Every management API call: { method, connectionId, status }. */
     this.managementCalls = [];
+    /** The first instance of each function; `instances` has all of them (see `concurrency`). */
     this.functions = {};
+    this.instances = {};
   }
 
   note(line) {
@@ -463,12 +469,17 @@ export class Gateway {
     const env = { SEMANTEST_MANAGEMENT_ENDPOINT: this.managementUrl, ...this.env };
     const timeouts = this.limits.invocationTimeoutMs; // one for all, or { connect: ms, ... }
     for (const name of FUNCTIONS) {
-      this.functions[name] = new LambdaFunction({
-        name, command: this.command, env, log: this.log,
-        timeoutMs: typeof timeouts === "object" ? timeouts[name] ?? AWS_LIMITS.invocationTimeoutMs : timeouts,
-        initTimeoutMs: this.limits.initTimeoutMs,
-      });
-      await this.functions[name].start();
+      this.instances[name] = [];
+      for (let i = 0; i < this.concurrency; i++) {
+        const instance = new LambdaFunction({
+          name, command: this.command, env, log: this.log,
+          timeoutMs: typeof timeouts === "object" ? timeouts[name] ?? AWS_LIMITS.invocationTimeoutMs : timeouts,
+          initTimeoutMs: this.limits.initTimeoutMs,
+        });
+        this.instances[name].push(instance);
+        await instance.start();
+      }
+      this.functions[name] = this.instances[name][0];
     }
     this.note(`listening: ${this.wsUrl} ${this.httpUrl} ${this.managementUrl}`);
     return this;
@@ -496,14 +507,14 @@ export class Gateway {
 
   /** Every process crash: { function, at, code, signal, invocation, lastLines }. */
   crashes() {
-    return Object.entries(this.functions).flatMap(([name, f]) => f.crashes.map((c) => ({ function: name, ...c })));
+    return Object.entries(this.instances).flatMap(([name, all]) => all.flatMap((f) => f.crashes.map((c) => ({ function: name, ...c }))));
   }
 
   async close() {
     for (const conn of this.live.values()) conn.ws.terminate();
     this.live.clear();
     await Promise.all([this.wsServer, this.httpServer, this.managementServer].filter((s) => s?.listening).map(closeServer));
-    await Promise.all(Object.values(this.functions).map((f) => f.close()));
+    await Promise.all(Object.values(this.instances).flat().map((f) => f.close()));
     this.log?.end();
   }
 
@@ -511,7 +522,10 @@ export class Gateway {
     const record = { function: name, routeKey: event.requestContext?.routeKey, connectionId, event };
     this.invocations.push(record);
     try {
-      record.result = await this.functions[name].invoke(event);
+      // An idle instance if there is one, else the one with the shortest queue.
+      const load = (f) => f.queue.length + (f.current ? 1 : 0);
+      const instance = this.instances[name].reduce((best, f) => (load(f) < load(best) ? f : best));
+      record.result = await instance.invoke(event);
       return record.result;
     } catch (e) {
       record.error = e.message;
@@ -600,7 +614,9 @@ export class Gateway {
       // After a DELETE (or any close) API Gateway routes nothing more from the socket.
       if (conn.forgotten || ws.readyState !== ws.OPEN) return;
       this.#touch(conn);
-      conn.chain = conn.chain.then(() => this.#message(conn, data, isBinary));
+      const handled = () => this.#message(conn, data, isBinary).catch((e) => this.note(`${conn.id}: ${e.stack}`));
+      if (this.ordered) conn.chain = conn.chain.then(handled);
+      else handled();
     });
     ws.on("close", (code, reason) => {
       clearTimeout(conn.idleTimer);

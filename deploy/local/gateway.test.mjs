@@ -346,3 +346,21 @@ describe("the API Gateway stand-in, small limits", () => {
     c.ws.terminate();
   });
 });
+
+describe("the API Gateway stand-in, unordered with 3 instances per function", () => {
+  let gw;
+  before(async () => {
+    gw = await startGateway({ bootstrap: FIXTURE, concurrency: 3, ordered: false });
+  });
+  after(() => gw?.close());
+
+  test("a slow message does not hold up the next one (as on AWS, where nothing orders them)", async () => {
+    const c = await Client.open(gw.wsUrl);
+    c.send({ action: "ping", n: 0, do: "sleep", ms: 3000 }); // far longer than a quick invocation
+    c.send({ action: "ping", n: 1 });
+    assert.equal(JSON.parse((await c.next()).body).n, 1);
+    assert.equal(JSON.parse((await c.next()).body).n, 0);
+    assert.equal(gw.instances.default.length, 3);
+    await c.close();
+  });
+});
