@@ -190,7 +190,7 @@ export class LambdaFunction {
   #note(line) {
     this.lines.push(line);
     if (this.lines.length > LOG_LINES_KEPT) this.lines.shift();
-    this.log?.write(`${new Date().toISOString()} [${this.name}] ${line}\n`);
+    if (this.log && !this.log.writableEnded) this.log.write(`${new Date().toISOString()} [${this.name}] ${line}\n`);
   }
 
   #spawn() {
@@ -410,6 +410,8 @@ function watchFrames(socket, onFrame) {
  *   ordered     true (default): one connection's messages are invoked one after the other, in
  *               order. API Gateway promises neither: with `ordered: false` and `concurrency` > 1
  *               they run side by side, as they may on AWS.
+ *   beforeInvoke  async (functionName, event) => {}: awaited before each invocation (a test can
+ *               delay one, to make a race happen every time)
  * @returns {Promise<Gateway>}
  */
 export async function startGateway(options = {}) {
@@ -424,9 +426,9 @@ export async function startGateway(options = {}) {
 }
 
 export class Gateway {
-  constructor({ bootstrap = DEFAULT_BOOTSTRAP, env = {}, routes = DEFAULT_ROUTES, limits = {}, port = 0, httpPort = 0, managementPort = 0, stage = "dev", apiId = "local0api1", log, concurrency = 1, ordered = true } = {}) {
+  constructor({ bootstrap = DEFAULT_BOOTSTRAP, env = {}, routes = DEFAULT_ROUTES, limits = {}, port = 0, httpPort = 0, managementPort = 0, stage = "dev", apiId = "local0api1", log, concurrency = 1, ordered = true, beforeInvoke } = {}) {
     this.command = Array.isArray(bootstrap) ? bootstrap : [resolve(bootstrap)];
-    Object.assign(this, { env, routes: new Set(routes), stage, apiId, concurrency, ordered, ports: { port, httpPort, managementPort } });
+    Object.assign(this, { env, routes: new Set(routes), stage, apiId, concurrency, ordered, beforeInvoke, ports: { port, httpPort, managementPort } });
     this.limits = { ...AWS_LIMITS, ...limits };
     this.domainName = `${apiId}.execute-api.${REGION}.amazonaws.com`;
     this.log = log ? createWriteStream(log, { flags: "a" }) : null;
@@ -442,7 +444,7 @@ export class Gateway {
   }
 
   note(line) {
-    this.log?.write(`${new Date().toISOString()} [gateway] ${line}\n`);
+    if (this.log && !this.log.writableEnded) this.log.write(`${new Date().toISOString()} [gateway] ${line}\n`);
   }
 
   async start() {
@@ -511,6 +513,7 @@ export class Gateway {
   }
 
   async close() {
+    this.closing = true; // no $disconnect for the sockets cut here
     for (const conn of this.live.values()) conn.ws.terminate();
     this.live.clear();
     await Promise.all([this.wsServer, this.httpServer, this.managementServer].filter((s) => s?.listening).map(closeServer));
@@ -522,6 +525,7 @@ export class Gateway {
     const record = { function: name, routeKey: event.requestContext?.routeKey, connectionId, event };
     this.invocations.push(record);
     try {
+      await this.beforeInvoke?.(name, event);
       // An idle instance if there is one, else the one with the shortest queue.
       const load = (f) => f.queue.length + (f.current ? 1 : 0);
       const instance = this.instances[name].reduce((best, f) => (load(f) < load(best) ? f : best));
@@ -621,7 +625,7 @@ export class Gateway {
     ws.on("close", (code, reason) => {
       clearTimeout(conn.idleTimer);
       clearTimeout(conn.lifeTimer);
-      if (conn.forgotten) return;
+      if (conn.forgotten || this.closing) return;
       this.live.delete(conn.id);
       this.#disconnected(conn, code, reason.toString());
     });

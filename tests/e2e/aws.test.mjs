@@ -53,20 +53,7 @@ before(async () => {
   const started = Date.now();
   moto = await startMoto();
   await createResources(moto.url, { table: TABLE, bucket: BUCKET });
-  gateway = await startGateway({
-    bootstrap: BOOTSTRAP,
-    log: join(LOGS, "aws-gateway.log"),
-    env: {
-      SEMANTEST_TABLE: TABLE,
-      SEMANTEST_BUCKET: BUCKET,
-      SEMANTEST_API_KEY_SHA256: createHash("sha256").update(KEY).digest("hex"),
-      SEMANTEST_ALLOW_ANONYMOUS: "false",
-      SEMANTEST_ENVIRONMENT: "dev",
-      SEMANTEST_S3_FORCE_PATH_STYLE: "true",
-      AWS_ENDPOINT_URL: moto.url,
-      RUST_LOG: "info",
-    },
-  });
+  gateway = await startGateway({ bootstrap: BOOTSTRAP, log: join(LOGS, "aws-gateway.log"), env: lambdaEnv() });
   console.log(`e2e aws: moto ${moto.url}; gateway ${gateway.wsUrl} (http ${gateway.httpUrl}, management ${gateway.managementUrl}); ready in ${Date.now() - started} ms`);
 });
 
@@ -75,9 +62,23 @@ after(async () => {
   await moto?.stop();
 });
 
-/** Runs the `semantest` command against the gateway: { status, stdout, stderr }. */
-async function semantest(args, { token = KEY } = {}) {
-  const env = { ...process.env, SEMANTEST_SERVER: "remote", SEMANTEST_REMOTE_URL: gateway.wsUrl };
+/** The functions' configuration, as the Pulumi program sets it (with moto for AWS). */
+function lambdaEnv() {
+  return {
+    SEMANTEST_TABLE: TABLE,
+    SEMANTEST_BUCKET: BUCKET,
+    SEMANTEST_API_KEY_SHA256: createHash("sha256").update(KEY).digest("hex"),
+    SEMANTEST_ALLOW_ANONYMOUS: "false",
+    SEMANTEST_ENVIRONMENT: "dev",
+    SEMANTEST_S3_FORCE_PATH_STYLE: "true",
+    AWS_ENDPOINT_URL: moto.url,
+    RUST_LOG: "info",
+  };
+}
+
+/** Runs the `semantest` command against the gateway (or `url`): { status, stdout, stderr }. */
+async function semantest(args, { token = KEY, url = gateway.wsUrl } = {}) {
+  const env = { ...process.env, SEMANTEST_SERVER: "remote", SEMANTEST_REMOTE_URL: url };
   delete env.SEMANTEST_TOKEN;
   if (token) env.SEMANTEST_TOKEN = token;
   try {
@@ -200,6 +201,29 @@ describe("the public service on AWS (Lambda behind the API Gateway stand-in, mot
       assert.equal(pong.payload.t, 7);
     } finally {
       client.ws.terminate();
+    }
+  });
+
+  // A known defect of the design on AWS: API Gateway neither orders a connection's messages nor
+  // waits for one to be handled before invoking the next (each may reach another Lambda
+  // instance). The core sends hello, ping and subscribe at once when the socket opens, and the
+  // handlers refuse (and delete) a connection whose first handled frame is not the keyed hello.
+  // Here the hello is held back 1 s, as a cold instance might hold it, so the ping comes first.
+  test("a4) frames handled before the hello (no ordering on AWS) do not get the connection refused", { timeout: TEST_TIMEOUT, todo: "a connection that shows its key in hello is refused if its ping is handled first" }, async () => {
+    const racing = await startGateway({
+      bootstrap: BOOTSTRAP,
+      log: join(LOGS, "aws-gateway-unordered.log"),
+      env: lambdaEnv(),
+      concurrency: 2,
+      ordered: false,
+      beforeInvoke: (_name, event) => event.requestContext?.routeKey === "hello" && new Promise((ok) => setTimeout(ok, 1000)),
+    });
+    try {
+      const run = await semantest(["ping", "--count", "1"], { url: racing.wsUrl });
+      console.log(`info: a4) hello held back 1 s: semantest ping exits ${run.status}: ${JSON.stringify(run.stdout)}`);
+      assert.equal(run.status, 0, run.stdout + run.stderr);
+    } finally {
+      await racing.close();
     }
   });
 
