@@ -55,13 +55,12 @@ export function readConfig(): StackConfig {
         stageName: c.get("stageName") ?? d.stageName,
         manageApiGatewayAccount: c.getBoolean("manageApiGatewayAccount") ?? d.manageApiGatewayAccount,
     });
+    // Read raw (not through getSecret) so a bad value stops the program at once; it leaves here only as a secret.
+    const digests = parseKeyDigests(pulumi.runtime.getConfig("semantest:apiKeySha256") ?? "");
     // Without keys only anonymous clients could connect: refuse that unless anonymous access is meant.
-    const apiKeySha256 = (c.getSecret("apiKeySha256") ?? pulumi.secret("")).apply((v) => {
-        const digests = parseKeyDigests(v);
-        if (digests.length === 0 && !settings.allowAnonymous) {
-            throw new Error("semantest:apiKeySha256 is empty and semantest:allowAnonymous is false: no client could connect");
-        }
-        return digests.join(",");
-    });
+    if (digests.length === 0 && !settings.allowAnonymous) {
+        throw new Error("semantest:apiKeySha256 is empty and semantest:allowAnonymous is false: no client could connect");
+    }
+    const apiKeySha256 = pulumi.secret(digests.join(","));
     return { settings, apiKeySha256 };
 }

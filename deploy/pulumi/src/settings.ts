@@ -101,7 +101,8 @@ export function parseKeyDigests(value: string): string[] {
     const digests = value.split(",").map((d) => d.trim()).filter((d) => d.length > 0);
     for (const d of digests) {
         if (!/^[0-9a-f]{64}$/.test(d)) {
-            throw new Error(`semantest:apiKeySha256: "${d.slice(0, 8)}…" is not a lowercase hex SHA-256 digest (64 characters 0-9a-f)`);
+            // The value itself is never shown: it may be a raw key pasted by mistake.
+            throw new Error(`semantest:apiKeySha256: an entry of ${d.length} characters is not a lowercase hex SHA-256 digest (64 characters 0-9a-f)`);
         }
     }
     return digests;
