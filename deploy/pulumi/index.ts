@@ -1,4 +1,5 @@
 // The Pulumi program's entry point: reads the stack's config, builds the service, exports its addresses and names.
+import * as path from "path";
 import { lambdaArtifact } from "./src/artifact";
 import { programDir, readConfig } from "./src/config";
 import { SemantestWebSocketStack } from "./src/stack";
@@ -7,7 +8,8 @@ const { settings, apiKeySha256 } = readConfig();
 const service = new SemantestWebSocketStack("semantest", {
     settings,
     apiKeySha256,
-    artifactPath: lambdaArtifact(programDir(), settings.lambdaArtifact),
+    // Relative to the program's directory, where Pulumi runs it: the state then holds no machine's path.
+    artifactPath: path.relative(process.cwd(), lambdaArtifact(programDir(), settings.lambdaArtifact)),
 });
 
 export const websocketUrl = service.websocketUrl;

@@ -10,7 +10,7 @@ export interface FunctionInputs extends PolicyTargets {
     bucketName: pulumi.Input<string>;
     managementEndpoint: pulumi.Input<string>;
     apiKeySha256: pulumi.Input<string>;
-    /** The zip with `bootstrap` inside, as an absolute path. */
+    /** The zip with `bootstrap` inside: absolute, or relative to the working directory. */
     artifactPath: string;
 }
 

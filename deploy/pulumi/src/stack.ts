@@ -17,7 +17,7 @@ export interface SemantestWebSocketStackArgs {
     settings: Settings;
     /** Comma-separated SHA-256 digests of the accepted API keys (a secret). */
     apiKeySha256: pulumi.Input<string>;
-    /** Absolute path of the Lambda zip. */
+    /** Path of the Lambda zip (one `bootstrap` inside), absolute or relative to the working directory. */
     artifactPath: string;
 }
 

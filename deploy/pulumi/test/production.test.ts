@@ -127,7 +127,8 @@ describe("Lambda functions", () => {
             assert.equal(f.inputs.runtime, "provided.al2023");
             assert.deepEqual(f.inputs.architectures, ["x86_64"]);
             assert.equal(f.inputs.handler, "bootstrap");
-            assert.equal(f.inputs.code.archivePath, artifact);
+            assert.equal(path.resolve(f.inputs.code.archivePath), artifact);
+            assert.ok(!path.isAbsolute(f.inputs.code.archivePath), "no machine's path in the state");
         }
     });
     test("have the reserved concurrency of the stack file", () => {
