@@ -270,7 +270,7 @@ describe("the API Gateway stand-in, default limits", () => {
 
 describe("the API Gateway stand-in, small limits", () => {
   let gw;
-  const limits = { messageBytes: 1024, frameBytes: 512, idleMs: 1000, maxDurationMs: 2500, invocationTimeoutMs: 300 };
+  const limits = { messageBytes: 1024, frameBytes: 512, idleMs: 1500, maxDurationMs: 3000 };
   before(async () => {
     gw = await startGateway({ bootstrap: FIXTURE, limits });
   });
@@ -332,6 +332,14 @@ describe("the API Gateway stand-in, small limits", () => {
       clearInterval(keepBusy);
     }
   });
+});
+
+describe("the API Gateway stand-in, a short invocation timeout", () => {
+  let gw;
+  before(async () => {
+    gw = await startGateway({ bootstrap: FIXTURE, limits: { invocationTimeoutMs: 300 } });
+  });
+  after(() => gw?.close());
 
   test("an invocation over the timeout fails, its process is killed, and the next invocation gets a new one", async () => {
     const c = await Client.open(gw.wsUrl);
