@@ -134,6 +134,11 @@ describe("the public service on AWS (Lambda behind the API Gateway stand-in, mot
     const health = await fetch(`${gateway.httpUrl}/health`, { signal: AbortSignal.timeout(10_000) });
     assert.equal(health.status, 200, "GET /health through the http function");
     console.log(`info: a) GET /health: ${await health.text()}`);
+    const signature = await fetch(`${gateway.httpUrl}/signature`, { signal: AbortSignal.timeout(10_000) });
+    assert.equal(signature.status, 200);
+    const signed = await signature.json();
+    console.log(`info: a) GET /signature: ${JSON.stringify(signed)}`);
+    assert.match(JSON.stringify(signed), /"dev"/, "the stack's environment");
 
     const pingsBefore = finished("ping").length;
     const started = Date.now();
@@ -227,10 +232,11 @@ describe("the public service on AWS (Lambda behind the API Gateway stand-in, mot
     }
   });
 
-  test("c) semantest listen in one process, semantest send publish in another: the event arrives through the Lambda's fan-out", { timeout: TEST_TIMEOUT }, async () => {
+  test("c) semantest listen in one process, semantest send publish in another: the event arrives through the Lambda's fan-out; $disconnect removes the listener", { timeout: TEST_TIMEOUT }, async () => {
     const listener = listen(["greeting"], 1);
     try {
-      await subscribed("greeting");
+      const { connectionId } = await subscribed("greeting");
+      assert.ok((await itemsOf(connectionId)).length >= 2, "the listener and its subscription are in the table");
       const started = Date.now();
       const publish = await semantest(["send", "publish", '{"event":"greeting","data":{"n":1}}']);
       assert.equal(publish.status, 0, publish.stdout + publish.stderr);
@@ -241,7 +247,8 @@ describe("the public service on AWS (Lambda behind the API Gateway stand-in, mot
       console.log(`measure: c) publish → the listener printed the event and exited: ${Date.now() - started} ms`);
       assert.equal(code, 0, listener.output());
       assert.match(listener.output(), /^greeting from \S+: \{"n":1\}$/m);
-      assert.ok(gateway.managementCalls.some((c) => c.method === "POST" && c.status === 200), "delivered through @connections");
+      assert.ok(gateway.managementCalls.some((c) => c.connectionId === connectionId && c.method === "POST" && c.status === 200), "delivered through @connections");
+      await waitFor("the listener's items deleted by $disconnect", async () => (await itemsOf(connectionId)).length === 0, { timeout: 10_000, interval: 200 });
     } finally {
       listener.child.kill();
     }
