@@ -120,6 +120,11 @@ pub enum Command {
         socket: SocketId,
         /// Where.
         url: String,
+        /// The key to show in the handshake (remote sockets only): the driver offers the
+        /// subprotocols [`SUBPROTOCOL`](crate::SUBPROTOCOL) and `bearer.<key>`, so the server
+        /// knows the client before the first frame. The public service needs that: API Gateway
+        /// may hand a socket's first frames to its handlers out of order.
+        token: Option<semantest_protocol::Token>,
     },
     /// Close the socket with a close frame; report nothing more about it.
     CloseSocket {

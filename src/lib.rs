@@ -24,6 +24,7 @@ pub mod web;
 
 pub use event::{Command, Event, ProbeId, Side, SocketId, Timer};
 pub use machine::{Machine, SendError};
+pub use semantest_protocol::SUBPROTOCOL;
 pub use settings::{Overrides, Preset, Settings, SettingsError, Strategy};
 pub use signature::ProbeError;
 pub use status::{Mode, Status};

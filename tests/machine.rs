@@ -780,6 +780,28 @@ fn the_token_goes_to_the_remote_in_hello_and_never_to_the_local_server() {
         "the local server must not see the key: {}",
         hellos[1].1
     );
+    // The handshake carries it too (the bearer subprotocol), for the remote socket only.
+    let opened: Vec<(String, Option<String>)> = s
+        .log
+        .iter()
+        .filter_map(|(_, c)| match c {
+            Command::OpenSocket { url, token, .. } => {
+                Some((url.clone(), token.as_ref().map(|t| t.expose().to_owned())))
+            }
+            _ => None,
+        })
+        .collect();
+    assert!(opened.contains(&(
+        REMOTE_WS.to_owned(),
+        Some("remote-key-0123456789".to_owned())
+    )));
+    assert!(opened.contains(&(LOCAL_WS.to_owned(), None)), "{opened:?}");
+    assert!(
+        opened
+            .iter()
+            .all(|(url, t)| url == REMOTE_WS || t.is_none()),
+        "{opened:?}"
+    );
 }
 
 #[test]

@@ -103,7 +103,7 @@ impl Model {
                 Command::CancelProbe(p) => {
                     assert!(self.probes.remove(p), "cancel of an unknown probe")
                 }
-                Command::OpenSocket { socket, url } => {
+                Command::OpenSocket { socket, url, .. } => {
                     assert!(self.sockets.insert(*socket, (url.clone(), false)).is_none())
                 }
                 Command::CloseSocket { socket, code, .. } => {

@@ -219,9 +219,13 @@ impl Runner {
                         task.abort();
                     }
                 }
-                Command::OpenSocket { socket: id, url } => {
+                Command::OpenSocket {
+                    socket: id,
+                    url,
+                    token,
+                } => {
                     let (tx, rx) = mpsc::unbounded_channel();
-                    tokio::spawn(socket::run(id, url, rx, self.events.clone()));
+                    tokio::spawn(socket::run(id, url, token, rx, self.events.clone()));
                     self.sockets.insert(id, tx);
                 }
                 Command::CloseSocket {

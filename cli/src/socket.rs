@@ -21,6 +21,7 @@ pub(crate) enum Outgoing {
 pub(crate) async fn run(
     id: SocketId,
     url: String,
+    token: Option<semantest_protocol::Token>,
     mut outgoing: mpsc::UnboundedReceiver<Outgoing>,
     report: mpsc::UnboundedSender<Event>,
 ) {
@@ -29,7 +30,14 @@ pub(crate) async fn run(
         code,
         reason,
     };
-    let (mut ws, _) = match tokio_tungstenite::connect_async(url.as_str()).await {
+    let request = match handshake(&url, token.as_ref()) {
+        Ok(request) => request,
+        Err(e) => {
+            let _ = report.send(closed(1006, e.to_string()));
+            return;
+        }
+    };
+    let (mut ws, _) = match tokio_tungstenite::connect_async(request).await {
         Ok(ok) => ok,
         Err(e) => {
             let _ = report.send(closed(1006, e.to_string()));
@@ -79,4 +87,33 @@ pub(crate) async fn run(
             },
         }
     }
+}
+
+/// The handshake request for `url`: with a key, the subprotocols `semantest.v1` and
+/// `bearer.<key>`, as the browser sends them (one way for both clients, and the server
+/// selects `semantest.v1` only, never echoing the key).
+fn handshake(
+    url: &str,
+    token: Option<&semantest_protocol::Token>,
+) -> Result<
+    tokio_tungstenite::tungstenite::handshake::client::Request,
+    tokio_tungstenite::tungstenite::Error,
+> {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    use tokio_tungstenite::tungstenite::http::HeaderValue;
+    let mut request = url.into_client_request()?;
+    if let Some(token) = token {
+        // A Token is URL-safe ASCII (validated on parse), so it is a valid header value.
+        let value = format!(
+            "{}, bearer.{}",
+            semantest_protocol::SUBPROTOCOL,
+            token.expose()
+        );
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            request
+                .headers_mut()
+                .insert("sec-websocket-protocol", value);
+        }
+    }
+    Ok(request)
 }

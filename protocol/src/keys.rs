@@ -19,8 +19,7 @@ use subtle::ConstantTimeEq;
 
 use crate::{ClientFrame, ClientMessage, ErrorCode, Hello, ServerFrame, Token};
 
-/// The subprotocol a browser offers beside its key, and the one the server selects.
-pub const SUBPROTOCOL: &str = "semantest.v1";
+pub use crate::SUBPROTOCOL;
 
 /// The prefix of the subprotocol entry that carries a key.
 const BEARER_PROTOCOL: &str = "bearer.";

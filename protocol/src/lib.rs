@@ -31,5 +31,9 @@ pub use server::{
 pub use signature::{Signature, SERVICE_NAME};
 pub use token::{Token, TokenError};
 
+/// The WebSocket subprotocol of protocol v1. A client with an API key offers it beside
+/// `bearer.<key>`; the server selects it (never the key entry).
+pub const SUBPROTOCOL: &str = "semantest.v1";
+
 /// The protocol and signature version this code speaks.
 pub const PROTOCOL_VERSION: &str = "1.0.0";

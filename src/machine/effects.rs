@@ -44,6 +44,11 @@ impl Machine {
         out.push(Command::OpenSocket {
             socket: id,
             url: url.clone(),
+            // The key is for the remote server; whatever answers on the local port never sees it.
+            token: match side {
+                Side::Remote => self.settings.token.clone(),
+                Side::Local => None,
+            },
         });
         self.pending = Some(Conn {
             id,

@@ -128,9 +128,13 @@ pub(crate) fn execute(shared: &Shared, commands: Vec<Command>) {
                         controller.abort();
                     }
                 }
-                Command::OpenSocket { socket: id, url } => {
+                Command::OpenSocket {
+                    socket: id,
+                    url,
+                    token,
+                } => {
                     let w = weak.clone();
-                    match Socket::open(id, &url, move |e| defer(&w, e)) {
+                    match Socket::open(id, &url, token.as_ref(), move |e| defer(&w, e)) {
                         Ok(s) => drop(d.sockets.insert(id, s)),
                         Err(e) => defer(
                             &weak,

@@ -21,9 +21,21 @@ impl Socket {
     pub(crate) fn open(
         id: SocketId,
         url: &str,
+        token: Option<&semantest_protocol::Token>,
         report: impl Fn(Event) + Clone + 'static,
     ) -> Result<Socket, wasm_bindgen::JsValue> {
-        let ws = WebSocket::new(url)?;
+        let ws = match token {
+            // A browser cannot set Authorization: the key travels in the subprotocol list,
+            // and the server selects `semantest.v1` only.
+            Some(token) => {
+                let protocols = js_sys::Array::of2(
+                    &crate::SUBPROTOCOL.into(),
+                    &format!("bearer.{}", token.expose()).into(),
+                );
+                WebSocket::new_with_str_sequence(url, &protocols)?
+            }
+            None => WebSocket::new(url)?,
+        };
         let r = report.clone();
         let on_open = Closure::<dyn FnMut()>::new(move || r(Event::SocketOpened(id)));
         let r = report.clone();

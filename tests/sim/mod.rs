@@ -116,7 +116,7 @@ impl Sim {
                 Command::CancelProbe(p) => {
                     self.probes.remove(&p);
                 }
-                Command::OpenSocket { socket, url } => {
+                Command::OpenSocket { socket, url, .. } => {
                     self.sockets.insert(socket, (url.clone(), false));
                     self.answer_open(socket, &url);
                 }
@@ -359,9 +359,9 @@ impl Sim {
                     .log
                     .iter()
                     .find_map(|(_, c)| match c {
-                        Command::OpenSocket { socket: id, url } if id == socket => {
-                            Some(url.clone())
-                        }
+                        Command::OpenSocket {
+                            socket: id, url, ..
+                        } if id == socket => Some(url.clone()),
                         _ => None,
                     })
                     .expect("a frame on a socket that was opened");

@@ -70,19 +70,29 @@ async fn answer(
     if config.requires_key() && !connection.authed {
         return match keys::first_frame(&config.keys, text) {
             Ok(frame) => dispatch(services, id, &connection, frame, now_ms).await,
-            Err(refusal) => {
-                // The error goes out before the close, so the client can say why.
+            // A hello without a valid key: the error goes out before the close, so the
+            // client can say why (a close through the management API carries no reason).
+            Err(refusal) if is_hello(text) => {
                 tracing::warn!(connection = id, "{}", refusal.close_reason);
                 services.push.post(id, &refusal.frame.to_json()).await;
                 services.push.close(id).await;
                 Ok(None)
             }
+            // Anything else before the key only gets this frame refused: API Gateway may
+            // hand a socket's frames to the handlers out of order, so the hello with the key
+            // may still be on its way. Such a socket can do nothing, and API Gateway closes
+            // it after 10 idle minutes.
+            Err(refusal) => Ok(Some(*refusal.frame)),
         };
     }
     match ClientFrame::parse(text) {
         Ok(frame) => dispatch(services, id, &connection, frame, now_ms).await,
         Err(error) => Ok(Some(refuse(&error))),
     }
+}
+
+fn is_hello(text: &str) -> bool {
+    matches!(ClientFrame::parse(text), Ok(f) if matches!(f.message, ClientMessage::Hello(_)))
 }
 
 fn refuse(error: &FrameError) -> ServerFrame {

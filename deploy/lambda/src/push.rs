@@ -50,7 +50,8 @@ impl Push {
         match sent {
             Ok(_) => Delivery::Delivered,
             Err(SdkError::ServiceError(e))
-                if matches!(e.err(), PostToConnectionError::GoneException(_)) =>
+                if matches!(e.err(), PostToConnectionError::GoneException(_))
+                    || e.raw().status().as_u16() == 410 =>
             {
                 Delivery::Gone
             }
@@ -66,7 +67,8 @@ impl Push {
         match client.delete_connection().connection_id(id).send().await {
             Ok(_) => Delivery::Delivered,
             Err(SdkError::ServiceError(e))
-                if matches!(e.err(), DeleteConnectionError::GoneException(_)) =>
+                if matches!(e.err(), DeleteConnectionError::GoneException(_))
+                    || e.raw().status().as_u16() == 410 =>
             {
                 Delivery::Gone
             }
