@@ -25,13 +25,13 @@
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use axum::extract::ws::{close_code, CloseFrame, Message, WebSocketUpgrade};
+use axum::extract::ws::{close_code, CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::Extension;
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
-use semantest_protocol::ServerMessage;
+use semantest_protocol::{ErrorCode, ServerFrame, ServerMessage};
 use tokio::time::{interval_at, MissedTickBehavior};
 
 use crate::auth::{self, Credentials};
@@ -63,9 +63,17 @@ pub(crate) async fn upgrade(
         match auth::from_headers(state.api_keys(), &headers) {
             Credentials::Valid => true,
             Credentials::Missing => false,
-            Credentials::Invalid => {
+            // A tool that set Authorization reads the 401.
+            Credentials::Invalid if auth::bearer(&headers).is_some() => {
                 tracing::warn!("refused a WebSocket with a wrong API key");
                 return auth::unauthorized(false);
+            }
+            // A browser cannot read a refused handshake's status (its WebSocket only says
+            // 1006), so a wrong key in the subprotocol is told in band: the socket opens,
+            // gets the `unauthorized` error and a 1008 with the reason, and nothing else.
+            Credentials::Invalid => {
+                tracing::warn!("refused a WebSocket with a wrong API key (subprotocol)");
+                return ws.protocols([auth::SUBPROTOCOL]).on_upgrade(refuse_in_band);
             }
         }
     } else {
@@ -90,6 +98,18 @@ pub(crate) async fn upgrade(
             // The connection's slot (see `listener`) is free once the socket is closed.
             drop((held, slot));
         })
+}
+
+/// Sends a socket whose handshake showed a wrong key the reason, and closes it.
+async fn refuse_in_band(mut socket: WebSocket) {
+    let frame = ServerFrame::error(None, ErrorCode::Unauthorized, "the API key is not valid");
+    let _ = socket.send(Message::Text(frame.to_json().into())).await;
+    let _ = socket
+        .send(Message::Close(Some(CloseFrame {
+            code: close_code::POLICY,
+            reason: "unauthorized: API key not valid".into(),
+        })))
+        .await;
 }
 
 /// Why a connection ends.

@@ -199,7 +199,7 @@ async fn a_silent_socket_without_a_key_is_closed_at_the_deadline() {
 #[tokio::test]
 async fn a_key_in_the_handshake_is_checked_before_the_upgrade() {
     let server = TestServer::start(production()).await;
-    // A wrong key in either place: 401 before any socket exists.
+    // A wrong key in the Authorization header: 401 before any socket exists.
     let bearer_wrong = format!("Bearer {}", "x".repeat(20));
     assert_eq!(
         connect_with(&server, &[("authorization", &bearer_wrong)])
@@ -207,13 +207,27 @@ async fn a_key_in_the_handshake_is_checked_before_the_upgrade() {
             .err(),
         Some(401)
     );
+    // A wrong key in the subprotocol (a browser, which cannot read a 401): told in band,
+    // then closed, and nothing on that socket is served.
     let proto_wrong = format!("semantest.v1, bearer.{}", "y".repeat(20));
-    assert_eq!(
-        connect_with(&server, &[("sec-websocket-protocol", &proto_wrong)])
-            .await
-            .err(),
-        Some(401)
+    let mut refused = connect_with(&server, &[("sec-websocket-protocol", &proto_wrong)])
+        .await
+        .unwrap();
+    let error = next_frame(&mut refused).await;
+    assert!(
+        matches!(&error.message, ServerMessage::Error(e) if e.code == ErrorCode::Unauthorized && e.message == "the API key is not valid"),
+        "{error:?}"
     );
+    assert!(
+        !error.to_json().contains(&"y".repeat(20)),
+        "the key is not echoed"
+    );
+    expect_close(
+        &mut refused,
+        CloseCode::Policy,
+        "unauthorized: API key not valid",
+    )
+    .await;
     // The right key in the Authorization header: hello needs no token.
     let bearer = format!("Bearer {KEY}");
     let mut cli = connect_with(&server, &[("authorization", &bearer)])

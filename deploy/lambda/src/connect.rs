@@ -1,7 +1,8 @@
 //! `$connect`: checks an API key shown in the handshake and stores the connection.
 //!
 //! A key in `Authorization: Bearer` or in the `bearer.` subprotocol entry is checked here: a
-//! wrong one refuses the handshake with 401. Without one the socket opens unauthenticated and
+//! wrong one in `Authorization` refuses the handshake with 401; a wrong one in the subprotocol
+//! (a browser, which cannot read a 401) is told on the socket's first frame, then closed. Without one the socket opens unauthenticated and
 //! its first frame must be a `hello` with `payload.token` ([`crate::message`]). A browser that
 //! offers `semantest.v1` gets it selected (the key entry is never echoed).
 
@@ -21,6 +22,9 @@ pub enum Admission {
     Accept {
         /// A valid key was shown (or none is needed).
         authed: bool,
+        /// A wrong key came in the subprotocol: a browser cannot read a refused handshake's
+        /// status, so the socket opens and its first frame gets the reason, then a close.
+        wrong_key: bool,
         /// Select `semantest.v1` (the client offered it).
         subprotocol: bool,
     },
@@ -34,22 +38,22 @@ pub fn admit(config: &Config, headers: &HeaderMap) -> Admission {
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
         .any(|p| p.trim() == SUBPROTOCOL);
+    let accept = |authed, wrong_key| Admission::Accept {
+        authed,
+        wrong_key,
+        subprotocol: offered,
+    };
     if !config.requires_key() {
-        return Admission::Accept {
-            authed: true,
-            subprotocol: offered,
-        };
+        return accept(true, false);
     }
     match keys::from_headers(&config.keys, headers) {
-        Credentials::Invalid => Admission::Refuse(401, "the API key is not valid"),
-        Credentials::Valid => Admission::Accept {
-            authed: true,
-            subprotocol: offered,
-        },
-        Credentials::Missing => Admission::Accept {
-            authed: false,
-            subprotocol: offered,
-        },
+        // A tool that set Authorization reads the 401.
+        Credentials::Invalid if keys::bearer(headers).is_some() => {
+            Admission::Refuse(401, "the API key is not valid")
+        }
+        Credentials::Invalid => accept(false, true),
+        Credentials::Valid => accept(true, false),
+        Credentials::Missing => accept(false, false),
     }
 }
 
@@ -69,9 +73,11 @@ pub async fn handle(
         }
         Admission::Accept {
             authed,
+            wrong_key,
             subprotocol,
         } => {
-            if let Err(e) = services.store.put_connection(id, authed, now_ms).await {
+            let stored = services.store.put_connection(id, authed, wrong_key, now_ms);
+            if let Err(e) = stored.await {
                 tracing::error!(connection = id, "{e}");
                 return ws_status(
                     500,
@@ -79,7 +85,7 @@ pub async fn handle(
                     HeaderMap::new(),
                 );
             }
-            tracing::info!(connection = id, authed, "connected");
+            tracing::info!(connection = id, authed, wrong_key, "connected");
             let mut headers = HeaderMap::new();
             if subprotocol {
                 headers.insert(

@@ -67,6 +67,13 @@ async fn answer(
 ) -> Result<Option<ServerFrame>, StoreError> {
     let config = &services.config;
     let connection = services.store.connection(id).await?.unwrap_or_default();
+    if connection.wrong_key {
+        let frame = ServerFrame::error(None, ErrorCode::Unauthorized, "the API key is not valid");
+        tracing::warn!(connection = id, "unauthorized: API key not valid");
+        services.push.post(id, &frame.to_json()).await;
+        services.push.close(id).await;
+        return Ok(None);
+    }
     if config.requires_key() && !connection.authed {
         return match keys::first_frame(&config.keys, text) {
             Ok(frame) => dispatch(services, id, &connection, frame, now_ms).await,

@@ -4,7 +4,7 @@
 //!
 //! | item | pk | sk | attributes |
 //! |---|---|---|---|
-//! | a connection | `conn#{id}` | `conn` | `authed`, `role`, `clientId`, `events` (string set), `connectedAt` |
+//! | a connection | `conn#{id}` | `conn` | `authed`, `wrongKey`, `role`, `clientId`, `events` (string set), `connectedAt` |
 //! | a subscription | `event#{name}` | `conn#{id}` | |
 //! | a published event | `pub#{eventId}` | `pub` | `publisher`, `frameId` |
 //!
@@ -46,6 +46,8 @@ fn failed<E: std::fmt::Debug>(call: &'static str) -> impl FnOnce(E) -> StoreErro
 pub struct Connection {
     /// It showed a valid key (or none is needed).
     pub authed: bool,
+    /// It showed a wrong key in its handshake's subprotocol.
+    pub wrong_key: bool,
     /// What its `hello` said it is.
     pub role: Option<Role>,
     /// The events it subscribes to.
@@ -111,10 +113,14 @@ impl Store {
         &self,
         id: &str,
         authed: bool,
+        wrong_key: bool,
         now_ms: u64,
     ) -> Result<(), StoreError> {
         let mut item = conn_key(id);
         item.insert("authed".to_owned(), AttributeValue::Bool(authed));
+        if wrong_key {
+            item.insert("wrongKey".to_owned(), AttributeValue::Bool(true));
+        }
         item.insert("connectedAt".to_owned(), n(now_ms));
         item.insert(
             "expiresAt".to_owned(),
@@ -160,6 +166,7 @@ impl Store {
         };
         Ok(Some(Connection {
             authed: matches!(item.get("authed"), Some(AttributeValue::Bool(true))),
+            wrong_key: matches!(item.get("wrongKey"), Some(AttributeValue::Bool(true))),
             role,
             events,
         }))

@@ -97,6 +97,7 @@ fn the_handshake_key_decides_before_any_socket_exists() {
         admit(&keyed, &event.headers),
         Admission::Accept {
             authed: false,
+            wrong_key: false,
             subprotocol: false
         }
     );
@@ -109,6 +110,7 @@ fn the_handshake_key_decides_before_any_socket_exists() {
         admit(&keyed, &headers),
         Admission::Accept {
             authed: true,
+            wrong_key: false,
             subprotocol: true
         }
     );
@@ -116,8 +118,22 @@ fn the_handshake_key_decides_before_any_socket_exists() {
         header::SEC_WEBSOCKET_PROTOCOL,
         HeaderValue::from_static("semantest.v1, bearer.guess-guess-guess-1234"),
     );
+    // A browser cannot read a 401: the socket opens, and its first frame gets the reason.
     assert_eq!(
         admit(&keyed, &headers),
+        Admission::Accept {
+            authed: false,
+            wrong_key: true,
+            subprotocol: true
+        }
+    );
+    let mut wrong_tool = event.headers.clone();
+    wrong_tool.insert(
+        header::AUTHORIZATION,
+        HeaderValue::from_static("Bearer guess-guess-guess-1234"),
+    );
+    assert_eq!(
+        admit(&keyed, &wrong_tool),
         Admission::Refuse(401, "the API key is not valid")
     );
     let mut tool = event.headers.clone();
@@ -129,6 +145,7 @@ fn the_handshake_key_decides_before_any_socket_exists() {
         admit(&keyed, &tool),
         Admission::Accept {
             authed: true,
+            wrong_key: false,
             subprotocol: false
         }
     );
@@ -137,6 +154,7 @@ fn the_handshake_key_decides_before_any_socket_exists() {
         admit(&config("connect", false), &headers),
         Admission::Accept {
             authed: true,
+            wrong_key: false,
             subprotocol: true
         }
     );

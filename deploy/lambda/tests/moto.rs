@@ -27,17 +27,35 @@ async fn a_handshake_with_a_valid_key_stores_an_authenticated_connection_with_a_
 #[tokio::test]
 async fn a_wrong_key_in_the_handshake_is_refused_and_nothing_is_stored() {
     let stack = Stack::new(true).await;
+    let event = Stack::connect_event("c2=", &[("authorization", "Bearer wrong-key-0123456789")]);
+    let r = connect::handle(&stack.services, &event, now()).await;
+    assert_eq!(r.status_code, 401);
+    assert_eq!(body_text(&r.body), Some("the API key is not valid"));
+    assert!(stack.item("conn#c2=", "conn").await.is_none());
+}
+
+#[tokio::test]
+async fn a_browser_with_a_wrong_key_is_told_why_on_its_first_frame_then_closed() {
+    let stack = Stack::new(true).await;
+    stack.management.connect("wb=");
     let event = Stack::connect_event(
-        "c2=",
+        "wb=",
         &[(
             "sec-websocket-protocol",
             "semantest.v1, bearer.wrong-key-0123456789",
         )],
     );
     let r = connect::handle(&stack.services, &event, now()).await;
-    assert_eq!(r.status_code, 401);
-    assert_eq!(body_text(&r.body), Some("the API key is not valid"));
-    assert!(stack.item("conn#c2=", "conn").await.is_none());
+    assert_eq!(r.status_code, 200);
+    assert_eq!(r.headers["sec-websocket-protocol"], "semantest.v1");
+    let hello = json!({"action":"hello","id":"h1","payload":{"role":"extension","clientId":"x","version":"1"}});
+    assert_eq!(stack.send("wb=", &hello.to_string()).await, None);
+    let got = stack.management.received("wb=");
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0]["payload"]["code"], "unauthorized");
+    assert_eq!(got[0]["payload"]["message"], "the API key is not valid");
+    assert!(!got[0].to_string().contains("wrong-key"));
+    assert_eq!(stack.management.closed(), vec!["wb=".to_owned()]);
 }
 
 #[tokio::test]
