@@ -857,3 +857,51 @@ fn a_token_is_never_sent_in_the_clear_to_another_machine() {
     })
     .is_ok());
 }
+
+#[test]
+fn an_unauthorized_error_before_a_reasonless_close_is_the_reason_shown() {
+    // The public service closes through API Gateway, which gives no close reason: the
+    // `error unauthorized` it sent first is what the user is told.
+    let mut s = Sim::new(Local::Refused, true);
+    s.start();
+    s.run_for(1_000);
+    assert_eq!(s.mode(), Mode::Cloud);
+    let socket = *s.sockets.keys().next().unwrap();
+    s.event(Event::MessageReceived {
+        socket,
+        text: r#"{"type":"error","replyTo":"h3","payload":{"code":"unauthorized","message":"the API key is not valid"}}"#.into(),
+    });
+    s.event(Event::SocketClosed {
+        socket,
+        code: 1000,
+        reason: String::new(),
+    });
+    let st = s.status();
+    assert_ne!(st.mode, Mode::Cloud);
+    assert_eq!(
+        st.remote_reason.as_deref(),
+        Some("connection closed (code 1000: unauthorized: the API key is not valid)")
+    );
+
+    // A close with its own reason keeps it; a welcome clears an earlier refusal.
+    s.run_for(5_000);
+    assert_eq!(s.mode(), Mode::Cloud);
+    let socket = *s.sockets.keys().next().unwrap();
+    s.event(Event::MessageReceived {
+        socket,
+        text: r#"{"type":"error","payload":{"code":"unauthorized","message":"send a hello with your API key in payload.token first"}}"#.into(),
+    });
+    s.event(Event::MessageReceived {
+        socket,
+        text: r#"{"type":"welcome","payload":{"connectionId":"c","server":{"service":"semantest","version":"1.0.0","environment":"production","capabilities":[]},"heartbeatSecs":20}}"#.into(),
+    });
+    s.event(Event::SocketClosed {
+        socket,
+        code: 1001,
+        reason: String::new(),
+    });
+    let st = s.status();
+    for reason in [st.reason, st.remote_reason].into_iter().flatten() {
+        assert!(!reason.contains("unauthorized"), "{reason}");
+    }
+}

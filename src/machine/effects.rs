@@ -55,6 +55,7 @@ impl Machine {
             side,
             url,
             since: now,
+            refused: None,
         });
         self.arm(
             now,

@@ -26,7 +26,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use semantest_protocol::client::raw_json;
-use semantest_protocol::{ClientFrame, ClientMessage, Hello, ServerFrame, ServerMessage};
+use semantest_protocol::{
+    ClientFrame, ClientMessage, ErrorCode, Hello, ServerFrame, ServerMessage,
+};
 
 use crate::backoff::Backoff;
 use crate::event::{Command, Event, ProbeId, Side, SocketId, Timer};
@@ -58,6 +60,10 @@ struct Conn {
     side: Side,
     url: String,
     since: u64,
+    /// The message of an `error unauthorized` the server sent on this socket: the reason to
+    /// show if it then closes without one (the public service closes through API Gateway,
+    /// which cannot give a close reason).
+    refused: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -374,6 +380,12 @@ impl Machine {
             };
             self.pending_failed(now, conn.side, why, out);
         } else if let Some(conn) = self.active.take_if(|c| c.id == id) {
+            let why = match &conn.refused {
+                Some(refused) if reason.is_empty() => {
+                    format!("connection closed (code {code}: unauthorized: {refused})")
+                }
+                _ => why,
+            };
             self.connection_lost(now, conn, why, out);
         }
     }
@@ -382,16 +394,34 @@ impl Machine {
         if self.active.as_ref().is_none_or(|c| c.id != id) {
             return;
         }
-        if let Ok(ServerFrame {
-            reply_to: Some(to),
-            message: ServerMessage::Pong(_),
-        }) = ServerFrame::parse(&text)
-        {
-            if let Some(ping) = self.ping.take_if(|p| p.id == to) {
-                self.latency_ms = Some(now.saturating_sub(ping.sent_at));
-                self.disarm(Timer::PongDeadline, out);
-                return;
+        match ServerFrame::parse(&text) {
+            Ok(ServerFrame {
+                reply_to: Some(to),
+                message: ServerMessage::Pong(_),
+            }) => {
+                if let Some(ping) = self.ping.take_if(|p| p.id == to) {
+                    self.latency_ms = Some(now.saturating_sub(ping.sent_at));
+                    self.disarm(Timer::PongDeadline, out);
+                    return;
+                }
             }
+            Ok(ServerFrame {
+                message: ServerMessage::Error(e),
+                ..
+            }) if e.code == ErrorCode::Unauthorized => {
+                if let Some(conn) = self.active.as_mut() {
+                    conn.refused = Some(semantest_protocol::shorten(&e.message, 120));
+                }
+            }
+            Ok(ServerFrame {
+                message: ServerMessage::Welcome(_),
+                ..
+            }) => {
+                if let Some(conn) = self.active.as_mut() {
+                    conn.refused = None;
+                }
+            }
+            _ => {}
         }
         out.push(Command::Deliver(text));
     }
