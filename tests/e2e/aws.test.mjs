@@ -185,11 +185,9 @@ describe("the public service on AWS (Lambda behind the API Gateway stand-in, mot
     assert.equal(status, 401);
   });
 
-  // A known defect, not the handlers': the core takes a refusal's reason from the close frame
-  // (the local server closes 1008 "unauthorized: API key not valid"), but API Gateway's
-  // DeleteConnection cannot give a close reason, so the CLI and the indicator only say "connection
-  // closed (code 1000)". The reason is in the 'error unauthorized' frame that comes just before.
-  test("a2') the CLI names the refusal ('unauthorized') when the key is wrong or missing", { timeout: TEST_TIMEOUT, todo: "the core ignores the 'error unauthorized' frame; a close through DeleteConnection carries no reason" }, async () => {
+  // API Gateway's DeleteConnection gives no close reason: the core takes the reason from the
+  // 'error unauthorized' frame that comes just before the close.
+  test("a2') the CLI names the refusal ('unauthorized') when the key is wrong or missing", { timeout: TEST_TIMEOUT }, async () => {
     for (const { what, token } of REFUSED_KEYS) {
       const run = await semantest(["ping", "--count", "1"], { token });
       assert.match(run.stdout, /unauthorized/, `${what}: ${run.stdout}`);
@@ -209,12 +207,11 @@ describe("the public service on AWS (Lambda behind the API Gateway stand-in, mot
     }
   });
 
-  // A known defect of the design on AWS: API Gateway neither orders a connection's messages nor
-  // waits for one to be handled before invoking the next (each may reach another Lambda
-  // instance). The core sends hello, ping and subscribe at once when the socket opens, and the
-  // handlers refuse (and delete) a connection whose first handled frame is not the keyed hello.
-  // Here the hello is held back 1 s, as a cold instance might hold it, so the ping comes first.
-  test("a4) frames handled before the hello (no ordering on AWS) do not get the connection refused", { timeout: TEST_TIMEOUT, todo: "a connection that shows its key in hello is refused if its ping is handled first" }, async () => {
+  // API Gateway neither orders a connection's messages nor waits for one to be handled before
+  // invoking the next (each may reach another Lambda instance). The core shows its key in the
+  // handshake (bearer subprotocol), so $connect knows it before any frame, and a frame handled
+  // before the hello is fine. Here the hello is held back 1 s, as a cold instance might hold it.
+  test("a4) frames handled before the hello (no ordering on AWS) do not get the connection refused", { timeout: TEST_TIMEOUT }, async () => {
     const racing = await startGateway({
       bootstrap: BOOTSTRAP,
       log: join(LOGS, "aws-gateway-unordered.log"),
