@@ -5,7 +5,9 @@
 #   ./build.sh build   native workspace (release) + the wasm package in pkg/ + dist/extension/
 #   ./build.sh package build, then the store zip dist/semantest-extension-<version>.zip
 #   ./build.sh run     build, then run semantest-server on port 3003 in the foreground
-#   ./build.sh test    setup, fmt, eslint, clippy (native + wasm32), cargo test, browser tests, e2e tests
+#   ./build.sh lambda  the public service's Lambda artifact: deploy/lambda/dist/semantest-lambda.zip
+#   ./build.sh test    setup, fmt, eslint, clippy (native + wasm32), cargo test, browser tests, e2e tests,
+#                      deploy tests (Pulumi under mocks, the API Gateway stand-in, actionlint)
 #   ./build.sh bench   build, then the browser and server benchmarks into BENCHMARKS.md
 #   ./build.sh fuzz [SECONDS]  each cargo-fuzz target in fuzz/ for SECONDS (default 60); not part of test
 #
@@ -28,17 +30,23 @@ usage() {
 Usage: ./build.sh <command> [args]
 
 Commands:
-  setup    Install what is missing: the wasm32 Rust target, clippy and rustfmt,
-           wasm-bindgen-cli (the version pinned in Cargo.toml), wasm-pack,
-           chromium and chromium-driver (apt). Skips what is already there.
+  setup    Install what is missing: the wasm32 and x86_64-musl Rust targets, clippy and rustfmt,
+           wasm-bindgen-cli (the version pinned in Cargo.toml), wasm-pack, chromium,
+           chromium-driver and musl-tools (apt), moto in .build/moto-venv (PyPI), the npm
+           packages of the repo and of deploy/pulumi. Skips what is already there.
   build    cargo build --workspace --release, then wasm-pack build --target web into pkg/,
-           then the loadable extension in dist/extension/ (extension/ + the wasm package).
+           then the loadable extension in dist/extension/ (extension/ + the wasm package),
+           then the Lambda artifact (as `lambda`).
+  lambda   The public service's Lambda handlers as a static x86_64 `bootstrap` (musl), zipped
+           for provided.al2023: deploy/lambda/dist/semantest-lambda.zip (see deploy/README.md).
   package  build, then zip dist/extension into dist/semantest-extension-<version>.zip for the
            Chrome Web Store (without the manifest's `key`: the store assigns its own id).
   run      build, then run semantest-server in the foreground (port 3003, or SEMANTEST_PORT).
            Arguments after `run` go to the server, e.g. ./build.sh run --allow-origin http://localhost:8080
-  test     setup, cargo fmt --check, eslint, clippy (native and wasm32), cargo test, browser tests,
-           e2e tests (tests/e2e/run.sh: build, then the extension and www/ in headless Chromium).
+  test     setup, cargo fmt --check, eslint, clippy (native and wasm32), cargo test (with the
+           Lambda handlers against moto), browser tests, e2e tests (tests/e2e/run.sh: build, then
+           the extension, www/ and the public service's loop in headless Chromium), deploy tests
+           (deploy/test.sh: the Pulumi program under mocks, the API Gateway stand-in, actionlint).
            Exits non-zero if any step fails; prints a summary with durations.
   bench    build, then measure and update BENCHMARKS.md: connect() in headless Chromium (RUNS=30),
            and the server beside Node ws, Python websockets and raw TCP with the Rust load client
@@ -135,6 +143,36 @@ setup_wasm_tools() {
     fi
 }
 
+# The Lambda artifact is a static musl binary: the rustup target, and musl-gcc for ring's C code.
+setup_lambda() {
+    local target=x86_64-unknown-linux-musl
+    if rustup target list --installed | grep -x "$target" >/dev/null; then
+        ok "rust target $target"
+    else
+        installing "rust target $target"
+        quietly rustup-musl rustup target add "$target"
+    fi
+    if command -v musl-gcc >/dev/null 2>&1; then
+        ok "musl-gcc"
+    else
+        installing "musl-tools (apt)"
+        quietly apt-update as_root apt-get update
+        quietly apt-musl as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y musl-tools
+    fi
+}
+
+# The deploy tests: moto in a venv (PyPI), and the Pulumi program's own npm packages.
+setup_deploy() {
+    quietly moto deploy/local/setup.sh
+    ok "moto (deploy/local/requirements.txt) in .build/moto-venv"
+    if [[ deploy/pulumi/node_modules/.package-lock.json -nt deploy/pulumi/package-lock.json ]]; then
+        ok "deploy/pulumi npm packages (@pulumi/pulumi $(node -p 'require("./deploy/pulumi/node_modules/@pulumi/pulumi/package.json").version'))"
+    else
+        installing "deploy/pulumi npm packages (npm ci)"
+        quietly npm-ci-pulumi npm ci --prefix deploy/pulumi --no-audit --no-fund
+    fi
+}
+
 setup_browser() {
     if [[ -x /usr/bin/chromium && -x /usr/bin/chromedriver ]]; then
         ok "chromium and chromedriver $(chromium_major)"
@@ -170,6 +208,8 @@ cmd_setup() {
     setup_wasm_tools
     setup_npm
     setup_browser
+    setup_lambda
+    setup_deploy
 }
 
 # --- build and run --------------------------------------------------------------------------
@@ -199,6 +239,15 @@ cmd_build() {
     printf 'wasm: %s  %d bytes (%d KiB), gzipped %d bytes (%d KiB)\n' \
         "$wasm" "$raw" $((raw / 1024)) "$gz" $((gz / 1024))
     assemble_extension
+    cmd_lambda
+}
+
+# The public service's Lambda artifact (static musl `bootstrap`, zipped); see deploy/README.md.
+cmd_lambda() {
+    setup_rust
+    setup_lambda
+    echo "==> deploy/lambda/build.sh (static x86_64 bootstrap for provided.al2023)"
+    deploy/lambda/build.sh
 }
 
 # dist/extension: everything in extension/, plus the wasm package in pkg/ (what Chrome loads).
@@ -437,16 +486,17 @@ cmd_test() {
     local started=$SECONDS
     if run_step "setup" ./build.sh setup; then
         run_step "cargo fmt --check" cargo fmt --all --check || true
-        run_step "eslint" node_modules/.bin/eslint --max-warnings 0 extension scripts eslint.config.js bench tests/e2e www || true
+        run_step "eslint" node_modules/.bin/eslint --max-warnings 0 extension scripts eslint.config.js bench tests/e2e www deploy || true
         run_step "clippy (native)" cargo clippy --workspace --all-targets -- -D warnings || true
         run_step "clippy ($WASM_TARGET)" \
             cargo clippy -p semantest-connect --target "$WASM_TARGET" --all-targets -- -D warnings || true
         run_step "cargo test" cargo test --workspace || true
         run_step "browser tests" tests/browser/run.sh || true
         run_step "e2e tests" tests/e2e/run.sh || true
+        run_step "deploy tests" deploy/test.sh || true
     else
         local s
-        for s in "cargo fmt --check" "eslint" "clippy (native)" "clippy ($WASM_TARGET)" "cargo test" "browser tests" "e2e tests"; do
+        for s in "cargo fmt --check" "eslint" "clippy (native)" "clippy ($WASM_TARGET)" "cargo test" "browser tests" "e2e tests" "deploy tests"; do
             skip_step "$s"
         done
     fi
@@ -457,7 +507,7 @@ cmd_test() {
         printf '  %-8s %-34s %s\n' "${STEP_RESULTS[$i]}" "${STEP_NAMES[$i]}" "$(duration "${STEP_SECONDS[$i]}")"
         [[ "${STEP_RESULTS[$i]}" == pass ]] || failed+=("${STEP_NAMES[$i]}")
         case "${STEP_NAMES[$i]}" in
-        "cargo test" | "browser tests" | "e2e tests") test_logs+=("${STEP_LOGS[$i]}") ;;
+        "cargo test" | "browser tests" | "e2e tests" | "deploy tests") test_logs+=("${STEP_LOGS[$i]}") ;;
         esac
     done
     if ((${#failed[@]} == 0)); then
@@ -480,6 +530,7 @@ main() {
     case "$cmd" in
     setup) cmd_setup ;;
     build) cmd_build ;;
+    lambda) cmd_lambda ;;
     package) cmd_package ;;
     run) cmd_run "$@" ;;
     test) cmd_test ;;

@@ -5,7 +5,12 @@ import js from "@eslint/js";
 import globals from "globals";
 
 export default [
-    { ignores: ["dist/", "pkg/", "target/", ".build/", "node_modules/", "extension/pkg/", "www/pkg/"] },
+    {
+        ignores: [
+            "dist/", "pkg/", "target/", ".build/", "node_modules/", "extension/pkg/", "www/pkg/",
+            "deploy/pulumi/.build/", "deploy/pulumi/node_modules/", "deploy/lambda/dist/",
+        ],
+    },
     js.configs.recommended,
     {
         files: ["extension/**/*.js"],
@@ -24,7 +29,10 @@ export default [
     // A content script is a classic script, not a module.
     { files: ["extension/content.js"], languageOptions: { sourceType: "script" } },
     {
-        files: ["scripts/**/*.{js,mjs}", "bench/**/*.{js,mjs}", "tests/**/*.{js,mjs}", "*.config.js"],
+        files: [
+            "scripts/**/*.{js,mjs}", "bench/**/*.{js,mjs}", "tests/**/*.{js,mjs}", "deploy/**/*.{js,mjs}",
+            "*.config.js",
+        ],
         languageOptions: { ecmaVersion: 2023, sourceType: "module", globals: globals.node },
     },
 ];

@@ -9,7 +9,6 @@
 //               answers without a body, "env" replies with its environment, "sleep" waits `ms`
 //   disconnect  200
 //   http        200 with { version, routeKey, rawPath, rawQueryString, method }
-/* global process, fetch, setTimeout, setInterval */
 const api = `http://${process.env.AWS_LAMBDA_RUNTIME_API}/2018-06-01/runtime`;
 const handler = process.env.SEMANTEST_HANDLER;
 

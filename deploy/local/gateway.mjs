@@ -17,7 +17,6 @@
 // gw.managementUrl, gw.connections(), gw.forget(id), gw.invocations, gw.crashes(), gw.close().
 // Command line: node deploy/local/gateway.mjs [--bootstrap PATH] [--port N] [--http-port N]
 //   [--management-port N] [--env NAME=VALUE]... ; prints the three URLs, runs until Ctrl-C.
-/* global process, Buffer, setTimeout, clearTimeout, setImmediate, console, URL */
 import { spawn } from "node:child_process";
 import { createWriteStream } from "node:fs";
 import { createServer, STATUS_CODES } from "node:http";

@@ -1,7 +1,6 @@
 // deploy/local/gateway.test.mjs — the API Gateway stand-in, with fixture-runtime.mjs as its
 // Lambda function (no Rust build needed). Run: node --test deploy/local/gateway.test.mjs
 // Loopback only; every wait is bounded; nothing asserts how long something took.
-/* global process, Buffer, setTimeout, clearTimeout, setInterval, clearInterval, fetch, URL */
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";

@@ -6,7 +6,6 @@
 //   await createResources(moto.url, { table: "connections", bucket: "images" });
 //   const items = await scanItems(moto.url, "connections");
 //   await moto.stop();
-/* global process, Buffer, setTimeout, clearTimeout, fetch, AbortSignal */
 import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
