@@ -15,8 +15,9 @@
 //
 // Library: `const gw = await startGateway({ bootstrap, env })`, then gw.wsUrl, gw.httpUrl,
 // gw.managementUrl, gw.connections(), gw.forget(id), gw.invocations, gw.crashes(), gw.close().
-// Command line: node deploy/local/gateway.mjs [--bootstrap PATH] [--port N] [--http-port N]
+// Command line: node deploy/local/gateway.mjs [--moto] [--bootstrap PATH] [--port N] [--http-port N]
 //   [--management-port N] [--env NAME=VALUE]... ; prints the three URLs, runs until Ctrl-C.
+//   --moto also starts moto with a fresh table and bucket and points the handlers at them.
 import { spawn } from "node:child_process";
 import { createWriteStream } from "node:fs";
 import { createServer, STATUS_CODES } from "node:http";
@@ -784,16 +785,38 @@ async function main(argv) {
     else if (flag === "--stage") options.stage = value;
     else if (flag === "--log") options.log = value;
     else if (flag === "--env" && value?.includes("=")) options.env[value.slice(0, value.indexOf("="))] = value.slice(value.indexOf("=") + 1);
-    else {
-      console.error("usage: node deploy/local/gateway.mjs [--bootstrap PATH] [--port N] [--http-port N] [--management-port N] [--stage NAME] [--log FILE] [--env NAME=VALUE]...");
+    else if (flag === "--moto") {
+      options.moto = true;
+      i -= 1; // a flag without a value
+    } else {
+      console.error("usage: node deploy/local/gateway.mjs [--moto] [--bootstrap PATH] [--port N] [--http-port N] [--management-port N] [--stage NAME] [--log FILE] [--env NAME=VALUE]...");
       process.exit(2);
     }
+  }
+  // --moto: the whole public service on this machine — moto (DynamoDB, S3) with a fresh table
+  // and bucket, and the handlers configured for them (an open stack unless --env gives keys).
+  let moto;
+  if (options.moto) {
+    const { startMoto, createResources } = await import("./moto.mjs");
+    moto = await startMoto();
+    const names = { table: "semantest-connections", bucket: "semantest-images" };
+    await createResources(moto.url, names);
+    options.env = {
+      SEMANTEST_TABLE: names.table,
+      SEMANTEST_BUCKET: names.bucket,
+      SEMANTEST_ENVIRONMENT: "development",
+      SEMANTEST_S3_FORCE_PATH_STYLE: "true",
+      AWS_ENDPOINT_URL: moto.url,
+      ...(options.env.SEMANTEST_API_KEY_SHA256 ? {} : { SEMANTEST_ALLOW_ANONYMOUS: "true" }),
+      ...options.env,
+    };
+    console.log(`moto:       ${moto.url} (table ${names.table}, bucket ${names.bucket})`);
   }
   const gateway = await startGateway(options);
   console.log(`websocket:  ${gateway.wsUrl}`);
   console.log(`http:       ${gateway.httpUrl}`);
   console.log(`management: ${gateway.managementUrl}`);
-  const stop = () => gateway.close().then(() => process.exit(0));
+  const stop = () => gateway.close().then(() => moto?.stop()).then(() => process.exit(0));
   process.once("SIGINT", stop);
   process.once("SIGTERM", stop);
 }

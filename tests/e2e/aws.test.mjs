@@ -286,8 +286,12 @@ describe("the public service on AWS (Lambda behind the API Gateway stand-in, mot
       const { imageId, putUrl, getUrl, expiresInSecs, headers = {} } = frame.payload;
       console.log(`info: f) uploadUrl for ${imageId}: expires in ${expiresInSecs} s; PUT headers ${JSON.stringify(headers)}`);
       assert.ok(putUrl.startsWith(`${moto.url}/${BUCKET}/`), putUrl);
-      const putHeaders = Object.keys(headers).some((h) => h.toLowerCase() === "content-type") ? headers : { ...headers, "content-type": "image/png" };
-      const put = await fetch(putUrl, { method: "PUT", headers: putHeaders, body: bytes, signal: AbortSignal.timeout(10_000) });
+      // What S3 checks: the type, the exact size and the SHA-256; nothing of the Lambda's own
+      // (its X-Ray trace id) is left for the uploader to send.
+      assert.deepEqual(Object.keys(headers).sort(), ["content-length", "content-type", "x-amz-checksum-sha256"]);
+      assert.equal(headers["content-type"], "image/png");
+      assert.equal(headers["x-amz-checksum-sha256"], createHash("sha256").update(bytes).digest("base64"));
+      const put = await fetch(putUrl, { method: "PUT", headers, body: bytes, signal: AbortSignal.timeout(10_000) });
       assert.equal(put.status, 200, await put.text());
       const got = await fetch(getUrl, { signal: AbortSignal.timeout(10_000) });
       assert.equal(got.status, 200);

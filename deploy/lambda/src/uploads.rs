@@ -110,6 +110,12 @@ impl Uploads {
             .content_type(&request.content_type)
             .content_length(request.size as i64)
             .checksum_sha256(base64::engine::general_purpose::STANDARD.encode(digest))
+            // On Lambda the SDK adds the invocation's X-Ray trace id to every request; in a
+            // presigned URL it would be a signed header the uploader has to send back.
+            .customize()
+            .mutate_request(|r| {
+                r.headers_mut().remove("x-amzn-trace-id");
+            })
             .presigned(presigning.clone())
             .await
             .map_err(|e| UploadError::Presign(e.to_string()))?;
