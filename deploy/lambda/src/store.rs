@@ -78,18 +78,37 @@ fn n(v: u64) -> AttributeValue {
     AttributeValue::N(v.to_string())
 }
 
-fn conn_key(id: &str) -> HashMap<String, AttributeValue> {
+/// An item, or an item's key.
+type Item = HashMap<String, AttributeValue>;
+
+fn conn_key(id: &str) -> Item {
     HashMap::from([
         ("pk".to_owned(), s(format!("conn#{id}"))),
         ("sk".to_owned(), s("conn")),
     ])
 }
 
-fn subscription_key(event: &str, id: &str) -> HashMap<String, AttributeValue> {
+fn subscription_key(event: &str, id: &str) -> Item {
     HashMap::from([
         ("pk".to_owned(), s(format!("event#{event}"))),
         ("sk".to_owned(), s(format!("conn#{id}"))),
     ])
+}
+
+fn put_write(item: Item) -> Result<WriteRequest, StoreError> {
+    let put = PutRequest::builder()
+        .set_item(Some(item))
+        .build()
+        .map_err(failed("PutRequest"))?;
+    Ok(WriteRequest::builder().put_request(put).build())
+}
+
+fn delete_write(key: Item) -> Result<WriteRequest, StoreError> {
+    let delete = DeleteRequest::builder()
+        .set_key(Some(key))
+        .build()
+        .map_err(failed("DeleteRequest"))?;
+    Ok(WriteRequest::builder().delete_request(delete).build())
 }
 
 fn role_name(role: Role) -> &'static str {
@@ -126,6 +145,10 @@ impl Store {
             "expiresAt".to_owned(),
             n(now_ms / 1000 + CONNECTION_TTL_SECS),
         );
+        self.put(item).await
+    }
+
+    async fn put(&self, item: Item) -> Result<(), StoreError> {
         self.client
             .put_item()
             .table_name(&self.table)
@@ -233,18 +256,10 @@ impl Store {
         for event in added {
             let mut item = subscription_key(event, id);
             item.insert("expiresAt".to_owned(), n(expires));
-            let put = PutRequest::builder()
-                .set_item(Some(item))
-                .build()
-                .map_err(failed("PutRequest"))?;
-            writes.push(WriteRequest::builder().put_request(put).build());
+            writes.push(put_write(item)?);
         }
         for event in removed {
-            let delete = DeleteRequest::builder()
-                .set_key(Some(subscription_key(event, id)))
-                .build()
-                .map_err(failed("DeleteRequest"))?;
-            writes.push(WriteRequest::builder().delete_request(delete).build());
+            writes.push(delete_write(subscription_key(event, id))?);
         }
         self.write_all(writes).await
     }
@@ -290,14 +305,7 @@ impl Store {
             ("frameId".to_owned(), s(&publisher.frame_id)),
             ("expiresAt".to_owned(), n(now_ms / 1000 + PUBLISH_TTL_SECS)),
         ]);
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .send()
-            .await
-            .map_err(failed("PutItem"))?;
-        Ok(())
+        self.put(item).await
     }
 
     /// Who published `event_id`, if it is still remembered (expired items may linger until
@@ -350,11 +358,7 @@ impl Store {
             .map(|e| subscription_key(e, id))
             .chain(std::iter::once(conn_key(id)))
         {
-            let delete = DeleteRequest::builder()
-                .set_key(Some(key))
-                .build()
-                .map_err(failed("DeleteRequest"))?;
-            writes.push(WriteRequest::builder().delete_request(delete).build());
+            writes.push(delete_write(key)?);
         }
         self.write_all(writes).await
     }
