@@ -86,6 +86,8 @@ async function startClient() {
         }
         if (frame.type === "event" && frame.payload?.event === "imageDownloadRequested") {
             answerImageRequest(client, frame.payload).catch(logError);
+        } else if (frame.replyTo && awaiting.has(frame.replyTo)) {
+            awaiting.get(frame.replyTo)(frame);
         }
     });
     // connect() before onStatus: onStatus reports the current status at once, and it must be
@@ -116,6 +118,10 @@ async function applySettings({ newValue }) {
 }
 
 // --- the image flow: take the image from a ChatGPT tab, upload it, reply to the requester ---
+//
+// On the local server the image goes to its POST /images. On the public service (API Gateway
+// carries at most 128 KB a message) the worker asks for a presigned S3 PUT (`requestUpload` →
+// `uploadUrl`), uploads there, and replies with the presigned GET URL for the requester.
 
 const IMAGE_WAIT_MS = 10_000;
 const IMAGE_MAX = 16 * 1024 * 1024;
@@ -152,9 +158,45 @@ function askTab(port, message) {
     });
 }
 
+// Frames awaited by id (`replyTo`), e.g. the `uploadUrl` answering a `requestUpload`.
+const awaiting = new Map();
+
+function ask(client, action, payload, timeoutMs = IMAGE_WAIT_MS) {
+    const id = client.send(action, payload);
+    return new Promise((ok, fail) => {
+        const timer = setTimeout(() => {
+            awaiting.delete(id);
+            fail(new Error(`no answer to ${action} within ${timeoutMs / 1000} s`));
+        }, timeoutMs);
+        awaiting.set(id, (frame) => {
+            clearTimeout(timer);
+            awaiting.delete(id);
+            ok(frame);
+        });
+    });
+}
+
+// Headers a page may not set (fetch computes them itself from the body and the URL).
+const FORBIDDEN_HEADERS = new Set(["content-length", "host"]);
+
+async function uploadToCloud(client, { name, type, bytes, sha256 }) {
+    const answer = await ask(client, "requestUpload", { filename: name, size: bytes.length, sha256, contentType: type });
+    if (answer.type !== "uploadUrl") {
+        throw new Error(`the service gave no upload URL: ${answer.payload?.message ?? answer.type}`);
+    }
+    const target = answer.payload;
+    const headers = Object.fromEntries(Object.entries(target.headers ?? {}).filter(([k]) => !FORBIDDEN_HEADERS.has(k.toLowerCase())));
+    const put = await fetch(target.putUrl, { method: "PUT", headers, body: bytes }).catch((e) => {
+        throw new Error(`the upload to the cloud failed: ${errorText(e)}`);
+    });
+    if (!put.ok) throw new Error(`the upload to the cloud failed: HTTP ${put.status}`);
+    return { size: bytes.length, sha256, imageId: target.imageId, url: target.getUrl };
+}
+
 async function downloadImage(client, requestId, { url, filename }) {
-    if (client.status().mode !== "local") {
-        throw new Error("images are uploaded to the local Semantest server, which is not connected (cloud uploads are not available yet)");
+    const mode = client.status().mode;
+    if (mode !== "local" && mode !== "cloud") {
+        throw new Error(`not connected to a Semantest server (${mode})`);
     }
     const port = [...tabs].at(-1);
     if (!port) throw new Error("no ChatGPT tab is open");
@@ -172,6 +214,7 @@ async function downloadImage(client, requestId, { url, filename }) {
     const sha256 = [...digest].map((b) => b.toString(16).padStart(2, "0")).join("");
     // Unique on the server (the requester writes its own copy under the name it asked for).
     const name = `${Date.now()}-${filename ?? `chatgpt.${EXTENSIONS[image.type] ?? "png"}`}`;
+    if (mode === "cloud") return uploadToCloud(client, { name, type: image.type, bytes, sha256 });
     const base = client.settings().localUrl;
     const response = await fetch(`${base}/images?name=${encodeURIComponent(name)}&sha256=${sha256}`, {
         method: "POST",

@@ -343,20 +343,35 @@ pub async fn request_image(
     match (frame["type"].as_str(), payload["event"].as_str()) {
         (Some("event"), Some("imageDownloaded")) => {
             let data = &payload["data"];
-            let image_id = data["imageId"].as_str().unwrap_or_default();
             let want = data["sha256"].as_str().unwrap_or_default().to_owned();
-            let http = status.url.unwrap_or_default().replacen("ws", "http", 1);
-            let url = format!("{}/images/{image_id}", http.trim_end_matches('/'));
-            let mut request = reqwest::Client::new().get(&url);
-            // The remote server asks for the key; the local one never sees it.
-            if let (Some(token), Mode::Cloud) = (&settings.token, status.mode) {
-                request = request.bearer_auth(token.expose());
-            }
-            let bytes = request.send().await?.error_for_status()?.bytes().await?;
+            let request = match data["url"].as_str() {
+                // From the public service: a presigned URL, whose signature is the permission.
+                Some(url) => reqwest::Client::new().get(url),
+                None => {
+                    let image_id = data["imageId"].as_str().unwrap_or_default();
+                    let http = status.url.unwrap_or_default().replacen("ws", "http", 1);
+                    let url = format!("{}/images/{image_id}", http.trim_end_matches('/'));
+                    let request = reqwest::Client::new().get(url);
+                    // A remote server asks for the key; the local one never sees it.
+                    match (&settings.token, status.mode) {
+                        (Some(token), Mode::Cloud) => request.bearer_auth(token.expose()),
+                        _ => request,
+                    }
+                }
+            };
+            let response = request
+                .send()
+                .await
+                .and_then(reqwest::Response::error_for_status)
+                .map_err(reqwest::Error::without_url)?;
+            // Without the query: a presigned URL's signature is not for the terminal.
+            let mut shown = response.url().clone();
+            shown.set_query(None);
+            let bytes = response.bytes().await?;
             let got = crate::hex_sha256(&bytes);
             anyhow::ensure!(
                 got == want,
-                "the image fetched from {url} has sha256 {got}, the extension reported {want}"
+                "the image fetched from {shown} has sha256 {got}, the extension reported {want}"
             );
             std::fs::create_dir_all(out_dir)?;
             let path = out_dir.join(&name);

@@ -12,7 +12,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { execFile, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync, mkdtempSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { promisify } from "node:util";
@@ -32,7 +32,6 @@ const KEY = "e2e-aws-key-0123456789abcdef";
 const TABLE = "semantest-e2e-connections";
 const BUCKET = "semantest-e2e-images";
 /** What the extension answers on the cloud (extension/background.js, downloadImage). */
-const CLOUD_UPLOAD_REASON = "images are uploaded to the local Semantest server, which is not connected (cloud uploads are not available yet)";
 
 /** Keys the service refuses, and the message of its `error unauthorized` (protocol/src/keys.rs). */
 const REFUSED_KEYS = [
@@ -304,6 +303,7 @@ describe("the public service on AWS (Lambda behind the API Gateway stand-in, mot
   describe("the extension on the cloud", () => {
     let chatgpt;
     let session;
+    let page; // the ChatGPT tab b) opens
 
     before(async () => {
       chatgpt = await new ChatGptStandIn(testCertificate()).start();
@@ -323,7 +323,7 @@ describe("the public service on AWS (Lambda behind the API Gateway stand-in, mot
 
     test("b) the extension (remoteOnly, the gateway's URL and the key) shows green 'Semantest Cloud - <n>ms'", { timeout: TEST_TIMEOUT }, async (t) => {
       try {
-        await session.openChatGpt();
+        page = await session.openChatGpt();
         const text = await session.waitForLabel(CLOUD_LABEL, { timeout: 30_000 });
         console.log(`info: b) the indicator says "${text}"`);
         assert.equal(await session.boxBackground(), GREEN);
@@ -340,18 +340,32 @@ describe("the public service on AWS (Lambda behind the API Gateway stand-in, mot
       }
     });
 
-    test("e) semantest request-image through the cloud reaches the extension, whose answer comes back", { timeout: TEST_TIMEOUT }, async (t) => {
+    test("e) semantest request-image through the cloud: the extension uploads to S3 with a presigned PUT, the CLI fetches the presigned GET", { timeout: TEST_TIMEOUT }, async (t) => {
       try {
         await subscribed("imageDownloadRequested");
+        // ChatGPT has generated an image in the conversation.
+        await page.evaluate(() => {
+          const img = document.createElement("img");
+          img.alt = "Generated image: a cat";
+          img.src = "/backend-api/generated.png";
+          document.querySelector("main").append(img);
+          return img.decode();
+        });
         const out = mkdtempSync(join(tmpdir(), "semantest-e2e-aws-"));
         const started = Date.now();
-        const run = await semantest(["request-image", "--prompt", "a cat", "--out", out, "--timeout", "30"]);
-        console.log(`measure: e) request-image through the cloud → the extension's answer: ${Date.now() - started} ms`);
-        assert.equal(run.status, 1, run.stdout + run.stderr);
-        assert.equal(run.stdout, `the extension could not get the image: ${CLOUD_UPLOAD_REASON}\n`);
+        const run = await semantest(["request-image", "--prompt", "a cat", "--out", out, "--name", "cat.png", "--timeout", "30"]);
+        console.log(`measure: e) request-image through the cloud → file written: ${Date.now() - started} ms (${GENERATED_IMAGE.length} bytes)`);
+        assert.equal(run.status, 0, run.stdout + run.stderr);
+        const written = join(out, "cat.png");
+        assert.equal(run.stdout, `${written}\n`);
+        assert.deepEqual(readFileSync(written), GENERATED_IMAGE, "the bytes ChatGPT served are the bytes written");
         const { lastImage } = await session.inWorker(() => chrome.storage.local.get("lastImage"));
-        assert.equal(lastImage.event, "imageDownloadFailed");
-        assert.equal(lastImage.reason, CLOUD_UPLOAD_REASON);
+        assert.equal(lastImage.event, "imageDownloaded", JSON.stringify(lastImage));
+        assert.equal(lastImage.sha256, createHash("sha256").update(GENERATED_IMAGE).digest("hex"));
+        // The image is in the bucket under the id the service issued; the socket carried only URLs.
+        const listing = await (await fetch(`${moto.url}/${BUCKET}?list-type=2`)).text();
+        assert.match(listing, new RegExp(`<Key>images/${lastImage.imageId}/[^<]*-cat\\.png</Key>`), listing);
+        assert.ok(lastImage.url.startsWith(`${moto.url}/${BUCKET}/images/${lastImage.imageId}/`), lastImage.url);
         await session.screenshot("aws-cloud-after-image-request");
       } catch (e) {
         await session.dumpFailure(t.name);
