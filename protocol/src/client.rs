@@ -84,13 +84,13 @@ pub struct UploadRequest {
     pub size: u64,
     /// Its SHA-256, 64 lowercase hex digits.
     pub sha256: String,
-    /// Its media type, e.g. `image/png`.
+    /// Its media type: `image/png` (the default), `image/jpeg`, `image/webp` or `image/gif`.
     #[serde(default = "default_content_type")]
     pub content_type: String,
 }
 
 fn default_content_type() -> String {
-    "application/octet-stream".to_owned()
+    "image/png".to_owned()
 }
 
 /// Events that need the extension to act; published while no extension subscribes to them,

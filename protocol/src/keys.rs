@@ -96,10 +96,24 @@ pub enum Credentials {
     Invalid,
 }
 
+/// A short, stable id of `key` that does not reveal it: the first 8 bytes of its SHA-256, in
+/// hex. Two connections that showed the same key have the same id (the public service keeps
+/// each key's traffic apart with it).
+pub fn key_id(key: &str) -> String {
+    digest(key)[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The key a handshake shows, in `Authorization: Bearer` or in the `bearer.` subprotocol entry.
+pub fn shown(headers: &HeaderMap) -> Option<&str> {
+    bearer(headers).or_else(|| subprotocol_key(headers))
+}
+
 /// Looks for a key in `Authorization: Bearer` or in the `bearer.` subprotocol entry.
 pub fn from_headers(keys: &ApiKeys, headers: &HeaderMap) -> Credentials {
-    let candidate = bearer(headers).or_else(|| subprotocol_key(headers));
-    match candidate {
+    match shown(headers) {
         None => Credentials::Missing,
         Some(key) if keys.accepts(key) => Credentials::Valid,
         Some(_) => Credentials::Invalid,
@@ -224,6 +238,15 @@ mod tests {
             DigestError { index: 2 }
         );
         assert!(ApiKeys::from_sha256_hex(&"é".repeat(32)).is_err());
+    }
+
+    #[test]
+    fn a_key_id_is_stable_short_and_not_the_key() {
+        let id = key_id("first-key-0123456789");
+        assert_eq!(id, key_id("first-key-0123456789"));
+        assert_eq!(id.len(), 16);
+        assert_ne!(id, key_id("second-key-0123456789"));
+        assert_eq!(id, hex_of(&digest("first-key-0123456789"))[..16]);
     }
 
     fn hex_of(bytes: &[u8]) -> String {

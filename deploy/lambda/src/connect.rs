@@ -11,6 +11,7 @@ use http::{header, HeaderMap, HeaderValue};
 use semantest_protocol::keys::{self, Credentials, SUBPROTOCOL};
 
 use crate::reply::ws_status;
+use crate::store::{NewConnection, OPEN_TENANT};
 use crate::{Config, Services};
 
 /// What the handshake's headers decide.
@@ -22,6 +23,8 @@ pub enum Admission {
     Accept {
         /// A valid key was shown (or none is needed).
         authed: bool,
+        /// The id of that key ([`OPEN_TENANT`] without keys): the connection's tenant.
+        tenant: Option<String>,
         /// A wrong key came in the subprotocol: a browser cannot read a refused handshake's
         /// status, so the socket opens and its first frame gets the reason, then a close.
         wrong_key: bool,
@@ -38,22 +41,23 @@ pub fn admit(config: &Config, headers: &HeaderMap) -> Admission {
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
         .any(|p| p.trim() == SUBPROTOCOL);
-    let accept = |authed, wrong_key| Admission::Accept {
+    let accept = |authed, tenant: Option<String>, wrong_key| Admission::Accept {
         authed,
+        tenant,
         wrong_key,
         subprotocol: offered,
     };
     if !config.requires_key() {
-        return accept(true, false);
+        return accept(true, Some(OPEN_TENANT.to_owned()), false);
     }
     match keys::from_headers(&config.keys, headers) {
         // A tool that set Authorization reads the 401.
         Credentials::Invalid if keys::bearer(headers).is_some() => {
             Admission::Refuse(401, "the API key is not valid")
         }
-        Credentials::Invalid => accept(false, true),
-        Credentials::Valid => accept(true, false),
-        Credentials::Missing => accept(false, false),
+        Credentials::Invalid => accept(false, None, true),
+        Credentials::Valid => accept(true, keys::shown(headers).map(keys::key_id), false),
+        Credentials::Missing => accept(false, None, false),
     }
 }
 
@@ -73,10 +77,16 @@ pub async fn handle(
         }
         Admission::Accept {
             authed,
+            tenant,
             wrong_key,
             subprotocol,
         } => {
-            let stored = services.store.put_connection(id, authed, wrong_key, now_ms);
+            let new = NewConnection {
+                authed,
+                wrong_key,
+                tenant,
+            };
+            let stored = services.store.put_connection(id, &new, now_ms);
             if let Err(e) = stored.await {
                 tracing::error!(connection = id, "{e}");
                 return ws_status(

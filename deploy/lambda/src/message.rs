@@ -2,8 +2,9 @@
 //!
 //! The answer to the sender is the route's response body (the routes are two-way); frames for
 //! other connections go through [`crate::push`]. A connection that answers 410 Gone is pruned
-//! from the table. Unlike the local server, the service holds nothing between invocations: an
-//! event that needs an extension while none subscribes gets `no_extension` at once.
+//! from the table. Events and replies stay within the connections of one API key (the tenant,
+//! see [`crate::store`]). Unlike the local server, the service holds nothing between
+//! invocations: an event that needs an extension while none takes it gets `no_extension` at once.
 
 use std::collections::BTreeSet;
 
@@ -17,7 +18,7 @@ use semantest_protocol::{
 
 use crate::push::Delivery;
 use crate::reply::ws;
-use crate::store::{Connection, Publisher, StoreError};
+use crate::store::{Connection, Publisher, StoreError, OPEN_TENANT};
 use crate::{http_routes, Services};
 
 /// How many event names one connection may subscribe to (as the local server).
@@ -66,7 +67,20 @@ async fn answer(
     now_ms: u64,
 ) -> Result<Option<ServerFrame>, StoreError> {
     let config = &services.config;
-    let connection = services.store.connection(id).await?.unwrap_or_default();
+    let Some(connection) = services.store.connection(id).await? else {
+        // $connect stores every connection it accepts: this one's $disconnect already ran
+        // (its frames were still on their way), or the store failed then.
+        tracing::warn!(
+            connection = id,
+            "a frame from a connection the table does not have"
+        );
+        let frame = ServerFrame::error(
+            None,
+            ErrorCode::Internal,
+            "the service does not know this connection; reconnect",
+        );
+        return Ok(Some(frame));
+    };
     if connection.wrong_key {
         let frame = ServerFrame::error(None, ErrorCode::Unauthorized, "the API key is not valid");
         tracing::warn!(connection = id, "unauthorized: API key not valid");
@@ -76,7 +90,20 @@ async fn answer(
     }
     if config.requires_key() && !connection.authed {
         return match keys::first_frame(&config.keys, text) {
-            Ok(frame) => dispatch(services, id, &connection, frame, now_ms).await,
+            Ok(frame) => {
+                // A hello with a valid key: its id is the connection's tenant from now on.
+                let tenant = match &frame.message {
+                    ClientMessage::Hello(h) => h.token.as_ref().map(|t| keys::key_id(t.expose())),
+                    _ => None,
+                };
+                let session = Session {
+                    id,
+                    connection: &connection,
+                    tenant: tenant.as_deref().unwrap_or(OPEN_TENANT),
+                    new_tenant: tenant.as_deref(),
+                };
+                dispatch(services, &session, frame, now_ms).await
+            }
             // A hello without a valid key: the error goes out before the close, so the
             // client can say why (a close through the management API carries no reason).
             Err(refusal) if is_hello(text) => {
@@ -92,10 +119,27 @@ async fn answer(
             Err(refusal) => Ok(Some(*refusal.frame)),
         };
     }
+    let tenant = connection.tenant.as_deref().unwrap_or(OPEN_TENANT);
+    let session = Session {
+        id,
+        connection: &connection,
+        tenant,
+        new_tenant: None,
+    };
     match ClientFrame::parse(text) {
-        Ok(frame) => dispatch(services, id, &connection, frame, now_ms).await,
+        Ok(frame) => dispatch(services, &session, frame, now_ms).await,
         Err(error) => Ok(Some(refuse(&error))),
     }
+}
+
+/// The connection a frame came from.
+struct Session<'a> {
+    id: &'a str,
+    connection: &'a Connection,
+    /// Its tenant: the id of its key, or [`OPEN_TENANT`].
+    tenant: &'a str,
+    /// Set when this frame is the hello that brings the key.
+    new_tenant: Option<&'a str>,
 }
 
 fn is_hello(text: &str) -> bool {
@@ -128,19 +172,22 @@ fn ack(frame_id: &str, ack: Ack) -> Option<ServerFrame> {
 
 async fn dispatch(
     services: &Services,
-    id: &str,
-    connection: &Connection,
+    session: &Session<'_>,
     frame: ClientFrame,
     now_ms: u64,
 ) -> Result<Option<ServerFrame>, StoreError> {
+    let id = session.id;
     let fid = frame.id;
     let reply = |m| Some(ServerFrame::reply(Some(fid.clone()), m));
     Ok(match frame.message {
         ClientMessage::Hello(hello) => {
-            services
+            let stored = services
                 .store
-                .hello(id, hello.role, &hello.client_id, now_ms)
+                .hello(id, hello.role, &hello.client_id, session.new_tenant)
                 .await?;
+            if !stored {
+                return Ok(None); // the socket is gone
+            }
             reply(ServerMessage::Welcome(Welcome {
                 connection_id: id.to_owned(),
                 server: http_routes::signature(&services.config),
@@ -152,22 +199,22 @@ async fn dispatch(
             server_time: now_ms,
         })),
         ClientMessage::Subscribe(e) => {
-            subscribe(services, id, connection, &fid, e.events, true, now_ms).await?
+            subscribe(services, session, &fid, e.events, true, now_ms).await?
         }
         ClientMessage::Unsubscribe(e) => {
-            subscribe(services, id, connection, &fid, e.events, false, now_ms).await?
+            subscribe(services, session, &fid, e.events, false, now_ms).await?
         }
         ClientMessage::Publish(p) => {
             if !valid_event_name(&p.event) {
                 return Ok(bad(&fid, invalid_name(&p.event)));
             }
-            publish(services, id, &fid, p.event, p.data, now_ms).await?
+            publish(services, session, &fid, p.event, p.data, now_ms).await?
         }
         ClientMessage::Reply(r) => {
             if !valid_event_name(&r.event) {
                 return Ok(bad(&fid, invalid_name(&r.event)));
             }
-            reply_to_publisher(services, id, &fid, r, now_ms).await?
+            reply_to_publisher(services, session, &fid, r, now_ms).await?
         }
         ClientMessage::RequestUpload(request) => {
             match services
@@ -204,8 +251,7 @@ fn invalid_name(name: &str) -> String {
 
 async fn subscribe(
     services: &Services,
-    id: &str,
-    connection: &Connection,
+    session: &Session<'_>,
     fid: &str,
     names: Vec<String>,
     on: bool,
@@ -214,25 +260,26 @@ async fn subscribe(
     if let Some(name) = names.iter().find(|n| !valid_event_name(n)) {
         return Ok(bad(fid, invalid_name(name)));
     }
-    let mut now: BTreeSet<String> = connection.events.clone();
-    let (mut added, mut removed) = (Vec::new(), Vec::new());
-    for name in names {
-        if on && now.insert(name.clone()) {
-            added.push(name);
-        } else if !on && now.remove(&name) {
-            removed.push(name);
-        }
-    }
-    if now.len() > MAX_SUBSCRIPTIONS {
+    let names: BTreeSet<String> = names.into_iter().collect();
+    let known = &session.connection.events;
+    if on && known.union(&names).count() > MAX_SUBSCRIPTIONS {
         return Ok(bad(
             fid,
             format!("at most {MAX_SUBSCRIPTIONS} subscriptions per connection"),
         ));
     }
-    services
-        .store
-        .set_events(id, &now, &added, &removed, now_ms)
-        .await?;
+    let now = if names.is_empty() {
+        known.clone()
+    } else {
+        let changed = services
+            .store
+            .change_events(session.id, session.tenant, &names, on, now_ms)
+            .await?;
+        match changed {
+            Some(now) => now,
+            None => return Ok(None), // the socket is gone
+        }
+    };
     Ok(ack(
         fid,
         Ack {
@@ -247,30 +294,36 @@ async fn subscribe(
 
 async fn publish(
     services: &Services,
-    id: &str,
+    session: &Session<'_>,
     fid: &str,
     event: String,
     data: serde_json::Value,
     now_ms: u64,
 ) -> Result<Option<ServerFrame>, StoreError> {
+    let id = session.id;
     let targets: Vec<String> = services
         .store
-        .subscribers(&event)
+        .subscribers(session.tenant, &event)
         .await?
         .into_iter()
         .filter(|c| c != id)
         .collect();
-    if targets.is_empty() && EXTENSION_EVENTS.contains(&event.as_str()) {
-        return Ok(Some(ServerFrame::error(
+    let needs_extension = EXTENSION_EVENTS.contains(&event.as_str());
+    let no_extension = || {
+        Some(ServerFrame::error(
             Some(fid.to_owned()),
             ErrorCode::NoExtension,
             format!("no extension subscribes to '{event}'; is the Semantest extension open in Chrome and connected to the cloud?"),
-        )));
+        ))
+    };
+    if targets.is_empty() && needs_extension {
+        return Ok(no_extension());
     }
     let event_id = uuid::Uuid::new_v4().simple().to_string();
     let publisher = Publisher {
         connection_id: id.to_owned(),
         frame_id: fid.to_owned(),
+        tenant: session.tenant.to_owned(),
     };
     services
         .store
@@ -279,7 +332,7 @@ async fn publish(
     let text = ServerFrame::reply(
         None,
         ServerMessage::Event(EventPayload {
-            event,
+            event: event.clone(),
             id: event_id.clone(),
             from: id.to_owned(),
             data,
@@ -287,7 +340,12 @@ async fn publish(
         }),
     )
     .to_json();
-    let delivered = deliver(services, &targets, &text).await;
+    let subscription = Some((session.tenant, event.as_str()));
+    let delivered = deliver(services, &targets, &text, subscription).await;
+    if delivered == 0 && needs_extension {
+        // Every extension it went to was gone (410) or failed: nobody will answer.
+        return Ok(no_extension());
+    }
     Ok(ack(
         fid,
         Ack {
@@ -302,12 +360,15 @@ async fn publish(
 
 async fn reply_to_publisher(
     services: &Services,
-    id: &str,
+    session: &Session<'_>,
     fid: &str,
     r: semantest_protocol::Reply,
     now_ms: u64,
 ) -> Result<Option<ServerFrame>, StoreError> {
-    let Some(publisher) = services.store.publisher(&r.to, now_ms).await? else {
+    let id = session.id;
+    let publisher = services.store.publisher(&r.to, now_ms).await?;
+    // An event of another key's connections is as unknown as one that never was.
+    let Some(publisher) = publisher.filter(|p| p.tenant == session.tenant) else {
         return Ok(bad(
             fid,
             format!(
@@ -327,7 +388,7 @@ async fn reply_to_publisher(
         }),
     )
     .to_json();
-    let delivered = deliver(services, &[publisher.connection_id], &text).await;
+    let delivered = deliver(services, &[publisher.connection_id], &text, None).await;
     Ok(ack(
         fid,
         Ack {
@@ -340,9 +401,14 @@ async fn reply_to_publisher(
     ))
 }
 
-/// Sends `text` to each of `targets` (a few at a time), prunes those that are gone, and says
-/// how many got it.
-async fn deliver(services: &Services, targets: &[String], text: &str) -> usize {
+/// Sends `text` to each of `targets` (a few at a time), prunes those that are gone (and their
+/// item under `subscription`, the tenant and event it was found by), and says how many got it.
+async fn deliver(
+    services: &Services,
+    targets: &[String],
+    text: &str,
+    subscription: Option<(&str, &str)>,
+) -> usize {
     let results: Vec<(String, Delivery)> = stream::iter(targets.iter().cloned())
         .map(|target| async move {
             let d = services.push.post(&target, text).await;
@@ -359,6 +425,15 @@ async fn deliver(services: &Services, targets: &[String], text: &str) -> usize {
                 tracing::info!(connection = %target, "gone (410); removing it");
                 if let Err(e) = services.store.remove_connection(&target).await {
                     tracing::error!(connection = %target, "{e}");
+                }
+                if let Some((tenant, event)) = subscription {
+                    if let Err(e) = services
+                        .store
+                        .remove_subscription(tenant, event, &target)
+                        .await
+                    {
+                        tracing::error!(connection = %target, "{e}");
+                    }
                 }
             }
             Delivery::Failed(why) => tracing::warn!(connection = %target, "not delivered: {why}"),

@@ -4,18 +4,25 @@
 //!
 //! | item | pk | sk | attributes |
 //! |---|---|---|---|
-//! | a connection | `conn#{id}` | `conn` | `authed`, `wrongKey`, `role`, `clientId`, `events` (string set), `connectedAt` |
-//! | a subscription | `event#{name}` | `conn#{id}` | |
-//! | a published event | `pub#{eventId}` | `pub` | `publisher`, `frameId` |
+//! | a connection | `conn#{id}` | `conn` | `authed`, `wrongKey`, `tenant`, `role`, `clientId`, `events` (string set), `connectedAt` |
+//! | a subscription | `event#{tenant}#{name}` | `conn#{id}` | |
+//! | a published event | `pub#{eventId}` | `pub` | `publisher`, `frameId`, `tenant` |
 //!
-//! A publish reads the subscribers of its event with one `Query`; `$disconnect` deletes the
-//! connection and its subscriptions. API Gateway closes every socket after 2 h, so a connection
-//! item lives 2 h 10 min at most even if its `$disconnect` is lost; a published event is
-//! remembered for replies for 10 minutes.
+//! The tenant is the id of the API key the connection showed ([`semantest_protocol::keys::key_id`];
+//! [`OPEN_TENANT`] on a stack without keys): events and replies never cross from one key to
+//! another. A publish reads the subscribers of its event with one `Query`; `$disconnect` deletes
+//! the connection and its subscriptions. The subscription set changes atomically (`ADD` /
+//! `DELETE`, since API Gateway may run two frames of one socket at once), and only while the
+//! connection's item exists, so a frame handled after `$disconnect` does not bring it back.
+//! API Gateway closes every socket after 2 h, so a connection item lives 2 h 10 min at most even
+//! if its `$disconnect` is lost; a published event is remembered for replies for 10 minutes.
 
 use std::collections::{BTreeSet, HashMap};
 
-use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, PutRequest, WriteRequest};
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, DeleteRequest, PutRequest, ReturnValue, WriteRequest,
+};
 use aws_sdk_dynamodb::Client;
 use semantest_protocol::Role;
 
@@ -23,6 +30,8 @@ use semantest_protocol::Role;
 pub const CONNECTION_TTL_SECS: u64 = 2 * 3600 + 600;
 /// How long a published event can be replied to.
 pub const PUBLISH_TTL_SECS: u64 = 600;
+/// The tenant of every connection on a stack without API keys.
+pub const OPEN_TENANT: &str = "open";
 /// DynamoDB's limit of requests per `BatchWriteItem`.
 const BATCH: usize = 25;
 
@@ -48,6 +57,8 @@ pub struct Connection {
     pub authed: bool,
     /// It showed a wrong key in its handshake's subprotocol.
     pub wrong_key: bool,
+    /// The id of the key it showed ([`OPEN_TENANT`] without keys); `None` until it showed one.
+    pub tenant: Option<String>,
     /// What its `hello` said it is.
     pub role: Option<Role>,
     /// The events it subscribes to.
@@ -61,6 +72,19 @@ pub struct Publisher {
     pub connection_id: String,
     /// The id of its `publish` frame (the reply's `replyTo`).
     pub frame_id: String,
+    /// Its tenant: only connections of the same key may reply.
+    pub tenant: String,
+}
+
+/// What `$connect` learned of a new connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewConnection {
+    /// It showed a valid key (or none is needed).
+    pub authed: bool,
+    /// It showed a wrong key in its subprotocol.
+    pub wrong_key: bool,
+    /// The id of the key it showed, or [`OPEN_TENANT`].
+    pub tenant: Option<String>,
 }
 
 /// The table, through the SDK.
@@ -88,11 +112,19 @@ fn conn_key(id: &str) -> Item {
     ])
 }
 
-fn subscription_key(event: &str, id: &str) -> Item {
+fn subscription_key(tenant: &str, event: &str, id: &str) -> Item {
     HashMap::from([
-        ("pk".to_owned(), s(format!("event#{event}"))),
+        ("pk".to_owned(), s(format!("event#{tenant}#{event}"))),
         ("sk".to_owned(), s(format!("conn#{id}"))),
     ])
+}
+
+/// Whether an `UpdateItem` failed only because its condition (the item exists) did not hold.
+fn condition_failed<R>(e: &aws_sdk_dynamodb::error::SdkError<UpdateItemError, R>) -> bool {
+    matches!(
+        e.as_service_error(),
+        Some(UpdateItemError::ConditionalCheckFailedException(_))
+    )
 }
 
 fn put_write(item: Item) -> Result<WriteRequest, StoreError> {
@@ -131,14 +163,16 @@ impl Store {
     pub async fn put_connection(
         &self,
         id: &str,
-        authed: bool,
-        wrong_key: bool,
+        new: &NewConnection,
         now_ms: u64,
     ) -> Result<(), StoreError> {
         let mut item = conn_key(id);
-        item.insert("authed".to_owned(), AttributeValue::Bool(authed));
-        if wrong_key {
+        item.insert("authed".to_owned(), AttributeValue::Bool(new.authed));
+        if new.wrong_key {
             item.insert("wrongKey".to_owned(), AttributeValue::Bool(true));
+        }
+        if let Some(tenant) = &new.tenant {
+            item.insert("tenant".to_owned(), s(tenant));
         }
         item.insert("connectedAt".to_owned(), n(now_ms));
         item.insert(
@@ -190,89 +224,109 @@ impl Store {
         Ok(Some(Connection {
             authed: matches!(item.get("authed"), Some(AttributeValue::Bool(true))),
             wrong_key: matches!(item.get("wrongKey"), Some(AttributeValue::Bool(true))),
+            tenant: item.get("tenant").and_then(|v| v.as_s().ok()).cloned(),
             role,
             events,
         }))
     }
 
-    /// Records a `hello`: the connection is authenticated and has a role. Creates the item if
-    /// `$connect` did not (it is idempotent).
+    /// Records a `hello`: the connection has a role, and, when the hello brought the key,
+    /// is authenticated as `tenant`. `Ok(false)`: the connection's item is gone (the socket
+    /// closed), and nothing was written.
     pub async fn hello(
         &self,
         id: &str,
         role: Role,
         client_id: &str,
-        now_ms: u64,
-    ) -> Result<(), StoreError> {
-        self.client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(conn_key(id)))
-            .update_expression(
-                "SET authed = :t, #role = :role, clientId = :cid, \
-                 connectedAt = if_not_exists(connectedAt, :now), \
-                 expiresAt = if_not_exists(expiresAt, :exp)",
-            )
-            .expression_attribute_names("#role", "role")
-            .expression_attribute_values(":t", AttributeValue::Bool(true))
-            .expression_attribute_values(":role", s(role_name(role)))
-            .expression_attribute_values(":cid", s(client_id))
-            .expression_attribute_values(":now", n(now_ms))
-            .expression_attribute_values(":exp", n(now_ms / 1000 + CONNECTION_TTL_SECS))
-            .send()
-            .await
-            .map_err(failed("UpdateItem"))?;
-        Ok(())
-    }
-
-    /// Sets the connection's subscriptions to `now`, adding the subscription items of `added`
-    /// and deleting those of `removed`.
-    pub async fn set_events(
-        &self,
-        id: &str,
-        now: &BTreeSet<String>,
-        added: &[String],
-        removed: &[String],
-        now_ms: u64,
-    ) -> Result<(), StoreError> {
-        let update = self
+        tenant: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        let mut update = self
             .client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(conn_key(id)));
-        let update = if now.is_empty() {
-            update.update_expression("REMOVE events")
-        } else {
-            update
-                .update_expression("SET events = :e")
-                .expression_attribute_values(
-                    ":e",
-                    AttributeValue::Ss(now.iter().cloned().collect()),
+            .set_key(Some(conn_key(id)))
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_names("#role", "role")
+            .expression_attribute_values(":role", s(role_name(role)))
+            .expression_attribute_values(":cid", s(client_id));
+        update = match tenant {
+            Some(tenant) => update
+                .update_expression(
+                    "SET #role = :role, clientId = :cid, authed = :t, tenant = :tenant",
                 )
+                .expression_attribute_values(":t", AttributeValue::Bool(true))
+                .expression_attribute_values(":tenant", s(tenant)),
+            None => update.update_expression("SET #role = :role, clientId = :cid"),
         };
-        update.send().await.map_err(failed("UpdateItem"))?;
-        let expires = now_ms / 1000 + CONNECTION_TTL_SECS;
-        let mut writes = Vec::new();
-        for event in added {
-            let mut item = subscription_key(event, id);
-            item.insert("expiresAt".to_owned(), n(expires));
-            writes.push(put_write(item)?);
+        match update.send().await {
+            Ok(_) => Ok(true),
+            Err(e) if condition_failed(&e) => Ok(false),
+            Err(e) => Err(failed("UpdateItem")(e)),
         }
-        for event in removed {
-            writes.push(delete_write(subscription_key(event, id))?);
-        }
-        self.write_all(writes).await
     }
 
-    /// The connections subscribed to `event`.
-    pub async fn subscribers(&self, event: &str) -> Result<Vec<String>, StoreError> {
+    /// Adds `names` to the connection's subscriptions (`on`) or removes them, atomically, and
+    /// writes or deletes their subscription items. `Ok(None)`: the connection's item is gone.
+    /// `Ok(Some(events))`: its subscriptions now.
+    pub async fn change_events(
+        &self,
+        id: &str,
+        tenant: &str,
+        names: &BTreeSet<String>,
+        on: bool,
+        now_ms: u64,
+    ) -> Result<Option<BTreeSet<String>>, StoreError> {
+        let set = AttributeValue::Ss(names.iter().cloned().collect());
+        let updated = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(conn_key(id)))
+            .update_expression(if on {
+                "ADD events :e"
+            } else {
+                "DELETE events :e"
+            })
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":e", set)
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        let item = match updated {
+            Ok(out) => out.attributes.unwrap_or_default(),
+            Err(e) if condition_failed(&e) => return Ok(None),
+            Err(e) => return Err(failed("UpdateItem")(e)),
+        };
+        let expires = now_ms / 1000 + CONNECTION_TTL_SECS;
+        let mut writes = Vec::with_capacity(names.len());
+        for event in names {
+            let key = subscription_key(tenant, event, id);
+            writes.push(if on {
+                let mut item = key;
+                item.insert("expiresAt".to_owned(), n(expires));
+                put_write(item)?
+            } else {
+                delete_write(key)?
+            });
+        }
+        self.write_all(writes).await?;
+        Ok(Some(match item.get("events") {
+            Some(AttributeValue::Ss(set)) => set.iter().cloned().collect(),
+            _ => BTreeSet::new(),
+        }))
+    }
+
+    /// The connections of `tenant` subscribed to `event` (read consistently: a subscription
+    /// acknowledged a moment ago counts).
+    pub async fn subscribers(&self, tenant: &str, event: &str) -> Result<Vec<String>, StoreError> {
         let mut ids = Vec::new();
         let mut pages = self
             .client
             .query()
             .table_name(&self.table)
+            .consistent_read(true)
             .key_condition_expression("pk = :pk")
-            .expression_attribute_values(":pk", s(format!("event#{event}")))
+            .expression_attribute_values(":pk", s(format!("event#{tenant}#{event}")))
             .projection_expression("sk")
             .into_paginator()
             .send();
@@ -303,6 +357,7 @@ impl Store {
             ("sk".to_owned(), s("pub")),
             ("publisher".to_owned(), s(&publisher.connection_id)),
             ("frameId".to_owned(), s(&publisher.frame_id)),
+            ("tenant".to_owned(), s(&publisher.tenant)),
             ("expiresAt".to_owned(), n(now_ms / 1000 + PUBLISH_TTL_SECS)),
         ]);
         self.put(item).await
@@ -321,6 +376,7 @@ impl Store {
             .table_name(&self.table)
             .key("pk", s(format!("pub#{event_id}")))
             .key("sk", s("pub"))
+            .consistent_read(true)
             .send()
             .await
             .map_err(failed("GetItem"))?;
@@ -336,10 +392,11 @@ impl Store {
         if expires <= now_ms / 1000 {
             return Ok(None);
         }
-        Ok(match (text("publisher"), text("frameId")) {
-            (Some(connection_id), Some(frame_id)) => Some(Publisher {
+        Ok(match (text("publisher"), text("frameId"), text("tenant")) {
+            (Some(connection_id), Some(frame_id), Some(tenant)) => Some(Publisher {
                 connection_id,
                 frame_id,
+                tenant,
             }),
             _ => None,
         })
@@ -347,20 +404,30 @@ impl Store {
 
     /// Forgets the connection `id` and its subscriptions (`$disconnect`, or a 410 Gone).
     pub async fn remove_connection(&self, id: &str) -> Result<(), StoreError> {
-        let events = self
-            .connection(id)
-            .await?
-            .map(|c| c.events)
-            .unwrap_or_default();
-        let mut writes = Vec::with_capacity(events.len() + 1);
-        for key in events
+        let connection = self.connection(id).await?.unwrap_or_default();
+        let tenant = connection.tenant.as_deref().unwrap_or(OPEN_TENANT);
+        let mut writes = Vec::with_capacity(connection.events.len() + 1);
+        for key in connection
+            .events
             .iter()
-            .map(|e| subscription_key(e, id))
+            .map(|e| subscription_key(tenant, e, id))
             .chain(std::iter::once(conn_key(id)))
         {
             writes.push(delete_write(key)?);
         }
         self.write_all(writes).await
+    }
+
+    /// Deletes one subscription item (a 410 for a subscriber whose connection item is already
+    /// gone still clears the item that pointed at it).
+    pub async fn remove_subscription(
+        &self,
+        tenant: &str,
+        event: &str,
+        id: &str,
+    ) -> Result<(), StoreError> {
+        self.write_all(vec![delete_write(subscription_key(tenant, event, id))?])
+            .await
     }
 
     /// `BatchWriteItem` in chunks of 25, sending back what DynamoDB left unprocessed (a few

@@ -5,6 +5,7 @@ use http::{header, HeaderValue, Method};
 use semantest_lambda::connect::{admit, Admission};
 use semantest_lambda::reply::body_text;
 use semantest_lambda::{http_routes, Config};
+use semantest_protocol::keys;
 use serde_json::Value;
 
 fn fixture<T: serde::de::DeserializeOwned>(name: &str) -> T {
@@ -96,6 +97,7 @@ fn the_handshake_key_decides_before_any_socket_exists() {
     assert_eq!(
         admit(&keyed, &event.headers),
         Admission::Accept {
+            tenant: None,
             authed: false,
             wrong_key: false,
             subprotocol: false
@@ -109,6 +111,7 @@ fn the_handshake_key_decides_before_any_socket_exists() {
     assert_eq!(
         admit(&keyed, &headers),
         Admission::Accept {
+            tenant: Some(keys::key_id(KEY)),
             authed: true,
             wrong_key: false,
             subprotocol: true
@@ -122,6 +125,7 @@ fn the_handshake_key_decides_before_any_socket_exists() {
     assert_eq!(
         admit(&keyed, &headers),
         Admission::Accept {
+            tenant: None,
             authed: false,
             wrong_key: true,
             subprotocol: true
@@ -144,6 +148,7 @@ fn the_handshake_key_decides_before_any_socket_exists() {
     assert_eq!(
         admit(&keyed, &tool),
         Admission::Accept {
+            tenant: Some(keys::key_id(KEY)),
             authed: true,
             wrong_key: false,
             subprotocol: false
@@ -153,6 +158,7 @@ fn the_handshake_key_decides_before_any_socket_exists() {
     assert_eq!(
         admit(&config("connect", false), &headers),
         Admission::Accept {
+            tenant: Some("open".to_owned()),
             authed: true,
             wrong_key: false,
             subprotocol: true

@@ -5,7 +5,7 @@ mod support;
 use aws_sdk_dynamodb::types::AttributeValue;
 use semantest_lambda::{connect, disconnect, reply::body_text};
 use serde_json::{json, Value};
-use support::{now, Stack, KEY};
+use support::{now, Stack, KEY, OTHER_KEY};
 
 #[tokio::test]
 async fn a_handshake_with_a_valid_key_stores_an_authenticated_connection_with_a_ttl() {
@@ -161,7 +161,10 @@ async fn publish_fans_out_to_subscribers_and_a_reply_finds_its_publisher() {
         .await
         .unwrap();
     assert_eq!(unsub["payload"]["events"], json!(["news"]));
-    assert!(stack.item("event#other", "conn#c=").await.is_none());
+    assert!(stack
+        .item(&support::subscribers_pk("other"), "conn#c=")
+        .await
+        .is_none());
 
     let ack = stack
         .send(
@@ -236,8 +239,14 @@ async fn a_gone_subscriber_is_pruned_when_a_publish_meets_410() {
         .unwrap();
     assert_eq!(ack["payload"]["delivered"], 1);
     assert!(stack.item("conn#gone=", "conn").await.is_none());
-    assert!(stack.item("event#news", "conn#gone=").await.is_none());
-    assert!(stack.item("event#news", "conn#live=").await.is_some());
+    assert!(stack
+        .item(&support::subscribers_pk("news"), "conn#gone=")
+        .await
+        .is_none());
+    assert!(stack
+        .item(&support::subscribers_pk("news"), "conn#live=")
+        .await
+        .is_some());
     let again = stack
         .send(
             "p=",
@@ -255,16 +264,25 @@ async fn disconnect_forgets_the_connection_and_its_subscriptions() {
     stack
         .send("d=", r#"{"action":"subscribe","id":"s","payload":{"events":["imageDownloadRequested","b"]}}"#)
         .await;
-    assert!(stack.item("event#b", "conn#d=").await.is_some());
+    assert!(stack
+        .item(&support::subscribers_pk("b"), "conn#d=")
+        .await
+        .is_some());
     let mut event: aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequest =
         support::fixture("disconnect.json");
     event.request_context.connection_id = Some("d=".to_owned());
     let r = disconnect::handle(&stack.services, &event).await;
     assert_eq!(r.status_code, 200);
     assert!(stack.item("conn#d=", "conn").await.is_none());
-    assert!(stack.item("event#b", "conn#d=").await.is_none());
     assert!(stack
-        .item("event#imageDownloadRequested", "conn#d=")
+        .item(&support::subscribers_pk("b"), "conn#d=")
+        .await
+        .is_none());
+    assert!(stack
+        .item(
+            &support::subscribers_pk("imageDownloadRequested"),
+            "conn#d="
+        )
         .await
         .is_none());
 }
@@ -405,4 +423,119 @@ async fn a_dead_table_is_an_internal_error_not_a_crash() {
         .unwrap();
     assert_eq!(answer["payload"]["code"], "internal");
     assert_eq!(answer["payload"]["message"], "the service failed; retry");
+}
+
+#[tokio::test]
+async fn events_and_replies_stay_within_one_key() {
+    let stack = Stack::new(true).await;
+    stack.join("mine=", "extension").await;
+    stack.join_with("theirs=", "client", OTHER_KEY).await;
+    stack.join("friend=", "client").await;
+    stack
+        .send("mine=", r#"{"action":"subscribe","id":"s","payload":{"events":["imageDownloadRequested","news"]}}"#)
+        .await;
+    // Another key's request finds no extension of its own, and mine never sees it.
+    let theirs = stack
+        .send("theirs=", r#"{"action":"publish","id":"t1","payload":{"event":"imageDownloadRequested","data":{"prompt":"x"}}}"#)
+        .await
+        .unwrap();
+    assert_eq!(theirs["payload"]["code"], "no_extension", "{theirs}");
+    let other = stack
+        .send(
+            "theirs=",
+            r#"{"action":"publish","id":"t2","payload":{"event":"news"}}"#,
+        )
+        .await
+        .unwrap();
+    assert_eq!(other["payload"]["delivered"], 0);
+    assert!(stack.management.received("mine=").is_empty());
+    // The same key's publish reaches it; a reply from another key to it is refused.
+    let ack = stack
+        .send(
+            "friend=",
+            r#"{"action":"publish","id":"f1","payload":{"event":"news"}}"#,
+        )
+        .await
+        .unwrap();
+    assert_eq!(ack["payload"]["delivered"], 1);
+    let event_id = ack["payload"]["id"].as_str().unwrap();
+    let stolen = json!({"action":"reply","id":"r","payload":{"to":event_id,"event":"x"}});
+    let refused = stack.send("theirs=", &stolen.to_string()).await.unwrap();
+    assert_eq!(refused["payload"]["code"], "bad_payload");
+    assert!(stack.management.received("friend=").is_empty());
+}
+
+#[tokio::test]
+async fn concurrent_subscribes_of_one_socket_are_all_kept() {
+    let stack = Stack::new(true).await;
+    stack.join("many=", "client").await;
+    let names = ["a", "b", "c", "d", "e", "f"];
+    let frames: Vec<String> = names
+        .iter()
+        .map(|n| format!(r#"{{"action":"subscribe","id":"{n}","payload":{{"events":["{n}"]}}}}"#))
+        .collect();
+    // API Gateway may run a socket's frames at once, on different instances.
+    futures::future::join_all(frames.iter().map(|f| stack.send("many=", f))).await;
+    let item = stack.item("conn#many=", "conn").await.unwrap();
+    let mut events = item["events"].as_ss().unwrap().clone();
+    events.sort();
+    assert_eq!(events, names);
+    for n in names {
+        assert!(stack
+            .item(&support::subscribers_pk(n), "conn#many=")
+            .await
+            .is_some());
+    }
+}
+
+#[tokio::test]
+async fn a_request_whose_only_extension_is_gone_gets_no_extension() {
+    let stack = Stack::new(true).await;
+    stack.join("ext=", "extension").await;
+    stack.join("cli=", "client").await;
+    stack
+        .send(
+            "ext=",
+            r#"{"action":"subscribe","id":"s","payload":{"events":["imageDownloadRequested"]}}"#,
+        )
+        .await;
+    stack.management.forget("ext=");
+    let answer = stack
+        .send(
+            "cli=",
+            r#"{"action":"publish","id":"i","payload":{"event":"imageDownloadRequested"}}"#,
+        )
+        .await
+        .unwrap();
+    assert_eq!(answer["payload"]["code"], "no_extension", "{answer}");
+    assert!(stack
+        .item(
+            &support::subscribers_pk("imageDownloadRequested"),
+            "conn#ext="
+        )
+        .await
+        .is_none());
+}
+
+#[tokio::test]
+async fn a_frame_handled_after_disconnect_does_not_bring_the_connection_back() {
+    let stack = Stack::new(true).await;
+    stack.join("late=", "client").await;
+    let mut event: aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequest =
+        support::fixture("disconnect.json");
+    event.request_context.connection_id = Some("late=".to_owned());
+    disconnect::handle(&stack.services, &event).await;
+    let answer = stack
+        .send(
+            "late=",
+            r#"{"action":"subscribe","id":"s","payload":{"events":["news"]}}"#,
+        )
+        .await
+        .unwrap();
+    assert_eq!(answer["type"], "error");
+    assert!(stack.item("conn#late=", "conn").await.is_none());
+    assert!(stack
+        .item(&support::subscribers_pk("news"), "conn#late=")
+        .await
+        .is_none());
 }

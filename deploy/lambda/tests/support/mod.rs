@@ -218,6 +218,13 @@ pub struct Stack {
 }
 
 pub const KEY: &str = "moto-test-key-0123456789";
+/// A second user's key on the same stack.
+pub const OTHER_KEY: &str = "moto-other-key-0123456789";
+
+/// The pk of `event`'s subscription items for connections that showed [`KEY`].
+pub fn subscribers_pk(event: &str) -> String {
+    format!("event#{}#{event}", semantest_protocol::keys::key_id(KEY))
+}
 
 pub fn sha256_hex(text: &str) -> String {
     use sha2::Digest;
@@ -228,7 +235,7 @@ pub fn sha256_hex(text: &str) -> String {
 }
 
 impl Stack {
-    /// `keyed`: connections must show [`KEY`].
+    /// `keyed`: connections must show [`KEY`] or [`OTHER_KEY`].
     pub async fn new(keyed: bool) -> Self {
         let sdk = sdk().await;
         let table = unique("connections");
@@ -241,7 +248,7 @@ impl Stack {
             .await
             .expect("create bucket");
         let management = Management::start().await;
-        let digest = sha256_hex(KEY);
+        let digest = format!("{},{}", sha256_hex(KEY), sha256_hex(OTHER_KEY));
         let config = Config::from_lookup(|k| match k {
             "SEMANTEST_HANDLER" => Some("default".to_owned()),
             "SEMANTEST_TABLE" => Some(table.clone()),
@@ -287,8 +294,13 @@ impl Stack {
 
     /// Connects `id` (live at the stand-in, `$connect` run) and says `hello` as `role`.
     pub async fn join(&self, id: &str, role: &str) {
+        self.join_with(id, role, KEY).await;
+    }
+
+    /// [`Stack::join`] with another key.
+    pub async fn join_with(&self, id: &str, role: &str, key: &str) {
         self.management.connect(id);
-        let connect = Self::connect_event(id, &[("authorization", &format!("Bearer {KEY}"))]);
+        let connect = Self::connect_event(id, &[("authorization", &format!("Bearer {key}"))]);
         let r = semantest_lambda::connect::handle(&self.services, &connect, now()).await;
         assert_eq!(r.status_code, 200);
         let hello = format!(
