@@ -163,6 +163,11 @@ setup_lambda() {
 
 # The deploy tests: moto in a venv (PyPI), and the Pulumi program's own npm packages.
 setup_deploy() {
+    if ! python3 -m venv --help >/dev/null 2>&1; then
+        installing "python3-venv (apt) for the moto venv"
+        quietly apt-update as_root apt-get update
+        quietly apt-venv as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y python3 python3-venv
+    fi
     quietly moto deploy/local/setup.sh
     ok "moto (deploy/local/requirements.txt) in .build/moto-venv"
     if [[ deploy/pulumi/node_modules/.package-lock.json -nt deploy/pulumi/package-lock.json ]]; then
