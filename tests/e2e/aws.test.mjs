@@ -17,7 +17,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { promisify } from "node:util";
 import WebSocket from "ws";
-import { CLOUD_LABEL, ExtensionSession, GREEN } from "./lib/browser.mjs";
+import { CLOUD_LABEL, ExtensionSession, GREEN, showGeneratedImage } from "./lib/browser.mjs";
 import { testCertificate } from "./lib/certs.mjs";
 import { CLI_BIN, EXTENSION_DIR, LOGS, ROOT, extensionIdFromManifest } from "./lib/env.mjs";
 import { ChatGptStandIn, GENERATED_IMAGE, freePort } from "./lib/servers.mjs";
@@ -343,14 +343,7 @@ describe("the public service on AWS (Lambda behind the API Gateway stand-in, mot
     test("e) semantest request-image through the cloud: the extension uploads to S3 with a presigned PUT, the CLI fetches the presigned GET", { timeout: TEST_TIMEOUT }, async (t) => {
       try {
         await subscribed("imageDownloadRequested");
-        // ChatGPT has generated an image in the conversation.
-        await page.evaluate(() => {
-          const img = document.createElement("img");
-          img.alt = "Generated image: a cat";
-          img.src = "/backend-api/generated.png";
-          document.querySelector("main").append(img);
-          return img.decode();
-        });
+        await showGeneratedImage(page);
         const out = mkdtempSync(join(tmpdir(), "semantest-e2e-aws-"));
         const started = Date.now();
         const run = await semantest(["request-image", "--prompt", "a cat", "--out", out, "--name", "cat.png", "--timeout", "30"]);

@@ -22,7 +22,7 @@ import { mkdtempSync, readFileSync, readdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
-  BLUE, BOX, CLOSE, CLOUD_LABEL, ExtensionSession, GREEN, INDICATOR, LOCAL_LABEL, OFFLINE_LABEL,
+  BLUE, BOX, CLOSE, CLOUD_LABEL, ExtensionSession, GREEN, INDICATOR, LOCAL_LABEL, OFFLINE_LABEL, showGeneratedImage,
 } from "./lib/browser.mjs";
 import { testCertificate } from "./lib/certs.mjs";
 import { ARTIFACTS, CLI_BIN, EXTENSION_DIR, LOGS, PUBLIC_HOST, extensionIdFromManifest, requireBuilt } from "./lib/env.mjs";
@@ -501,14 +501,7 @@ describe("the extension on ChatGPT", { timeout: 15 * 60_000 }, () => {
       await s.setSettings(settings(local.url));
       const page = await s.openChatGpt();
       await s.waitForLabel(LOCAL_LABEL);
-      // ChatGPT has generated an image in the conversation.
-      await page.evaluate(() => {
-        const img = document.createElement("img");
-        img.alt = "Generated image: a cat";
-        img.src = "/backend-api/generated.png";
-        document.querySelector("main").append(img);
-        return img.decode();
-      });
+      await showGeneratedImage(page);
       const out = mkdtempSync(join(tmpdir(), "semantest-e2e-out-"));
       const started = Date.now();
       // Asynchronously: the ChatGPT stand-in serving the image runs in this process.
@@ -539,16 +532,7 @@ describe("the extension on ChatGPT", { timeout: 15 * 60_000 }, () => {
       await s.setSettings(settings(local.url));
       const page = await s.openChatGpt();
       await s.waitForLabel(LOCAL_LABEL);
-      // ChatGPT has generated a big image (the browser decodes it: the content script only
-      // offers an image that has loaded).
-      const size = await page.evaluate(async (src) => {
-        const img = document.createElement("img");
-        img.alt = "Generated image: a big cat";
-        img.src = src;
-        document.querySelector("main").append(img);
-        await img.decode();
-        return `${img.naturalWidth}×${img.naturalHeight}`;
-      }, BIG_IMAGE_PATH);
+      const size = await showGeneratedImage(page, { alt: "Generated image: a big cat", src: BIG_IMAGE_PATH });
       const out = mkdtempSync(join(tmpdir(), "semantest-e2e-out-"));
       const times = [];
       const phases = [];

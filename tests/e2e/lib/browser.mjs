@@ -7,7 +7,7 @@
 // public service's host to loopback stand-ins (their self-signed certificate is accepted with
 // --ignore-certificate-errors). Each session gets a fresh profile, so it starts as a new install.
 // Functions passed to evaluate() run in the browser (a page, or the extension's worker):
-/* global chrome, getComputedStyle */
+/* global chrome, document, getComputedStyle */
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
@@ -24,6 +24,21 @@ export const GREEN = "rgba(0, 170, 68, 0.2)";
 export const LOCAL_LABEL = /^Semantest Local Dev - \d+ms$/;
 export const CLOUD_LABEL = /^Semantest Cloud - \d+ms$/;
 export const OFFLINE_LABEL = /^Semantest Offline - \S.*$/;
+
+/**
+ * ChatGPT has generated an image in the conversation: an <img> in <main> with `alt`, decoded (the
+ * content script only offers an image that has loaded). Returns its size, "W×H".
+ */
+export function showGeneratedImage(page, { alt = "Generated image: a cat", src = "/backend-api/generated.png" } = {}) {
+  return page.evaluate(async ({ alt, src }) => {
+    const img = document.createElement("img");
+    img.alt = alt;
+    img.src = src;
+    document.querySelector("main").append(img);
+    await img.decode();
+    return `${img.naturalWidth}×${img.naturalHeight}`;
+  }, { alt, src });
+}
 
 export class ExtensionSession {
   /**
