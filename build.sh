@@ -50,7 +50,8 @@ Commands:
            Exits non-zero if any step fails; prints a summary with durations.
   bench    build, then measure and update BENCHMARKS.md: connect() in headless Chromium (RUNS=30),
            and the server beside Node ws, Python websockets and raw TCP with the Rust load client
-           (REPEATS=3; BENCH_QUICK=1 for short runs). About 10 minutes; loopback only.
+           (REPEATS=3; BENCH_QUICK=1 for short runs); then print the Lambda handlers' numbers
+           (bench/lambda.mjs, with moto). About 10 minutes; loopback only.
   fuzz [SECONDS]
            Run each cargo-fuzz target in fuzz/ (the protocol parsers) for SECONDS (default 60),
            starting from fuzz/seeds/<target>; prints the executions per target. Installs
@@ -333,6 +334,9 @@ cmd_bench() {
     echo "==> bench/server.mjs: our server beside Node ws, Python websockets and raw TCP"
     node bench/server.mjs --server "$(server_binary)" --load target/release/semantest-load \
         --python "$python" --repeats "${REPEATS:-3}" ${BENCH_QUICK:+--quick} --write
+    echo "==> bench/lambda.mjs: the Lambda binary's init and a frame's round trip through the stand-in"
+    setup_deploy
+    node bench/lambda.mjs
 }
 
 # --- fuzz -----------------------------------------------------------------------------------
