@@ -60,8 +60,10 @@ Commands:
            Not part of `test`. A crash leaves its input in fuzz/artifacts/<target>/.
   help     This text.
 
-First run on a bare machine: about 15-20 min (wasm-bindgen-cli ~7 min, wasm-pack ~5-10 min to
-compile from crates.io, chromium ~1 min, the first wasm32 dependency build ~2.5 min).
+First run on a bare machine: setup about 15 min (wasm-bindgen-cli ~7 min, wasm-pack ~5-10 min to
+compile from crates.io, chromium ~1 min, moto and the Pulumi packages ~1 min), then `test`
+about 19 min (the AWS SDK is compiled for the tests and again, static, for the Lambda artifact).
+A fresh clone's target/ takes about 9 GB.
 EOF
 }
 
