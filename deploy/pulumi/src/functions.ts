@@ -65,7 +65,9 @@ export function handlerFunctions(prefix: string, i: FunctionInputs, parent: pulu
             role: role.arn,
             reservedConcurrentExecutions: i.settings.reservedConcurrency[handler],
             environment: { variables: environment },
-            loggingConfig: { logFormat: "Text", logGroup: logGroup.name },
+            // The handlers write JSON lines (tracing's JSON format): with the JSON log format Lambda
+            // keeps them as structured records (Logs Insights reads their fields) and filters by level.
+            loggingConfig: { logFormat: "JSON", applicationLogLevel: "INFO", systemLogLevel: "WARN", logGroup: logGroup.name },
             tags: { "semantest:environment": i.settings.environment, "semantest:handler": handler },
         }, { parent, dependsOn: [policy, logGroup] });
         out[handler] = { fn, role, logGroup };

@@ -129,6 +129,7 @@ describe("Lambda functions", () => {
             assert.equal(f.inputs.handler, "bootstrap");
             assert.equal(path.resolve(f.inputs.code.archivePath), artifact);
             assert.ok(!path.isAbsolute(f.inputs.code.archivePath), "no machine's path in the state");
+            assert.equal(f.inputs.loggingConfig.logFormat, "JSON", "the handlers log JSON lines");
         }
     });
     test("have the reserved concurrency of the stack file", () => {
