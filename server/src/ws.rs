@@ -100,16 +100,27 @@ pub(crate) async fn upgrade(
         })
 }
 
-/// Sends a socket whose handshake showed a wrong key the reason, and closes it.
+/// Sends a socket whose handshake showed a wrong key the reason, and closes it. The client may
+/// already be sending its first frames: they are read and dropped until its Close comes (at
+/// most [`CLOSE_REPLY_WAIT`]), so its writes do not meet a reset connection before it has read
+/// the reason.
 async fn refuse_in_band(mut socket: WebSocket) {
     let frame = ServerFrame::error(None, ErrorCode::Unauthorized, "the API key is not valid");
-    let _ = socket.send(Message::Text(frame.to_json().into())).await;
-    let _ = socket
-        .send(Message::Close(Some(CloseFrame {
-            code: close_code::POLICY,
-            reason: "unauthorized: API key not valid".into(),
-        })))
+    let close = Message::Close(Some(CloseFrame {
+        code: close_code::POLICY,
+        reason: "unauthorized: API key not valid".into(),
+    }));
+    if socket
+        .send(Message::Text(frame.to_json().into()))
+        .await
+        .is_ok()
+        && socket.send(close).await.is_ok()
+    {
+        let _ = tokio::time::timeout(CLOSE_REPLY_WAIT, async {
+            while let Some(Ok(_)) = socket.next().await {}
+        })
         .await;
+    }
 }
 
 /// Why a connection ends.

@@ -380,8 +380,10 @@ impl Machine {
             };
             self.pending_failed(now, conn.side, why, out);
         } else if let Some(conn) = self.active.take_if(|c| c.id == id) {
+            // A close without a reason, or a transport failure (1006: the refusing server's
+            // close raced the client's own writes): the refusal read before it is the reason.
             let why = match &conn.refused {
-                Some(refused) if reason.is_empty() => {
+                Some(refused) if reason.is_empty() || code == 1006 => {
                     format!("connection closed (code {code}: unauthorized: {refused})")
                 }
                 _ => why,
