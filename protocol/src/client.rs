@@ -97,6 +97,16 @@ fn default_content_type() -> String {
 /// they are held (bounded, for a limited time) rather than lost.
 pub const EXTENSION_EVENTS: &[&str] = &["imageDownloadRequested", "imageGenerationRequested"];
 
+/// A file name and nothing else (no path, no leading dot): 1 to 128 ASCII letters, digits or `._-`.
+/// What the local server's `POST /images` and the public service's `requestUpload` accept.
+pub fn valid_file_name(name: &str) -> bool {
+    (1..=128).contains(&name.len())
+        && !name.starts_with('.')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+}
+
 /// Event names are 1 to 64 characters of ASCII letters, digits and `._:-`.
 pub fn valid_event_name(name: &str) -> bool {
     (1..=64).contains(&name.len())

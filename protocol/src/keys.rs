@@ -48,7 +48,7 @@ impl ApiKeys {
         text.split(|c: char| c == ',' || c.is_whitespace())
             .filter(|s| !s.is_empty())
             .enumerate()
-            .map(|(i, hex)| parse_hex(hex).ok_or(DigestError { index: i + 1 }))
+            .map(|(i, hex)| parse_sha256_hex(hex).ok_or(DigestError { index: i + 1 }))
             .collect::<Result<_, _>>()
             .map(ApiKeys)
     }
@@ -74,7 +74,8 @@ fn digest(text: &str) -> [u8; 32] {
     Sha256::digest(text.as_bytes()).into()
 }
 
-fn parse_hex(hex: &str) -> Option<[u8; 32]> {
+/// A SHA-256 digest written as 64 hex digits (either case), or `None`.
+pub fn parse_sha256_hex(hex: &str) -> Option<[u8; 32]> {
     if hex.len() != 64 || !hex.is_ascii() {
         return None;
     }

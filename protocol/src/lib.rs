@@ -21,8 +21,8 @@ pub mod signature;
 pub mod token;
 
 pub use client::{
-    shorten, valid_event_name, ClientFrame, ClientMessage, Events, FrameError, Hello, Ping,
-    Publish, Reply, Role, UploadRequest, EXTENSION_EVENTS, MAX_ERROR_MESSAGE_CHARS,
+    shorten, valid_event_name, valid_file_name, ClientFrame, ClientMessage, Events, FrameError,
+    Hello, Ping, Publish, Reply, Role, UploadRequest, EXTENSION_EVENTS, MAX_ERROR_MESSAGE_CHARS,
 };
 pub use server::{
     Ack, ErrorCode, ErrorPayload, EventPayload, Pong, ServerFrame, ServerMessage, UploadUrl,

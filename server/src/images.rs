@@ -104,15 +104,6 @@ impl IntoResponse for ImageError {
     }
 }
 
-/// A file name and nothing else.
-fn valid_name(name: &str) -> bool {
-    (1..=128).contains(&name.len())
-        && !name.starts_with('.')
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
-}
-
 /// Removes the temporary file unless the upload was kept.
 struct TempFile(Option<PathBuf>);
 
@@ -135,7 +126,7 @@ pub(crate) async fn upload(
     let limit = state.config().max_image_bytes;
     let id = format!("{:016x}", fastrand::u64(..));
     let name = match query.name {
-        Some(name) if valid_name(&name) => name,
+        Some(name) if semantest_protocol::valid_file_name(&name) => name,
         Some(name) => return Err(ImageError::BadName(shorten(&name, 64))),
         None => format!("image-{id}.png"),
     };
@@ -250,8 +241,9 @@ mod tests {
     use http_body_util::BodyExt;
     use tower::ServiceExt;
 
-    use super::{valid_name, UPLOAD_STALL};
+    use super::UPLOAD_STALL;
     use crate::{app, AppState, Config};
+    use semantest_protocol::valid_file_name as valid_name;
 
     /// A state that stores images under `dir`.
     fn state(dir: &Path) -> AppState {

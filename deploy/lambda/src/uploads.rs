@@ -31,18 +31,9 @@ pub struct Uploads {
     bucket: String,
 }
 
-/// A file name and nothing else (no path, no leading dot), as the local server allows.
-pub fn valid_file_name(name: &str) -> bool {
-    (1..=128).contains(&name.len())
-        && !name.starts_with('.')
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
-}
-
 /// Checks a `requestUpload` against the limits; the error is for the client.
 pub fn check(request: &UploadRequest, max_bytes: u64) -> Result<[u8; 32], UploadError> {
-    if !valid_file_name(&request.filename) {
+    if !semantest_protocol::valid_file_name(&request.filename) {
         return Err(UploadError::Invalid(format!(
             "filename '{}' is not a plain file name: use 1-128 letters, digits or ._- (not starting with a dot)",
             semantest_protocol::shorten(&request.filename, 64)
@@ -63,25 +54,8 @@ pub fn check(request: &UploadRequest, max_bytes: u64) -> Result<[u8; 32], Upload
             IMAGE_TYPES.join(", ")
         )));
     }
-    let hex = &request.sha256;
-    let mut digest = [0u8; 32];
-    let ok = hex.len() == 64
-        && hex.is_ascii()
-        && digest.iter_mut().enumerate().all(|(i, b)| {
-            match u8::from_str_radix(&hex[2 * i..2 * i + 2], 16) {
-                Ok(v) => {
-                    *b = v;
-                    true
-                }
-                Err(_) => false,
-            }
-        });
-    if !ok {
-        return Err(UploadError::Invalid(
-            "sha256 must be 64 hex digits".to_owned(),
-        ));
-    }
-    Ok(digest)
+    semantest_protocol::keys::parse_sha256_hex(&request.sha256)
+        .ok_or_else(|| UploadError::Invalid("sha256 must be 64 hex digits".to_owned()))
 }
 
 impl Uploads {
