@@ -98,6 +98,10 @@ pub enum Event {
     TimerFired(Timer),
     /// The browser says the network is back: a waiting client tries again at once.
     Online,
+    /// A backstop woke the driver (the extension's keepalive alarm, a restarted worker): run
+    /// whatever is due now — a retry whose time has come, a timer the driver lost — and nothing
+    /// else. Unlike [`Event::Start`] it never resets the backoff.
+    Wake,
     /// Stop: close everything, cancel every timer.
     Close,
 }
@@ -153,6 +157,24 @@ pub enum Command {
     CancelTimer(Timer),
     /// Hand a server frame to the application.
     Deliver(String),
+    /// The first answer (the server frame whose `replyTo` is `id`) to a frame given to
+    /// [`crate::Machine::send`] or [`crate::Machine::request`]; an `error` frame is an answer
+    /// too. Exactly once per frame, and never after a [`Command::Fail`] for it. The same text
+    /// also comes as a [`Command::Deliver`] just before.
+    Answer {
+        /// The frame's id.
+        id: String,
+        /// The answering server frame.
+        text: String,
+    },
+    /// A frame given to `send` or `request` will get no answer: why. Exactly once, never after
+    /// an [`Command::Answer`] for it.
+    Fail {
+        /// The frame's id.
+        id: String,
+        /// Why.
+        error: crate::request::RequestError,
+    },
     /// The status changed; show it.
     Status(Status),
 }

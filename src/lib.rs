@@ -7,6 +7,7 @@
 //! - [`backoff`]: the full-jitter retry schedule.
 //! - [`outbox`]: frames that wait while disconnected.
 //! - [`status`]: what the user sees.
+//! - [`request`]: how a frame that gets no answer fails.
 //! - [`event`]: the events a driver reports and the commands it executes.
 //! - [`machine`]: the state machine itself — every policy, no I/O.
 //! - `web` (wasm32 only): the browser driver and the `SemantestClient` JavaScript API.
@@ -15,6 +16,7 @@ pub mod backoff;
 pub mod event;
 pub mod machine;
 pub mod outbox;
+pub mod request;
 pub mod settings;
 pub mod signature;
 pub mod status;
@@ -24,6 +26,7 @@ pub mod web;
 
 pub use event::{Command, Event, ProbeId, Side, SocketId, Timer};
 pub use machine::{Machine, SendError};
+pub use request::{FailureCode, RequestError};
 pub use semantest_protocol::SUBPROTOCOL;
 pub use settings::{Overrides, Preset, Settings, SettingsError, Strategy};
 pub use signature::ProbeError;

@@ -132,7 +132,7 @@ impl Model {
                 Command::CancelTimer(t) => {
                     assert!(self.timers.remove(t), "cancel of a timer not armed")
                 }
-                Command::Deliver(_) => {}
+                Command::Deliver(_) | Command::Answer { .. } | Command::Fail { .. } => {}
                 Command::Status(s) => self.status = Some(s.clone()),
             }
         }

@@ -178,6 +178,17 @@ impl Machine {
                     self.decide(now, &mut out);
                 }
             }
+            Event::Wake => {
+                let due: Vec<Timer> = self
+                    .timers
+                    .iter()
+                    .filter(|(_, at)| **at <= now)
+                    .map(|(t, _)| *t)
+                    .collect();
+                for timer in due {
+                    self.timer_fired(now, timer, &mut out);
+                }
+            }
             Event::Close => {
                 self.teardown("closed by the application", &mut out);
                 self.running = false;
@@ -236,6 +247,19 @@ impl Machine {
         }
         self.emit_status(now, &mut out);
         Ok((id, out))
+    }
+
+    /// Like [`Machine::send`], but the frame fails with [`crate::FailureCode::Timeout`] when no
+    /// answer came within `timeout_ms` (the settings' `request_timeout_ms` when `None`).
+    pub fn request(
+        &mut self,
+        now: u64,
+        action: &str,
+        payload: serde_json::Value,
+        timeout_ms: Option<u64>,
+    ) -> Result<(String, Vec<Command>), SendError> {
+        let _ = timeout_ms;
+        self.send(now, action, payload)
     }
 
     fn start(&mut self, now: u64, out: &mut Vec<Command>) {

@@ -178,6 +178,7 @@ pub(crate) fn execute(shared: &Shared, commands: Vec<Command>) {
                         calls.push((f.clone(), JsValue::from_str(&text)));
                     }
                 }
+                Command::Answer { .. } | Command::Fail { .. } => {}
                 Command::Status(status) => {
                     if let Some(f) = &d.on_status {
                         calls.push((f.clone(), to_js(&status)));

@@ -50,6 +50,10 @@ pub struct Sim {
     pub statuses: Vec<(u64, Status)>,
     pub sent: Vec<(u64, SocketId, String)>,
     pub delivered: Vec<String>,
+    /// The first answer to each tracked frame: (time, frame id, text).
+    pub answers: Vec<(u64, String, String)>,
+    /// Frames that failed: (time, frame id, why).
+    pub failures: Vec<(u64, String, semantest_connect::RequestError)>,
     pub log: Vec<(u64, Command)>,
 }
 
@@ -78,6 +82,8 @@ impl Sim {
             statuses: Vec::new(),
             sent: Vec::new(),
             delivered: Vec::new(),
+            answers: Vec::new(),
+            failures: Vec::new(),
             log: Vec::new(),
         }
     }
@@ -138,6 +144,8 @@ impl Sim {
                     self.timers.remove(&t);
                 }
                 Command::Deliver(text) => self.delivered.push(text),
+                Command::Answer { id, text } => self.answers.push((self.now, id, text)),
+                Command::Fail { id, error } => self.failures.push((self.now, id, error)),
                 Command::Status(s) => self.statuses.push((self.now, s)),
             }
         }
