@@ -333,6 +333,7 @@ cmd_bench() {
     python=$(bench/peers/setup.sh)
     echo "==> bench/connect.mjs: connect() to open socket in headless Chromium"
     node bench/connect.mjs --server "$(server_binary)" --pkg "$PKG_DIR" --runs "${RUNS:-30}" --write
+    node bench/failover.mjs --server "$(server_binary)" --pkg "$PKG_DIR" --runs "${FAILOVER_RUNS:-5}" --write
     echo "==> bench/server.mjs: our server beside Node ws, Python websockets and raw TCP"
     node bench/server.mjs --server "$(server_binary)" --load target/release/semantest-load \
         --python "$python" --repeats "${REPEATS:-3}" ${BENCH_QUICK:+--quick} --write
