@@ -460,9 +460,36 @@ pub fn raw_json(action: &str, id: &str, payload: Value) -> String {
     serde_json::to_string(&raw).unwrap_or_default()
 }
 
+/// The `id` of a client frame's text, read without reading its payload into values: for
+/// the answer to a frame that is refused before it is handled (over a rate limit, a service
+/// failure), so the client can tell which frame it was. `None` when the text is not a JSON
+/// object or its `id` is not a string.
+pub fn frame_id(text: &str) -> Option<String> {
+    #[derive(Deserialize)]
+    struct IdOnly {
+        #[serde(default)]
+        id: Option<String>,
+    }
+    serde_json::from_str::<IdOnly>(text).ok()?.id
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn frame_id_reads_only_the_id() {
+        assert_eq!(
+            frame_id(
+                r#"{"action":"publish","id":"c7-k3x9q2","payload":{"event":"x","data":[1,2]}}"#
+            ),
+            Some("c7-k3x9q2".to_owned())
+        );
+        assert_eq!(frame_id(r#"{"action":"nope","payload":{}}"#), None);
+        assert_eq!(frame_id(r#"{"action":"ping","id":7}"#), None);
+        assert_eq!(frame_id("{not json"), None);
+        assert_eq!(frame_id("[1]"), None);
+    }
 
     #[test]
     fn ping_round_trips() {

@@ -8,12 +8,14 @@
 //!   `error` frame and its [`ErrorCode`]s.
 //! - [`token`]: [`Token`], the API key a client shows a production server, never printed.
 //! - `keys` (feature `keys`, servers only): which keys are valid and where a client shows one.
+//! - [`dedupe`]: the repeat rule of both servers ([`DEDUPE_WINDOW_SECS`]).
 //!
 //! JSON text frames only, each a JSON object. Parsing never panics: anything that is not a
 //! valid frame becomes a [`FrameError`] that names what is wrong, in at most
 //! [`MAX_ERROR_MESSAGE_CHARS`] characters, so the receiver can answer with an `error` frame.
 
 pub mod client;
+pub mod dedupe;
 #[cfg(feature = "keys")]
 pub mod keys;
 pub mod server;
@@ -21,9 +23,13 @@ pub mod signature;
 pub mod token;
 
 pub use client::{
-    shorten, valid_event_name, valid_file_name, ClientFrame, ClientMessage, Events, FrameError,
-    Hello, Ping, Publish, Reply, Role, UploadRequest, EXTENSION_EVENTS, MAX_ERROR_MESSAGE_CHARS,
+    frame_id, shorten, valid_event_name, valid_file_name, ClientFrame, ClientMessage, Events,
+    FrameError, Hello, Ping, Publish, Reply, Role, UploadRequest, EXTENSION_EVENTS,
+    MAX_ERROR_MESSAGE_CHARS,
 };
+#[cfg(feature = "keys")]
+pub use dedupe::dedupe_key;
+pub use dedupe::DEDUPE_WINDOW_SECS;
 pub use server::{
     Ack, ErrorCode, ErrorPayload, EventPayload, Pong, ServerFrame, ServerMessage, UploadUrl,
     Welcome,

@@ -11,6 +11,17 @@
 //!   `inReplyTo` and the publisher's frame id as `replyTo`.
 //! - Each connection has a bounded queue; a subscriber whose queue is full does not get the
 //!   event, and the publisher's `delivered` count says so.
+//! - **Repeats.** The client core sends a frame again, with the same id, when its socket died
+//!   before the answer came. The hub remembers the ack of every `publish` and `reply` by
+//!   `(client, frame id)` for [`DEDUPE_WINDOW_SECS`] (at most [`MAX_REMEMBERED`] of them,
+//!   the oldest forgotten first; see `dedupe`), and answers a repeat with that ack — same event
+//!   id, same `delivered`, `held` again for a held event — without delivering or holding
+//!   anything again. The client is the `clientId` of the connection's `hello` (the connection
+//!   id before one); the CLI's clientId is the same for every run, which is fine because frame
+//!   ids carry a random per-run part. A repeat on a new connection of that client (the old
+//!   socket died) moves the route of replies to the event, and a held event's expiry notice,
+//!   to the new connection. Errors are not remembered: a refused frame had no effect, so its
+//!   repeat is judged afresh; so is a held event's once its hold expired undelivered.
 //!
 //! All of it is synchronous under one lock; the socket loops do the sending.
 
@@ -19,11 +30,13 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use semantest_protocol::{
-    shorten, valid_event_name, Ack, ErrorCode, EventPayload, Role, ServerFrame, ServerMessage,
-    EXTENSION_EVENTS,
+    dedupe_key, shorten, valid_event_name, Ack, ErrorCode, EventPayload, Role, ServerFrame,
+    ServerMessage, DEDUPE_WINDOW_SECS, EXTENSION_EVENTS,
 };
 use serde_json::Value;
 use tokio::sync::mpsc;
+
+use crate::dedupe::{Answers, Key, MAX_REMEMBERED};
 
 /// How many frames may wait for one connection.
 const QUEUE: usize = 256;
@@ -35,6 +48,8 @@ const MAX_SUBSCRIPTIONS: usize = 64;
 struct Peer {
     tx: mpsc::Sender<String>,
     role: Option<Role>,
+    /// The `clientId` of its `hello`: who a repeated frame id belongs to.
+    client: Option<String>,
     subscriptions: HashSet<String>,
 }
 
@@ -44,10 +59,11 @@ struct Held {
     from: String,
     data: Value,
     frame_id: String,
+    /// Its publish frame's remembered ack, forgotten if the hold expires.
+    key: Key,
     until: Instant,
 }
 
-#[derive(Default)]
 struct State {
     peers: HashMap<String, Peer>,
     /// event id → (publisher connection, publish frame id), oldest first in `order`.
@@ -55,6 +71,44 @@ struct State {
     order: VecDeque<String>,
     held: Vec<Held>,
     next_event: u64,
+    /// The acks of `publish` and `reply` frames, for their repeats.
+    answers: Answers,
+}
+
+impl State {
+    /// The key of `frame_id` from `connection`: its client's, or its own before a `hello`.
+    fn key(&self, connection: &str, frame_id: &str) -> Key {
+        let client = self
+            .peers
+            .get(connection)
+            .and_then(|p| p.client.as_deref())
+            .unwrap_or(connection);
+        dedupe_key(client, frame_id)
+    }
+
+    /// The remembered ack of a repeated frame; for a publish, replies to its event (and the
+    /// notice of a held one's expiry) go to `connection` from now on.
+    fn repeat(&mut self, key: &Key, connection: &str, now: Instant) -> Option<Ack> {
+        let ack = self.answers.get(key, now)?;
+        if let Some(event) = ack.id.as_deref() {
+            if let Some((publisher, _)) = self.publishers.get_mut(event) {
+                connection.clone_into(publisher);
+            }
+            for h in self.held.iter_mut().filter(|h| h.id == event) {
+                connection.clone_into(&mut h.from);
+            }
+        }
+        Some(ack)
+    }
+}
+
+/// Where a frame came from, and when.
+#[derive(Clone, Copy)]
+struct Origin<'a> {
+    connection: &'a str,
+    frame_id: &'a str,
+    key: Key,
+    now: Instant,
 }
 
 /// The routing table of one server.
@@ -96,8 +150,16 @@ fn bad(reply_to: &str, message: String) -> ServerFrame {
 
 impl Hub {
     pub(crate) fn new(hold_max: usize, hold_for: Duration) -> Hub {
+        let state = State {
+            peers: HashMap::new(),
+            publishers: HashMap::new(),
+            order: VecDeque::new(),
+            held: Vec::new(),
+            next_event: 0,
+            answers: Answers::new(Duration::from_secs(DEDUPE_WINDOW_SECS), MAX_REMEMBERED),
+        };
         Hub {
-            state: Mutex::default(),
+            state: Mutex::new(state),
             hold_max,
             hold_for,
         }
@@ -115,6 +177,7 @@ impl Hub {
         let peer = Peer {
             tx,
             role: None,
+            client: None,
             subscriptions: HashSet::new(),
         };
         self.lock().peers.insert(connection.to_owned(), peer);
@@ -126,11 +189,12 @@ impl Hub {
         self.lock().peers.remove(connection);
     }
 
-    /// Records the role from `hello`; an extension may now receive held events.
-    pub(crate) fn set_role(&self, connection: &str, role: Role) {
+    /// Records the role and client id from `hello`; an extension may now receive held events.
+    pub(crate) fn set_role(&self, connection: &str, role: Role, client_id: &str) {
         let mut state = self.lock();
         if let Some(peer) = state.peers.get_mut(connection) {
             peer.role = Some(role);
+            peer.client = Some(client_id.to_owned());
         }
         release_held(&mut state);
     }
@@ -181,7 +245,8 @@ impl Hub {
         )
     }
 
-    /// `publish`: deliver to subscribers, hold for an extension, or refuse.
+    /// `publish`: deliver to subscribers, hold for an extension, or refuse; a repeat gets the
+    /// first ack.
     pub(crate) fn publish(
         &self,
         connection: &str,
@@ -192,24 +257,59 @@ impl Hub {
         if let Some(refused) = refuse_names(frame_id, std::slice::from_ref(&event)) {
             return refused;
         }
+        let now = Instant::now();
         let mut state = self.lock();
+        let key = state.key(connection, frame_id);
+        let origin = Origin {
+            connection,
+            frame_id,
+            key,
+            now,
+        };
+        let a = match state.repeat(&key, connection, now) {
+            Some(first) => first,
+            None => match self.publish_new(&mut state, &origin, event, data) {
+                Ok(a) => {
+                    state.answers.remember(key, &a, now);
+                    a
+                }
+                Err(refused) => return *refused,
+            },
+        };
+        ack(frame_id, a)
+    }
+
+    /// A publish seen for the first time: its ack, or the error refusing it.
+    fn publish_new(
+        &self,
+        state: &mut State,
+        origin: &Origin<'_>,
+        event: String,
+        data: Value,
+    ) -> Result<Ack, Box<ServerFrame>> {
+        let Origin {
+            connection,
+            frame_id,
+            key,
+            now,
+        } = *origin;
         state.next_event += 1;
         let id = format!("{connection}.e{}", state.next_event);
-        remember(&mut state, &id, connection, frame_id);
+        remember(state, &id, connection, frame_id);
         let needs_extension = EXTENSION_EVENTS.contains(&event.as_str());
         let extension_listens = state.peers.iter().any(|(c, p)| {
             c != connection && p.role == Some(Role::Extension) && p.subscriptions.contains(&event)
         });
         if needs_extension && !extension_listens {
             if state.held.len() >= self.hold_max {
-                return ServerFrame::error(
+                return Err(Box::new(ServerFrame::error(
                     Some(frame_id.to_owned()),
                     ErrorCode::NoExtension,
                     format!(
                         "no extension is connected, and {} requests already wait for one",
                         self.hold_max
                     ),
-                );
+                )));
             }
             state.held.push(Held {
                 id: id.clone(),
@@ -217,16 +317,16 @@ impl Hub {
                 from: connection.to_owned(),
                 data,
                 frame_id: frame_id.to_owned(),
-                until: Instant::now() + self.hold_for,
+                key,
+                until: now + self.hold_for,
             });
-            let a = Ack {
+            return Ok(Ack {
                 action: "publish".into(),
                 events: None,
                 id: Some(id),
                 delivered: Some(0),
                 held: true,
-            };
-            return ack(frame_id, a);
+            });
         }
         let text = event_frame(
             None,
@@ -250,17 +350,16 @@ impl Hub {
                 sent
             })
             .count();
-        let a = Ack {
+        Ok(Ack {
             action: "publish".into(),
             events: None,
             id: Some(id),
             delivered: Some(delivered),
             held: false,
-        };
-        ack(frame_id, a)
+        })
     }
 
-    /// `reply`: to the publisher of `to` only.
+    /// `reply`: to the publisher of `to` only; a repeat gets the first ack.
     pub(crate) fn reply(
         &self,
         connection: &str,
@@ -272,7 +371,12 @@ impl Hub {
         if let Some(refused) = refuse_names(frame_id, std::slice::from_ref(&event)) {
             return refused;
         }
+        let now = Instant::now();
         let mut state = self.lock();
+        let key = state.key(connection, frame_id);
+        if let Some(first) = state.repeat(&key, connection, now) {
+            return ack(frame_id, first);
+        }
         let Some((publisher, publish_frame)) = state.publishers.get(&to).cloned() else {
             let to = shorten(&to, 64);
             return bad(
@@ -303,16 +407,15 @@ impl Hub {
                 "the publisher of that event is gone or not reading".to_owned(),
             );
         }
-        ack(
-            frame_id,
-            Ack {
-                action: "reply".into(),
-                events: None,
-                id: None,
-                delivered: Some(1),
-                held: false,
-            },
-        )
+        let a = Ack {
+            action: "reply".into(),
+            events: None,
+            id: None,
+            delivered: Some(1),
+            held: false,
+        };
+        state.answers.remember(key, &a, now);
+        ack(frame_id, a)
     }
 
     /// Answers every held event whose time ran out with `no_extension`. Called periodically.
@@ -323,6 +426,8 @@ impl Hub {
             .partition(|h| h.until <= now);
         state.held = kept;
         for h in expired {
+            // Never delivered: a repeat of its publish is a new request.
+            state.answers.forget(&h.key);
             let secs = self.hold_for.as_secs_f32();
             let frame = ServerFrame::error(
                 Some(h.frame_id),

@@ -11,6 +11,7 @@
 //! - `heartbeat`: the Ping/Pong policy, sans-IO.
 //! - [`images`]: `POST /images` and `GET /images/{id}`: size-limited, checked, atomic uploads.
 //! - `hub`: subscriptions, event delivery, replies, and events held for an extension.
+//! - `dedupe`: the acks the hub remembers, so a repeated frame gets its first answer.
 //! - [`metrics`]: [`Metrics`], a Prometheus registry per server.
 //! - [`shutdown`]: [`Shutdown`], the signal and the bounded wait for open connections.
 //! - `serve`: [`serve`], which runs it all on a listener until a shutdown future resolves.
@@ -37,6 +38,7 @@
 mod app;
 pub mod auth;
 pub mod config;
+mod dedupe;
 pub mod guard;
 mod heartbeat;
 mod hub;

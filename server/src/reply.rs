@@ -69,7 +69,7 @@ fn answer(frame: ClientFrame, session: &Session<'_>, now_ms: u64) -> ServerFrame
         ClientMessage::Publish(p) => return hub.publish(conn, &id, p.event, p.data),
         ClientMessage::Reply(r) => return hub.reply(conn, &id, r.to, r.event, r.data),
         ClientMessage::Hello(hello) => {
-            hub.set_role(conn, hello.role);
+            hub.set_role(conn, hello.role, &hello.client_id);
             ServerMessage::Welcome(Welcome {
                 connection_id: session.connection_id.to_owned(),
                 server: session.signature.clone(),

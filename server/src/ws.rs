@@ -17,7 +17,8 @@
 //! In production the handshake is refused with 401 when it carries a wrong key (see
 //! [`crate::auth`]); without one, the socket opens and the key must come in the first frame.
 //! Messages over the rate limit are answered with `rate_limited` and not handled (see
-//! `limits`).
+//! `limits`); the error's `replyTo` is the refused frame's id when it has one, so the client
+//! can tell which frame was refused.
 //!
 //! After a 1009 the server does not read on: the rest of the oversized frame is never buffered.
 //! A send that does not complete within [`SEND_TIMEOUT`] (a peer that stopped reading) ends the
@@ -31,7 +32,7 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::Extension;
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
-use semantest_protocol::{ErrorCode, ServerFrame, ServerMessage};
+use semantest_protocol::{frame_id, ErrorCode, ServerFrame, ServerMessage};
 use tokio::time::{interval_at, MissedTickBehavior};
 
 use crate::auth::{self, Credentials};
@@ -187,7 +188,12 @@ where
                         Verdict::Handle => {}
                         Verdict::Refuse => {
                             metrics.rate_limited(LimitScope::WebSocket);
-                            if send_reply(&mut socket, &rate_limited(state.config().messages_per_second), &state).await.is_err() {
+                            let refused = match &message {
+                                Some(Ok(Message::Text(text))) => frame_id(text.as_str()),
+                                _ => None,
+                            };
+                            let answer = rate_limited(state.config().messages_per_second, refused);
+                            if send_reply(&mut socket, &answer, &state).await.is_err() {
                                 break End::Gone;
                             }
                             continue;
@@ -266,12 +272,12 @@ where
     send(socket, Message::Text(reply.frame.to_json().into())).await
 }
 
-/// The answer to a message over the rate limit.
-fn rate_limited(per_second: u32) -> Reply {
+/// The answer to a message over the rate limit; `reply_to` is its frame id, if it has one.
+fn rate_limited(per_second: u32, reply_to: Option<String>) -> Reply {
     Reply {
         action: Action::Unknown,
         frame: semantest_protocol::ServerFrame::error(
-            None,
+            reply_to,
             semantest_protocol::ErrorCode::RateLimited,
             format!("too many messages: at most {per_second} per second; this one was not handled"),
         ),
