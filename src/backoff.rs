@@ -51,6 +51,17 @@ impl Backoff {
         Some(self.rng.u64(0..=ceiling))
     }
 
+    /// Continues a schedule that an earlier instance had reached (a restarted service worker):
+    /// the next delay is the one after `failures` failures.
+    pub fn resume(&mut self, failures: u32) {
+        self.failures = failures;
+    }
+
+    /// Whether `max_attempts` failures in a row have been reached.
+    pub fn exhausted(&self, retry: &RetrySettings) -> bool {
+        retry.max_attempts.is_some_and(|max| self.failures >= max)
+    }
+
     /// Back to the first step, after a stable connection.
     pub fn reset(&mut self) {
         self.failures = 0;

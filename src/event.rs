@@ -50,6 +50,12 @@ pub enum Timer {
     Ping,
     /// The ping's pong is overdue.
     PongDeadline,
+    /// The earliest deadline of an unanswered frame.
+    Answers,
+    /// A frame has been out this long with no answer: check the socket.
+    Check,
+    /// The old socket of a switch has had its time to answer what it owes.
+    Drain,
 }
 
 /// Something that happened, reported to [`crate::Machine::handle`].
@@ -76,7 +82,8 @@ pub enum Event {
         /// Why.
         error: ProbeError,
     },
-    /// The socket finished its opening handshake.
+    /// The socket finished its opening handshake (it is *ready* only once the server's
+    /// `welcome` arrives).
     SocketOpened(SocketId),
     /// The socket closed (or failed to open).
     SocketClosed {

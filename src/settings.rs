@@ -77,8 +77,16 @@ pub struct Settings {
     pub reprobe_interval_ms: u64,
     /// A connection up this long resets the backoff.
     pub stable_after_ms: u64,
-    /// How many messages may wait while disconnected.
+    /// How many frames may be unanswered at once (waiting for a socket, or sent and not yet
+    /// answered); one more is refused with an `outbox_full` error.
     pub outbox_capacity: usize,
+    /// A frame with no answer after this long fails with `timeout` (a `request` may set its own).
+    pub request_timeout_ms: u64,
+    /// A frame sent and not answered for this long makes the core check the socket at once
+    /// (a ping with a short deadline), so a server that stops answering is left quickly.
+    pub answer_check_ms: u64,
+    /// After a switch of server, how long the old socket may stay open for the answers it owes.
+    pub drain_ms: u64,
     /// Reconnect schedule.
     pub retry: RetrySettings,
     /// Sent in `hello`.
@@ -138,6 +146,12 @@ pub struct Overrides {
     pub stable_after_ms: Option<u64>,
     /// See [`Settings::outbox_capacity`].
     pub outbox_capacity: Option<usize>,
+    /// See [`Settings::request_timeout_ms`].
+    pub request_timeout_ms: Option<u64>,
+    /// See [`Settings::answer_check_ms`].
+    pub answer_check_ms: Option<u64>,
+    /// See [`Settings::drain_ms`].
+    pub drain_ms: Option<u64>,
     /// See [`Settings::retry`].
     pub retry: Option<RetryOverrides>,
     /// See [`Settings::role`].
@@ -215,6 +229,9 @@ impl Settings {
             reprobe_interval_ms: 30_000,
             stable_after_ms: 10_000,
             outbox_capacity: 256,
+            request_timeout_ms: 30_000,
+            answer_check_ms: 1_000,
+            drain_ms: 3_000,
             retry: RetrySettings {
                 base_ms: 1_000,
                 factor: 2.0,
@@ -274,6 +291,9 @@ impl Settings {
         set(&mut self.reprobe_interval_ms, o.reprobe_interval_ms);
         set(&mut self.stable_after_ms, o.stable_after_ms);
         set(&mut self.outbox_capacity, o.outbox_capacity);
+        set(&mut self.request_timeout_ms, o.request_timeout_ms);
+        set(&mut self.answer_check_ms, o.answer_check_ms);
+        set(&mut self.drain_ms, o.drain_ms);
         set(&mut self.role, o.role);
         set(&mut self.client_id, o.client_id.clone());
         if o.token.is_some() {
@@ -319,6 +339,9 @@ impl Settings {
         )?;
         range("stableAfterMs", self.stable_after_ms, 0, 3_600_000)?;
         range("outboxCapacity", self.outbox_capacity as u64, 1, 10_000)?;
+        range("requestTimeoutMs", self.request_timeout_ms, 100, 3_600_000)?;
+        range("answerCheckMs", self.answer_check_ms, 100, 60_000)?;
+        range("drainMs", self.drain_ms, 0, 30_000)?;
         range("retry.baseMs", self.retry.base_ms, 10, 60_000)?;
         range(
             "retry.capMs",
@@ -423,6 +446,9 @@ impl Overrides {
             reprobe_interval_ms,
             stable_after_ms,
             outbox_capacity,
+            request_timeout_ms,
+            answer_check_ms,
+            drain_ms,
             retry,
             role,
             client_id,

@@ -96,6 +96,17 @@ pub fn check(status: u16, body: &[u8]) -> Result<Signature, ProbeError> {
     let sig: Signature = serde_json::from_value(value).map_err(|e| ProbeError::NotSignature {
         detail: truncate(&e.to_string()),
     })?;
+    ours(sig)
+}
+
+/// Whether a signature already read (the `server` of a `welcome`) is ours: the same service
+/// name and a compatible version, with the same errors as the probe's.
+pub fn ours(sig: Signature) -> Result<Signature, ProbeError> {
+    if sig.service != SERVICE_NAME {
+        return Err(ProbeError::WrongService {
+            service: truncate(&sig.service),
+        });
+    }
     let req =
         semver::VersionReq::parse(&wanted_version()).expect("our own version is valid semver");
     match semver::Version::parse(&sig.version) {

@@ -22,7 +22,8 @@ fn local_up_connects_local_and_reports_latency() {
     assert_eq!(st.reason, None);
     assert_eq!(s.opened_urls(), [LOCAL_WS], "the remote is never touched");
     let actions: Vec<String> = s.sent_actions().into_iter().map(|a| a.0).collect();
-    assert_eq!(actions, ["hello", "ping"]);
+    // The first ping warms the socket up and is not shown; the second one is.
+    assert_eq!(actions, ["hello", "ping", "ping"]);
 }
 
 #[test]
@@ -48,7 +49,8 @@ fn refused_local_goes_remote_in_milliseconds_not_the_probe_timeout() {
         .unwrap()
         .0;
     assert_eq!(open_at - T0, 1);
-    assert_eq!(s.first_time_in(Mode::Cloud).unwrap() - T0, 41);
+    // Open at 41 ms; ready when the welcome comes, one round trip later.
+    assert_eq!(s.first_time_in(Mode::Cloud).unwrap() - T0, 41 + REMOTE_RTT);
 }
 
 #[test]
@@ -146,7 +148,7 @@ fn hung_local_starts_remote_after_the_head_start_and_stays_remote_on_timeout() {
         Mode::Cloud,
         "the user is on the cloud while the probe is still out"
     );
-    assert_eq!(s.first_time_in(Mode::Cloud).unwrap() - T0, 340);
+    assert_eq!(s.first_time_in(Mode::Cloud).unwrap() - T0, 340 + REMOTE_RTT);
     s.run_until(T0 + 2_000);
     let st = s.status();
     assert_eq!(st.mode, Mode::Cloud);
@@ -215,7 +217,8 @@ fn local_returning_moves_back_within_the_reprobe_interval() {
     s.run_for(1_000);
     assert_eq!(s.mode(), Mode::Cloud);
     s.local = Local::Up;
-    let back_at = T0 + 1 + 40 + 30_000 + 2 + 2; // remote open, reprobe, probe answer, local open
+    // remote open and welcome, reprobe, probe answer, local open and welcome
+    let back_at = T0 + 1 + 40 + REMOTE_RTT + 30_000 + 2 + 2 + LOCAL_RTT;
     s.run_until(back_at - 1);
     assert_eq!(s.mode(), Mode::Cloud);
     s.run_until(back_at);
@@ -269,7 +272,7 @@ fn outbox_flushes_in_order_after_reconnect_and_overflow_is_an_error() {
     let err = s.send("d").unwrap_err();
     assert_eq!(
         err.to_string(),
-        "outbox full: 3 messages are already waiting for a connection"
+        "outbox full: 3 messages are already waiting for an answer"
     );
     s.run_for(10);
     assert_eq!(s.status().queued, 3);
@@ -380,11 +383,15 @@ fn keepalive_pings_every_interval_and_updates_latency() {
     s.start();
     s.run_for(60_050);
     let pings = s.sent_actions().iter().filter(|(a, _)| a == "ping").count();
-    assert_eq!(pings, 4, "one on open, then at 20, 40 and 60 s");
+    assert_eq!(
+        pings, 5,
+        "on ready, a second after the warm-up, then at 20, 40 and 60 s"
+    );
     assert_eq!(s.status().latency_ms, Some(LOCAL_RTT));
+    assert_eq!(s.delivered.len(), 1, "{:?}", s.delivered);
     assert!(
-        s.delivered.is_empty(),
-        "our own pongs are consumed, not delivered"
+        s.delivered[0].contains(r#""type":"welcome""#),
+        "only the welcome: our own pongs are consumed, not delivered"
     );
 }
 
@@ -488,8 +495,8 @@ fn timing_changes_keep_the_connection() {
     );
     let pings = s.sent_actions().iter().filter(|(a, _)| a == "ping").count();
     assert_eq!(
-        pings, 3,
-        "the new interval applies to the running connection"
+        pings, 4,
+        "the new interval applies to the running connection (2 on ready, then at 5 and 10 s)"
     );
 }
 
@@ -564,7 +571,7 @@ fn start_while_waiting_retries_now_and_is_a_no_op_when_connected() {
     assert_eq!(s.mode(), Mode::Offline);
     s.remote_up = true;
     s.start();
-    s.run_for(50);
+    s.run_for(100);
     assert_eq!(s.mode(), Mode::Cloud);
     let before = s.log.len();
     s.start();
@@ -623,8 +630,9 @@ fn server_frames_reach_the_application() {
         socket,
         text: "not json at all".into(),
     });
+    assert!(s.delivered[0].contains(r#""type":"welcome""#));
     assert_eq!(
-        s.delivered,
+        s.delivered[1..],
         [r#"{"type":"event","payload":{}}"#, "not json at all"]
     );
 }

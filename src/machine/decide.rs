@@ -117,8 +117,11 @@ impl Machine {
         self.disarm(Timer::Ping, out);
         self.disarm(Timer::PongDeadline, out);
         self.disarm(Timer::Reprobe, out);
+        self.disarm(Timer::Check, out);
         self.ping = None;
-        self.latency_ms = None;
+        self.samples.clear();
+        // What it carried waits for the next ready socket (a reply to its events cannot).
+        self.unsend(Some(conn.id), out);
         if now.saturating_sub(conn.since) >= self.settings.stable_after_ms {
             self.backoff.reset();
         }

@@ -56,6 +56,9 @@ impl Machine {
             url,
             since: now,
             refused: None,
+            opened: false,
+            heartbeat_ms: None,
+            pongs: 0,
         });
         self.arm(
             now,
@@ -65,15 +68,16 @@ impl Machine {
         );
     }
 
-    pub(super) fn send_ping(&mut self, now: u64, out: &mut Vec<Command>) {
+    /// A keepalive ping on the ready socket, dead unless answered within `deadline_ms`.
+    pub(super) fn send_ping(&mut self, now: u64, deadline_ms: u64, out: &mut Vec<Command>) {
         let Some(socket) = self.active.as_ref().map(|c| c.id) else {
             return;
         };
-        let id = format!("k{}", self.fresh());
+        let id = self.frame_id('k');
         let text = ClientFrame::new(id.clone(), ClientMessage::Ping(Ping { t: now })).to_json();
         out.push(Command::Send { socket, text });
         self.ping = Some(OutstandingPing { id, sent_at: now });
-        self.arm(now, Timer::PongDeadline, self.settings.pong_timeout_ms, out);
+        self.arm(now, Timer::PongDeadline, deadline_ms, out);
     }
 
     /// Closes everything and disarms every timer.
@@ -81,9 +85,13 @@ impl Machine {
         if let Some(p) = self.probe.take() {
             out.push(Command::CancelProbe(p.id));
         }
-        for conn in [self.pending.take(), self.active.take()]
-            .into_iter()
-            .flatten()
+        for conn in [
+            self.pending.take(),
+            self.active.take(),
+            self.draining.take(),
+        ]
+        .into_iter()
+        .flatten()
         {
             out.push(close(conn.id, CLOSE_NORMAL, reason));
         }
@@ -91,9 +99,16 @@ impl Machine {
             out.push(Command::CancelTimer(timer));
         }
         self.ping = None;
-        self.latency_ms = None;
+        self.samples.clear();
         self.lost_reason = None;
         self.offline = false;
+    }
+
+    /// Arms `timer` for `due` (this machine's clock), at once if that has passed.
+    pub(super) fn arm_at(&mut self, now: u64, timer: Timer, due: u64, out: &mut Vec<Command>) {
+        if self.timers.get(&timer) != Some(&due) {
+            self.arm(now, timer, due.saturating_sub(now), out);
+        }
     }
 
     pub(super) fn arm(&mut self, now: u64, timer: Timer, after_ms: u64, out: &mut Vec<Command>) {

@@ -11,6 +11,13 @@ impl Machine {
         self.offline && !self.timers.contains_key(&Timer::Retry)
     }
 
+    /// The median of the last round trips, once there is one after the warm-up.
+    fn latency(&self) -> Option<u64> {
+        let mut sorted: Vec<u64> = self.samples.iter().copied().collect();
+        sorted.sort_unstable();
+        sorted.get(sorted.len() / 2).copied()
+    }
+
     /// The status as of `now`.
     pub fn status(&self, now: u64) -> Status {
         let local_reason = match self.settings.strategy {
@@ -68,13 +75,13 @@ impl Machine {
         Status {
             mode,
             url,
-            latency_ms: self.active.as_ref().and(self.latency_ms),
+            latency_ms: self.active.as_ref().and(self.latency()),
             reason,
             local_reason,
             remote_reason: self.remote_reason.clone(),
             next_retry_at: self.timers.get(&Timer::Retry).copied(),
             since,
-            queued: self.outbox.len(),
+            queued: self.outbox.waiting(),
             failures: self.backoff.failures(),
         }
     }

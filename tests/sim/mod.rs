@@ -9,7 +9,9 @@ use semantest_connect::{
     Command, Event, Machine, Mode, Overrides, ProbeError, ProbeId, Settings, SocketId, Status,
     Timer,
 };
-use semantest_protocol::{ClientFrame, ClientMessage, Pong, ServerFrame, ServerMessage};
+use semantest_protocol::{
+    Ack, ClientFrame, ClientMessage, Pong, ServerFrame, ServerMessage, Signature, Welcome,
+};
 
 /// How the simulated local server behaves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,6 +52,14 @@ pub struct Sim {
     pub statuses: Vec<(u64, Status)>,
     pub sent: Vec<(u64, SocketId, String)>,
     pub delivered: Vec<String>,
+    /// Sockets whose server stopped answering (but keeps them open).
+    pub hung: std::collections::BTreeSet<SocketId>,
+    /// The signature the servers' welcome shows (a good one when `None`).
+    pub welcome_as: Option<Signature>,
+    /// The welcome's heartbeatSecs.
+    pub heartbeat_secs: u64,
+    /// The remote refuses the key: `error unauthorized` to the hello, then a 1008 close.
+    pub refuse_key: bool,
     /// The first answer to each tracked frame: (time, frame id, text).
     pub answers: Vec<(u64, String, String)>,
     /// Frames that failed: (time, frame id, why).
@@ -82,6 +92,10 @@ impl Sim {
             statuses: Vec::new(),
             sent: Vec::new(),
             delivered: Vec::new(),
+            hung: Default::default(),
+            welcome_as: None,
+            heartbeat_secs: 20,
+            refuse_key: false,
             answers: Vec::new(),
             failures: Vec::new(),
             log: Vec::new(),
@@ -211,29 +225,120 @@ impl Sim {
         } else {
             (self.remote_up, REMOTE_RTT)
         };
-        if !up {
+        if !up || self.hung.contains(&socket) {
             return;
         }
-        if let Ok(ClientFrame {
-            id,
-            message: ClientMessage::Ping(p),
-        }) = ClientFrame::parse(text)
-        {
-            let pong = ServerFrame::reply(
-                Some(id),
-                ServerMessage::Pong(Pong {
-                    t: p.t,
-                    server_time: self.now,
-                }),
-            );
-            self.schedule(
-                rtt,
-                Event::MessageReceived {
-                    socket,
-                    text: pong.to_json(),
-                },
-            );
-        }
+        let (id, message) = match ClientFrame::parse(text) {
+            Ok(ClientFrame { id, message }) => (id, message),
+            Err(e) => {
+                // As the servers do: an error that names the frame, when it has an id.
+                let refused = ServerFrame::error(
+                    e.id().map(str::to_owned),
+                    semantest_protocol::ErrorCode::BadPayload,
+                    e.to_string(),
+                );
+                self.schedule(
+                    rtt,
+                    Event::MessageReceived {
+                        socket,
+                        text: refused.to_json(),
+                    },
+                );
+                return;
+            }
+        };
+        let answer = match message {
+            ClientMessage::Ping(p) => ServerMessage::Pong(Pong {
+                t: p.t,
+                server_time: self.now,
+            }),
+            ClientMessage::Hello(_) if self.refuse_key && !Self::is_local(&url) => {
+                let refused = ServerFrame::error(
+                    Some(id),
+                    semantest_protocol::ErrorCode::Unauthorized,
+                    "the API key is not valid",
+                );
+                self.schedule(
+                    rtt,
+                    Event::MessageReceived {
+                        socket,
+                        text: refused.to_json(),
+                    },
+                );
+                self.schedule(
+                    rtt + 1,
+                    Event::SocketClosed {
+                        socket,
+                        code: 1008,
+                        reason: "unauthorized: API key not valid".into(),
+                    },
+                );
+                return;
+            }
+            ClientMessage::Hello(_) => {
+                let server = match self.welcome_as.clone() {
+                    Some(server) => server,
+                    None => semantest_protocol::Signature::new(
+                        if Self::is_local(&url) {
+                            "local"
+                        } else {
+                            "production"
+                        },
+                        &["imageGeneration"],
+                    ),
+                };
+                ServerMessage::Welcome(Welcome {
+                    connection_id: format!("conn-{}", socket.0),
+                    server,
+                    heartbeat_secs: self.heartbeat_secs,
+                })
+            }
+            other => ServerMessage::Ack(Ack {
+                action: other.action().to_owned(),
+                events: None,
+                id: None,
+                delivered: Some(0),
+                held: false,
+            }),
+        };
+        let frame = ServerFrame::reply(Some(id), answer);
+        self.schedule(
+            rtt,
+            Event::MessageReceived {
+                socket,
+                text: frame.to_json(),
+            },
+        );
+    }
+
+    /// The server of every socket open now stops answering (SIGSTOP), keeping them open.
+    pub fn hang_open_sockets(&mut self) {
+        let open: Vec<SocketId> = self.sockets.keys().copied().collect();
+        self.hung.extend(open);
+    }
+
+    /// Frames sent with `action`, by id, in order (to see what went out twice).
+    pub fn sent_ids(&self, action: &str) -> Vec<String> {
+        self.sent_actions()
+            .into_iter()
+            .filter(|(a, _)| a == action)
+            .map(|(_, id)| id)
+            .collect()
+    }
+
+    /// Sends `action` through `Machine::request` with a deadline.
+    pub fn request(&mut self, action: &str, timeout_ms: Option<u64>) -> String {
+        let (id, cmds) = self
+            .m
+            .request(
+                self.now,
+                action,
+                serde_json::json!({"n": action}),
+                timeout_ms,
+            )
+            .expect("request taken");
+        self.apply(cmds);
+        id
     }
 
     /// Runs the world until `until` (absolute), firing events and timers in time order.
