@@ -8,8 +8,10 @@
 //   chrome.storage.local "settingsError"  why the saved settings were refused, if they were
 // Nothing lives only in globals: when Chrome stops the worker, the next event (the keepalive
 // alarm, a message, a settings change, the browser starting) creates the client again from
-// chrome.storage. Listeners are registered synchronously at top level, as MV3 requires.
+// chrome.storage and the access key (secrets.js: never in chrome.storage, where content scripts
+// could read it). Listeners are registered synchronously at top level, as MV3 requires.
 import init, { SemantestClient, testConnection } from "./pkg/semantest_connect.js";
+import { moveTokenOutOfSync, readToken } from "./secrets.js";
 
 const KEEPALIVE = "semantest-keepalive";
 const BADGES = {
@@ -26,6 +28,17 @@ let clientReady; // the SemantestClient of this worker
 const errorText = (e) => (e instanceof Error ? e.message : String(e));
 const logError = (e) => console.error("semantest:", e);
 const storedSettings = async () => (await chrome.storage.sync.get("settings")).settings ?? {};
+
+// One move at a time (the startup and a settings change may both find the key in sync).
+let moving = Promise.resolve();
+const moveToken = () => (moving = moving.then(moveTokenOutOfSync).catch(logError));
+
+// The client's options: the stored settings, this installation's identity and the saved key.
+async function clientOptions() {
+    await moveToken();
+    const token = await readToken();
+    return { ...(await storedSettings()), ...(await identity()), ...(token ? { token } : {}) };
+}
 
 function wasm() {
     wasmReady ??= init().catch((e) => {
@@ -68,7 +81,7 @@ async function startClient() {
     const id = await identity();
     let client;
     try {
-        client = new SemantestClient({ ...(await storedSettings()), ...id });
+        client = new SemantestClient(await clientOptions());
         await chrome.storage.local.remove("settingsError");
     } catch (e) {
         await chrome.storage.local.set({ settingsError: errorText(e) });
@@ -105,12 +118,12 @@ function publish(status) {
     return chrome.storage.session.set({ status });
 }
 
-// The stored settings replace the ones in force (a removed key goes back to its default);
-// the core refuses invalid ones with a message and keeps the connection as it is.
-async function applySettings({ newValue }) {
+// The stored settings and key replace the ones in force (a removed setting goes back to its
+// default); the core refuses invalid ones with a message and keeps the connection as it is.
+async function applySettings() {
     const client = await ensureClient();
     try {
-        client.setSettings({ ...(newValue ?? {}), ...(await identity()) });
+        client.setSettings(await clientOptions());
         await chrome.storage.local.remove("settingsError");
     } catch (e) {
         await chrome.storage.local.set({ settingsError: errorText(e) });
@@ -233,6 +246,8 @@ const HANDLERS = {
     settings: async () => (await ensureClient()).settings(),
     // connect() retries at once while waiting, starts a stopped client, and is a no-op while connected.
     reconnect: async () => ((await ensureClient()).connect(), { ok: true }),
+    // The options page saved the key (secrets.js), which chrome.storage.onChanged does not see.
+    applySettings: async () => (await applySettings(), { ok: true }),
     // The options page asks before saving, so that the rules live only in the Rust core.
     validate: async ({ settings }) => {
         await wasm();
@@ -245,7 +260,7 @@ const HANDLERS = {
     },
     test: async () => {
         await wasm();
-        return testConnection({ ...(await storedSettings()), ...(await identity()) });
+        return testConnection(await clientOptions());
     },
 };
 
@@ -277,8 +292,9 @@ chrome.alarms.onAlarm.addListener((alarm) => {
     if (alarm.name === KEEPALIVE) ensureClient().then((c) => c.connect(), logError);
 });
 
+// (A key found in the new settings is moved out of sync first, by clientOptions.)
 chrome.storage.onChanged.addListener((changes, area) => {
-    if (area === "sync" && changes.settings) applySettings(changes.settings).catch(logError);
+    if (area === "sync" && changes.settings) applySettings().catch(logError);
 });
 
 self.addEventListener("online", () => void ensureClient().then((c) => c.online(), logError));

@@ -4,7 +4,9 @@
 // The form shows the settings in force (the worker's client.settings(): defaults live only in
 // the Rust core). Save writes into chrome.storage.sync "settings" only the fields the user
 // changed, over what is stored, and only after the worker has checked the result with the Rust
-// rules (`validate`); the worker applies it at once when storage changes.
+// rules (`validate`). The access key goes to secrets.js instead (never into chrome.storage);
+// then the worker is told to apply both at once.
+import { moveTokenOutOfSync, readToken, writeToken } from "./secrets.js";
 import { ask, followStatus, showStatus } from "./ui.js";
 
 const $ = (id) => document.getElementById(id);
@@ -52,7 +54,6 @@ function changed(stored, form) {
     const next = structuredClone(stored);
     if (form.preferLocal !== shown.preferLocal) next.preferLocal = form.preferLocal;
     if (form.customUrl !== shown.customUrl) next.customUrl = form.customUrl; // "" clears it
-    if (form.token) next.token = form.token; // empty keeps the saved key
     for (const key of Object.keys(NUMBERS)) {
         if (form[key] !== shown[key]) next.retry = { ...next.retry, [key]: form[key] };
     }
@@ -70,17 +71,22 @@ async function save() {
     $("saved").hidden = true;
     try {
         const form = readForm();
+        await moveTokenOutOfSync(); // a key an earlier version left in sync
         const { settings: stored = {} } = await chrome.storage.sync.get("settings");
         const next = changed(stored, form);
-        const { error } = await ask({ type: "validate", settings: next });
+        const token = form.token || (await readToken()); // empty keeps the saved key
+        const { error } = await ask({ type: "validate", settings: { ...next, ...(token ? { token } : {}) } });
         if (error) {
             $(errorPlace(error)).textContent = error;
             return;
         }
+        // The key first: the worker applies the settings as soon as sync changes.
+        if (form.token) await writeToken(form.token);
         await chrome.storage.sync.set({ settings: next });
+        await ask({ type: "applySettings" });
         shown = { ...form, token: "" };
         $("token").value = "";
-        showTokenState(next);
+        await showTokenState();
         $("saved").hidden = false;
     } catch (e) {
         $(e.at ?? "saveError").textContent = e.message;
@@ -114,18 +120,18 @@ async function testConnection() {
     }
 }
 
-// Whether a key is saved (the worker's settings never hand it back out).
-function showTokenState(stored) {
-    const saved = typeof stored?.token === "string" && stored.token !== "";
+// Whether a key is saved (it is never shown back).
+async function showTokenState() {
+    const saved = (await readToken()) !== null;
     $("tokenState").textContent = saved ? "A key is saved." : "No key saved.";
     $("forgetToken").hidden = !saved;
 }
 
 async function forgetToken() {
-    const { settings: stored = {} } = await chrome.storage.sync.get("settings");
-    delete stored.token;
-    await chrome.storage.sync.set({ settings: stored });
-    showTokenState(stored);
+    await moveTokenOutOfSync();
+    await writeToken(null);
+    await ask({ type: "applySettings" });
+    await showTokenState();
 }
 
 async function load() {
@@ -133,7 +139,7 @@ async function load() {
         const settings = await ask({ type: "settings" });
         shown = fromSettings(settings);
         fillForm(shown);
-        showTokenState((await chrome.storage.sync.get("settings")).settings);
+        await showTokenState();
         $("localUrl").textContent = settings.localUrl;
         $("customUrl").placeholder = settings.remoteUrl;
         $("form").disabled = false;

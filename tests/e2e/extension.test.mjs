@@ -53,7 +53,10 @@ after(async () => {
 });
 
 /** The settings every scenario starts from: a local server at `localUrl`, short timings. */
-/** The public stand-in's API key; the extension's settings carry it, as a user's would. */
+/**
+ * The public stand-in's API key. The scenarios write it into the sync settings, where earlier
+ * versions kept it; the worker moves it into its own store at once (key-and-backoff.test.mjs).
+ */
 const PUBLIC_KEY = "e2e-public-key-0123456789";
 
 function settings(localUrl, extra = {}) {
@@ -390,11 +393,12 @@ describe("the extension on ChatGPT", { timeout: 15 * 60_000 }, () => {
       await options.locator("#save").click({ timeout: 5000 });
       const message = await waitFor("a message in #tokenError", async () => (await options.locator("#tokenError").textContent({ timeout: 1000 }))?.trim() || null, { timeout: 10_000 });
       assert.match(message, /16 to 256/);
-      assert.equal((await s.storage()).settings.token, undefined, "the invalid key was not saved");
+      assert.equal(await s.savedToken(), null, "the invalid key was not saved");
       await options.locator("#token").fill(PUBLIC_KEY);
       await options.locator("#save").click({ timeout: 5000 });
       await options.locator("#saved").waitFor({ state: "visible", timeout: 5000 });
-      assert.equal((await s.storage()).settings.token, PUBLIC_KEY);
+      assert.equal(await s.savedToken(), PUBLIC_KEY, "saved in the extension's IndexedDB");
+      assert.equal((await s.storage()).settings.token, undefined, "not in the synced settings (key-and-backoff.test.mjs k1)");
       assert.equal((await options.locator("#tokenState").textContent()).trim(), "A key is saved.");
       assert.equal(await options.locator("#token").inputValue(), "", "the key is not shown back");
 

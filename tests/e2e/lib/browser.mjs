@@ -7,7 +7,7 @@
 // public service's host to loopback stand-ins (their self-signed certificate is accepted with
 // --ignore-certificate-errors). Each session gets a fresh profile, so it starts as a new install.
 // Functions passed to evaluate() run in the browser (a page, or the extension's worker):
-/* global chrome, document, getComputedStyle */
+/* global chrome, document, getComputedStyle, indexedDB */
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
@@ -43,10 +43,12 @@ export function showGeneratedImage(page, { alt = "Generated image: a cat", src =
 export class ExtensionSession {
   /**
    * Starts Chromium with the extension and waits (≤ 20 s) for its service worker.
-   * @param {object} o  name (for the profile and artifacts), extensionId, chatgptPort, publicPort
+   * @param {object} o  name (for the profile and artifacts), extensionId, chatgptPort, publicPort;
+   *                    optionally extensionDir (another build of the extension, same key) and
+   *                    profile (an existing profile directory, which close() then leaves)
    */
-  static async launch({ name, extensionId, chatgptPort, publicPort }) {
-    const profile = mkdtempSync(join(WORK, `profile-${name}-`));
+  static async launch({ name, extensionId, chatgptPort, publicPort, extensionDir = EXTENSION_DIR, profile: given }) {
+    const profile = given ?? mkdtempSync(join(WORK, `profile-${name}-`));
     const launchedAt = Date.now();
     const context = await chromium.launchPersistentContext(profile, {
       executablePath: CHROMIUM,
@@ -55,8 +57,8 @@ export class ExtensionSession {
       deviceScaleFactor: 2, // crisp close-ups of the indicator; full screenshots are taken at CSS size
       ignoreDefaultArgs: ["--disable-extensions"],
       args: [
-        `--disable-extensions-except=${EXTENSION_DIR}`,
-        `--load-extension=${EXTENSION_DIR}`,
+        `--disable-extensions-except=${extensionDir}`,
+        `--load-extension=${extensionDir}`,
         "--no-sandbox",
         "--disable-gpu",
         "--disable-background-networking",
@@ -71,7 +73,7 @@ export class ExtensionSession {
         "--ignore-certificate-errors",
       ],
     });
-    const session = new ExtensionSession({ name, context, profile, extensionId, launchedAt });
+    const session = new ExtensionSession({ name, context, profile, extensionId, launchedAt, keepProfile: Boolean(given) });
     try {
       await session.#findWorker();
     } catch (e) {
@@ -81,8 +83,8 @@ export class ExtensionSession {
     return session;
   }
 
-  constructor({ name, context, profile, extensionId, launchedAt }) {
-    Object.assign(this, { name, context, profile, extensionId, launchedAt });
+  constructor({ name, context, profile, extensionId, launchedAt, keepProfile = false }) {
+    Object.assign(this, { name, context, profile, extensionId, launchedAt, keepProfile });
     this.origin = `chrome-extension://${extensionId}`;
     this.consoleLines = [];
   }
@@ -98,7 +100,43 @@ export class ExtensionSession {
 
   /** Runs `fn(arg)` in the service worker (≤ 10 s: a stopped worker never answers). */
   inWorker(fn, arg) {
-    return within(10_000, "evaluate in the service worker", this.worker.evaluate(fn, arg));
+    // The newest one: after Chrome stopped and restarted the worker, that is the running one.
+    const worker = this.context.serviceWorkers().filter((w) => w.url().startsWith(`${this.origin}/`)).at(-1) ?? this.worker;
+    return within(10_000, "evaluate in the service worker", worker.evaluate(fn, arg));
+  }
+
+  /**
+   * The access key the extension saved (extension/secrets.js: the IndexedDB "semantest" of the
+   * extension's origin), or null. Read from the worker, without creating the database.
+   */
+  savedToken() {
+    return this.inWorker(async () => {
+      if (!(await indexedDB.databases()).some((d) => d.name === "semantest")) return null;
+      const db = await new Promise((ok, fail) => {
+        const r = indexedDB.open("semantest");
+        r.onsuccess = () => ok(r.result);
+        r.onerror = () => fail(r.error);
+      });
+      try {
+        if (!db.objectStoreNames.contains("secrets")) return null;
+        return await new Promise((ok, fail) => {
+          const r = db.transaction("secrets").objectStore("secrets").get("token");
+          r.onsuccess = () => ok(r.result ?? null);
+          r.onerror = () => fail(r.error);
+        });
+      } finally {
+        db.close();
+      }
+    });
+  }
+
+  /** Everything in chrome.storage.sync, .local and .session, read from the worker. */
+  allStorage() {
+    return this.inWorker(async () => ({
+      sync: await chrome.storage.sync.get(null),
+      local: await chrome.storage.local.get(null),
+      session: await chrome.storage.session.get(null),
+    }));
   }
 
   /** Replaces chrome.storage.sync `settings` (what the options page writes). */
@@ -215,7 +253,7 @@ export class ExtensionSession {
     try {
       await within(20_000, "closing the browser", this.context.close());
     } finally {
-      rmSync(this.profile, { recursive: true, force: true });
+      if (!this.keepProfile) rmSync(this.profile, { recursive: true, force: true });
     }
   }
 }
