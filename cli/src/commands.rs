@@ -1,14 +1,18 @@
-//! What `semantest status|ping|send` do, as functions of a [`Connection`] writing to `out`.
+//! What `semantest status|ping|send|listen|request-image` do, as functions of a
+//! [`Connection`] writing to `out`.
 //! Each returns whether it succeeded; the binary turns that into the exit code.
 
 use std::io::Write;
 use std::time::Duration;
 
 use semantest_connect::settings::RetryOverrides;
-use semantest_connect::{Mode, Overrides, Settings, SettingsError, Status};
-use semantest_protocol::Role;
+use semantest_connect::{FailureCode, Mode, Overrides, Settings, SettingsError, Status};
+use semantest_protocol::{ErrorCode, EventPayload, Role, ServerFrame, ServerMessage};
 use serde_json::{json, Value};
+use tokio::sync::broadcast::error::RecvError;
 
+use crate::driver::{Answer, ConnectionError};
+use crate::image::{self, Download};
 use crate::Connection;
 
 /// The CLI's settings: one attempt (a command reports rather than retries), the client role,
@@ -127,29 +131,20 @@ pub async fn status(settings: Settings, json: bool, out: &mut impl Write) -> any
     Ok(connected(&status))
 }
 
-/// Sends `action` with `payload` and waits (at most `limit`) for the frame that answers it.
+/// Sends `action` with `payload` and waits (at most `limit`) for its answer. The inner
+/// error is why none came (`timeout`, `closed`, …), for the output; the outer one is anything
+/// else that went wrong.
 async fn request(
     conn: &Connection,
     action: &str,
     payload: Value,
     limit: Duration,
-) -> anyhow::Result<Option<Value>> {
-    let mut messages = conn.messages();
-    let id = conn.send(action, payload).await?;
-    let wait = async {
-        loop {
-            let Ok(text) = messages.recv().await else {
-                return None;
-            };
-            let Ok(frame) = serde_json::from_str::<Value>(&text) else {
-                continue;
-            };
-            if frame["replyTo"] == id.as_str() {
-                return Some(frame);
-            }
-        }
-    };
-    Ok(tokio::time::timeout(limit, wait).await.ok().flatten())
+) -> anyhow::Result<Result<Answer, semantest_connect::RequestError>> {
+    match conn.request(action, payload, limit).await {
+        Ok(answer) => Ok(Ok(answer)),
+        Err(ConnectionError::Failed(e)) => Ok(Err(e)),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// `semantest ping`: `count` application pings and their round trips.
@@ -172,7 +167,14 @@ pub async fn ping(
                 .as_millis(),
         )?;
         match request(&conn, "ping", json!({ "t": t }), Duration::from_secs(5)).await? {
-            Some(frame) if frame["type"] == "pong" => {
+            Ok(Answer {
+                frame:
+                    ServerFrame {
+                        message: ServerMessage::Pong(_),
+                        ..
+                    },
+                ..
+            }) => {
                 let ms = started.elapsed().as_secs_f64() * 1000.0;
                 if json {
                     writeln!(out, "{}", json!({"seq": seq, "url": url, "ms": ms}))?;
@@ -182,7 +184,11 @@ pub async fn ping(
             }
             other => {
                 ok = false;
-                let why = other.map_or("timed out".into(), |f| f.to_string());
+                let why = match other {
+                    Ok(answer) => answer.text,
+                    Err(e) if e.code == FailureCode::Timeout => "timed out".into(),
+                    Err(e) => e.message,
+                };
                 writeln!(out, "seq={seq}: no pong ({why})")?;
             }
         }
@@ -208,12 +214,16 @@ pub async fn send(
         return Ok(false);
     };
     let ok = match request(&conn, action, payload, Duration::from_secs(10)).await? {
-        Some(frame) => {
-            writeln!(out, "{frame}")?;
-            frame["type"] != "error"
+        Ok(answer) => {
+            writeln!(out, "{}", answer.text)?;
+            !matches!(answer.frame.message, ServerMessage::Error(_))
         }
-        None => {
+        Err(e) if e.code == FailureCode::Timeout => {
             writeln!(out, "no answer to '{action}' within 10 s")?;
+            false
+        }
+        Err(e) => {
+            writeln!(out, "no answer to '{action}': {e}")?;
             false
         }
     };
@@ -222,20 +232,23 @@ pub async fn send(
 }
 
 /// `semantest listen EVENT...`: subscribes (again after every reconnect) and prints each event
-/// as it arrives, until `count` events (if given) or until `stop` resolves (Ctrl-C).
+/// as it arrives, until `count` events (if given) or until `stop` resolves (Ctrl-C). Events
+/// that came faster than they could be printed (more than
+/// [`crate::driver::MESSAGE_BUFFER`] behind) are missed: that is said on `err`, and it goes on.
 pub async fn listen(
     settings: Settings,
     events: Vec<String>,
     count: Option<u64>,
     json: bool,
     out: &mut impl Write,
+    err: &mut impl Write,
     stop: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<bool> {
     let Some((conn, _)) = open(&settings, out).await? else {
         return Ok(false);
     };
     let mut messages = conn.messages();
-    conn.subscribe(events)?;
+    conn.subscribe(events).await?;
     tokio::pin!(stop);
     let mut seen = 0;
     let ok = loop {
@@ -245,20 +258,26 @@ pub async fn listen(
         tokio::select! {
             () = &mut stop => break true,
             message = messages.recv() => {
-                let Ok(text) = message else { break false };
-                let Ok(frame) = serde_json::from_str::<Value>(&text) else { continue };
-                match frame["type"].as_str() {
-                    Some("event") => {
+                let text = match message {
+                    Ok(text) => text,
+                    Err(RecvError::Lagged(missed)) => {
+                        writeln!(err, "semantest: missed {missed} messages (they came faster than they were printed)")?;
+                        continue;
+                    }
+                    Err(RecvError::Closed) => break false,
+                };
+                let Ok(frame) = ServerFrame::parse(&text) else { continue };
+                match frame.message {
+                    ServerMessage::Event(e) => {
                         seen += 1;
                         if json {
                             writeln!(out, "{text}")?;
                         } else {
-                            let p = &frame["payload"];
-                            writeln!(out, "{} from {}: {}", p["event"].as_str().unwrap_or("?"), p["from"].as_str().unwrap_or("?"), p["data"])?;
+                            writeln!(out, "{} from {}: {}", e.event, e.from, e.data)?;
                         }
                         out.flush()?;
                     }
-                    Some("error") => writeln!(out, "error: {}", frame["payload"]["message"].as_str().unwrap_or("?"))?,
+                    ServerMessage::Error(e) => writeln!(out, "error: {}", e.message)?,
                     _ => {}
                 }
             }
@@ -305,30 +324,59 @@ pub async fn request_image(
         ImageSource::Prompt(p) => data["prompt"] = json!(p),
         ImageSource::Url(u) => data["url"] = json!(u),
     }
+    // Listening before the publish: the extension's reply may follow the ack at once.
     let mut messages = conn.messages();
-    let id = conn
-        .send(
-            "publish",
-            json!({ "event": "imageDownloadRequested", "data": data }),
-        )
-        .await?;
-    let answer = tokio::time::timeout(limit, async {
+    let deadline = tokio::time::Instant::now() + limit;
+    let publish = json!({ "event": "imageDownloadRequested", "data": data });
+    let ack = match request(&conn, "publish", publish, limit).await? {
+        Ok(answer) => answer,
+        Err(e) => {
+            conn.close().await;
+            writeln!(out, "the server did not take the request: {e}")?;
+            return Ok(false);
+        }
+    };
+    let event_id = match ack.frame.message {
+        ServerMessage::Ack(a) => a.id,
+        ServerMessage::Error(e) => {
+            conn.close().await;
+            writeln!(out, "error: {}", e.message)?;
+            return Ok(false);
+        }
+        _ => None,
+    };
+    let Some(event_id) = event_id else {
+        conn.close().await;
+        anyhow::bail!("the server answered the request with {}", ack.text);
+    };
+    // The extension's answer is an event in reply to ours. A server that held the request
+    // for an extension and none came says `no_extension` (only our request can be held).
+    let answer = tokio::time::timeout_at(deadline, async {
         loop {
-            let Ok(text) = messages.recv().await else {
-                return None;
+            let text = match messages.recv().await {
+                Ok(text) => text,
+                Err(RecvError::Lagged(_)) => continue,
+                Err(RecvError::Closed) => return None,
             };
-            let Ok(frame) = serde_json::from_str::<Value>(&text) else {
-                continue;
-            };
-            if frame["replyTo"] == id.as_str() && frame["type"] != "ack" {
-                return Some(frame);
+            match ServerFrame::parse(&text).map(|f| f.message) {
+                Ok(ServerMessage::Event(e)) if e.in_reply_to.as_deref() == Some(&event_id) => {
+                    return Some(Ok(e))
+                }
+                Ok(ServerMessage::Error(e)) if e.code == ErrorCode::NoExtension => {
+                    return Some(Err(e.message))
+                }
+                _ => {}
             }
         }
     })
     .await;
     conn.close().await;
-    let frame = match answer {
-        Ok(Some(frame)) => frame,
+    let reply = match answer {
+        Ok(Some(Ok(reply))) => reply,
+        Ok(Some(Err(message))) => {
+            writeln!(out, "error: {message}")?;
+            return Ok(false);
+        }
         Ok(None) => anyhow::bail!("the connection closed before the extension answered"),
         Err(_) => {
             writeln!(
@@ -339,59 +387,57 @@ pub async fn request_image(
             return Ok(false);
         }
     };
-    let payload = &frame["payload"];
-    match (frame["type"].as_str(), payload["event"].as_str()) {
-        (Some("event"), Some("imageDownloaded")) => {
-            let data = &payload["data"];
-            let want = data["sha256"].as_str().unwrap_or_default().to_owned();
-            let request = match data["url"].as_str() {
-                // From the public service: a presigned URL, whose signature is the permission.
-                Some(url) => reqwest::Client::new().get(url),
-                None => {
-                    let image_id = data["imageId"].as_str().unwrap_or_default();
-                    let http = status.url.unwrap_or_default().replacen("ws", "http", 1);
-                    let url = format!("{}/images/{image_id}", http.trim_end_matches('/'));
-                    let request = reqwest::Client::new().get(url);
-                    // A remote server asks for the key; the local one never sees it.
-                    match (&settings.token, status.mode) {
-                        (Some(token), Mode::Cloud) => request.bearer_auth(token.expose()),
-                        _ => request,
-                    }
-                }
-            };
-            let response = request
-                .send()
-                .await
-                .and_then(reqwest::Response::error_for_status)
-                .map_err(reqwest::Error::without_url)?;
-            // Without the query: a presigned URL's signature is not for the terminal.
-            let mut shown = response.url().clone();
-            shown.set_query(None);
-            let bytes = response.bytes().await?;
-            let got = crate::hex_sha256(&bytes);
-            anyhow::ensure!(
-                got == want,
-                "the image fetched from {shown} has sha256 {got}, the extension reported {want}"
-            );
-            std::fs::create_dir_all(out_dir)?;
-            let path = out_dir.join(&name);
-            let temp = out_dir.join(format!(".{name}.part"));
-            std::fs::write(&temp, &bytes)?;
-            std::fs::rename(&temp, &path)?;
-            writeln!(out, "{}", std::path::absolute(&path)?.display())?;
-            Ok(true)
-        }
-        (Some("event"), _) => {
-            let reason = payload["data"]["reason"]
-                .as_str()
-                .unwrap_or("no reason given");
-            writeln!(out, "the extension could not get the image: {reason}")?;
-            Ok(false)
-        }
-        _ => {
-            let message = payload["message"].as_str().unwrap_or("unknown error");
-            writeln!(out, "error: {message}")?;
-            Ok(false)
-        }
+    if reply.event != "imageDownloaded" {
+        let reason = reply.data["reason"].as_str().unwrap_or("no reason given");
+        writeln!(out, "the extension could not get the image: {reason}")?;
+        return Ok(false);
     }
+    let (url, bytes) = fetch_image(&settings, &status, &reply).await?;
+    let want = reply.data["sha256"].as_str().unwrap_or_default();
+    let got = crate::hex_sha256(&bytes);
+    anyhow::ensure!(
+        got == want,
+        "the image fetched from {} has sha256 {got}, the extension reported {want}",
+        image::shown(&url)
+    );
+    std::fs::create_dir_all(out_dir)?;
+    let path = out_dir.join(&name);
+    let temp = out_dir.join(format!(".{name}.part"));
+    std::fs::write(&temp, &bytes)?;
+    std::fs::rename(&temp, &path)?;
+    writeln!(out, "{}", std::path::absolute(&path)?.display())?;
+    Ok(true)
+}
+
+/// The bytes of the image the extension's `imageDownloaded` names: from its `url` if that is
+/// allowed (the public service's presigned URL, fetched without the key), otherwise from the
+/// connected server's `/images/{imageId}` (with the key on the public service).
+async fn fetch_image(
+    settings: &Settings,
+    status: &Status,
+    reply: &EventPayload,
+) -> anyhow::Result<(url::Url, Vec<u8>)> {
+    let server = url::Url::parse(status.url.as_deref().unwrap_or_default())
+        .map_err(|e| anyhow::anyhow!("the connected server's URL: {e}"))?;
+    let client = Download::client();
+    let (url, request) = match reply.data["url"].as_str() {
+        Some(url) => {
+            let url = image::allowed(url, &server)?;
+            (url.clone(), client.get(url))
+        }
+        None => {
+            let id = reply.data["imageId"].as_str().unwrap_or_default();
+            anyhow::ensure!(!id.is_empty(), "the extension's reply names no image");
+            let url = image::server_image(&server, id)?;
+            let request = client.get(url.clone());
+            // A remote server asks for the key; the local one never sees it.
+            let request = match (&settings.token, status.mode) {
+                (Some(token), Mode::Cloud) => request.bearer_auth(token.expose()),
+                _ => request,
+            };
+            (url, request)
+        }
+    };
+    let bytes = Download::default().fetch(request, &url).await?;
+    Ok((url, bytes))
 }

@@ -1,30 +1,78 @@
 //! [`Connection`]: the connection core driven by tokio. One task owns the machine; probes,
 //! sockets and timers are tasks of their own that report back as events. Everything the
 //! machine decides, the browser's client decides the same way: only the I/O differs.
+//!
+//! # Queues
+//! Every queue is bounded, so a fast peer or a busy caller cannot grow memory without limit:
+//!
+//! | queue | capacity | who waits when it is full |
+//! |---|---|---|
+//! | callers → runner ([`Connection::send`], `request`, `subscribe`) | [`INPUT_QUEUE`] | the caller |
+//! | probes and sockets → runner | [`EVENT_QUEUE`] | the task, so a socket stops reading and TCP pushes back on the peer |
+//! | timers → runner | [`TIMER_QUEUE`] | the timer task |
+//! | runner → each socket | the outbox capacity + [`CONTROL_FRAMES`] | nobody: see below |
+//! | runner → [`Connection::messages`] | [`MESSAGE_BUFFER`] | nobody: a receiver that falls behind misses the oldest (`Lagged`) |
+//!
+//! The runner drains the first three and never waits on a queue itself, so nothing can wait
+//! in a circle. It hands frames to a socket with `try_send`: every frame it sends is either
+//! unanswered (so the machine's outbox, at most `outbox_capacity`, holds it) or one of a few
+//! control frames (`hello`, `subscribe`, a ping), so a socket's queue is full only when the
+//! socket has stopped writing. Such a socket is stuck: the runner aborts it and tells the
+//! machine it closed (1006), which puts the frames back in the outbox for the next socket.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use semantest_connect::{
-    Command, Event, Machine, ProbeId, SendError, Settings, SocketId, Status, Timer,
+    Command, Event, Machine, ProbeId, RequestError, SendError, Settings, SocketId, Status, Timer,
 };
+use semantest_protocol::ServerFrame;
 use serde_json::Value;
+use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 use crate::probe::probe;
 use crate::socket::{self, Outgoing};
 
-/// Why [`Connection::send`] failed.
+/// How many calls ([`Connection::send`], `request`, `subscribe`) may wait for the runner.
+pub const INPUT_QUEUE: usize = 64;
+/// How many probe and socket reports may wait for the runner.
+pub const EVENT_QUEUE: usize = 256;
+/// How many timer fires may wait for the runner (there are only a few kinds of timer).
+pub const TIMER_QUEUE: usize = 16;
+/// Room in a socket's queue beyond the outbox capacity, for frames the outbox does not track
+/// (`hello`, `subscribe`, pings).
+pub const CONTROL_FRAMES: usize = 64;
+/// How many server frames a [`Connection::messages`] receiver may fall behind before it
+/// misses the oldest.
+pub const MESSAGE_BUFFER: usize = 1024;
+
+/// Why a call on a [`Connection`] failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConnectionError {
     /// The machine refused the frame (outbox full, empty action).
     #[error(transparent)]
     Send(#[from] SendError),
+    /// The frame will get no answer: the machine's reason (`timeout`, `closed`, …).
+    #[error(transparent)]
+    Failed(#[from] RequestError),
+    /// The answer is not a server frame of protocol v1.
+    #[error("the answer is not a valid server frame: {0}")]
+    BadAnswer(String),
     /// The connection has been closed.
     #[error("the connection is closed")]
     Closed,
+}
+
+/// The server's answer to [`Connection::request`] (an `error` frame is an answer too).
+#[derive(Debug, Clone)]
+pub struct Answer {
+    /// The frame, parsed.
+    pub frame: ServerFrame,
+    /// The frame as it came.
+    pub text: String,
 }
 
 enum Input {
@@ -33,16 +81,21 @@ enum Input {
         payload: Value,
         reply: oneshot::Sender<Result<String, SendError>>,
     },
+    Request {
+        action: String,
+        payload: Value,
+        timeout_ms: u64,
+        answer: oneshot::Sender<Result<String, ConnectionError>>,
+    },
     Subscribe(Vec<String>),
     Close,
 }
 
 /// A running connection: local first with a remote fallback, as its settings say.
 pub struct Connection {
-    inputs: mpsc::UnboundedSender<Input>,
+    inputs: mpsc::Sender<Input>,
     status: watch::Receiver<Status>,
     messages: broadcast::Sender<String>,
-    task: JoinHandle<()>,
 }
 
 fn now() -> u64 {
@@ -57,16 +110,18 @@ impl Connection {
     pub fn start(settings: Settings) -> Connection {
         let machine = Machine::new(settings, fastrand::u64(..));
         let (status_tx, status) = watch::channel(machine.status(now()));
-        let (messages, _) = broadcast::channel(1024);
-        let (inputs, input_rx) = mpsc::unbounded_channel();
-        let (events_tx, events_rx) = mpsc::unbounded_channel();
-        let (fired_tx, fired_rx) = mpsc::unbounded_channel();
+        let (messages, _) = broadcast::channel(MESSAGE_BUFFER);
+        let (inputs, input_rx) = mpsc::channel(INPUT_QUEUE);
+        let (events_tx, events_rx) = mpsc::channel(EVENT_QUEUE);
+        let (fired_tx, fired_rx) = mpsc::channel(TIMER_QUEUE);
         let mut runner = Runner {
             machine,
             sockets: HashMap::new(),
             probes: HashMap::new(),
             timers: HashMap::new(),
             generation: 0,
+            answers: HashMap::new(),
+            later: VecDeque::new(),
             events: events_tx,
             status: status_tx,
             messages: messages.clone(),
@@ -75,12 +130,11 @@ impl Connection {
         };
         // Started before anyone can look: the first status a caller sees is "connecting".
         runner.handle(Event::Start);
-        let task = tokio::spawn(runner.run(input_rx, events_rx, fired_rx));
+        tokio::spawn(runner.run(input_rx, events_rx, fired_rx));
         Connection {
             inputs,
             status,
             messages,
-            task,
         }
     }
 
@@ -101,60 +155,108 @@ impl Connection {
         }
     }
 
-    /// Every server frame from now on (raw JSON text).
+    /// Every server frame from now on (raw JSON text). A receiver more than
+    /// [`MESSAGE_BUFFER`] frames behind misses the oldest (`RecvError::Lagged`).
     pub fn messages(&self) -> broadcast::Receiver<String> {
         self.messages.subscribe()
     }
 
     /// Sends `action` with `payload` (queued while disconnected); returns the frame id.
+    /// Waits while [`INPUT_QUEUE`] calls are waiting already.
     pub async fn send(&self, action: &str, payload: Value) -> Result<String, ConnectionError> {
         let (reply, answer) = oneshot::channel();
-        self.inputs
-            .send(Input::Send {
-                action: action.to_owned(),
-                payload,
-                reply,
-            })
-            .map_err(|_| ConnectionError::Closed)?;
+        self.input(Input::Send {
+            action: action.to_owned(),
+            payload,
+            reply,
+        })
+        .await?;
         Ok(answer.await.map_err(|_| ConnectionError::Closed)??)
     }
 
+    /// Sends `action` with `payload` (queued while disconnected, sent again after a
+    /// reconnect) and waits for the server's answer: the first frame that answers it, at most
+    /// `timeout` (the machine's limit; then [`ConnectionError::Failed`] with `timeout`).
+    /// [`ConnectionError::Closed`] when the connection closes first.
+    pub async fn request(
+        &self,
+        action: &str,
+        payload: Value,
+        timeout: Duration,
+    ) -> Result<Answer, ConnectionError> {
+        let (answer, answered) = oneshot::channel();
+        self.input(Input::Request {
+            action: action.to_owned(),
+            payload,
+            timeout_ms: u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
+            answer,
+        })
+        .await?;
+        let text = answered.await.map_err(|_| ConnectionError::Closed)??;
+        let frame =
+            ServerFrame::parse(&text).map_err(|e| ConnectionError::BadAnswer(e.to_string()))?;
+        Ok(Answer { frame, text })
+    }
+
     /// Listens to `events` now and after every reconnect.
-    pub fn subscribe(&self, events: Vec<String>) -> Result<(), ConnectionError> {
+    pub async fn subscribe(&self, events: Vec<String>) -> Result<(), ConnectionError> {
+        self.input(Input::Subscribe(events)).await
+    }
+
+    async fn input(&self, input: Input) -> Result<(), ConnectionError> {
         self.inputs
-            .send(Input::Subscribe(events))
+            .send(input)
+            .await
             .map_err(|_| ConnectionError::Closed)
     }
 
-    /// Closes every socket and waits for the driver to finish.
-    pub async fn close(self) {
-        let _ = self.inputs.send(Input::Close);
-        let _ = tokio::time::timeout(Duration::from_secs(2), self.task).await;
+    /// Closes every socket and waits (at most 2 s) for the driver to finish. Calls still
+    /// waiting fail with `closed`; later calls with [`ConnectionError::Closed`].
+    pub async fn close(&self) {
+        let mut status = self.status.clone();
+        let _ = tokio::time::timeout(Duration::from_secs(2), async {
+            let _ = self.inputs.send(Input::Close).await;
+            // The runner's end of the status goes when it has finished.
+            while status.changed().await.is_ok() {}
+        })
+        .await;
     }
+}
+
+/// A socket's task and its queue.
+struct SocketTask {
+    outgoing: mpsc::Sender<Outgoing>,
+    task: JoinHandle<()>,
+    /// Whether it reported open; before that it is still connecting.
+    open: bool,
 }
 
 /// The task that owns the machine and every live resource.
 struct Runner {
     machine: Machine,
-    sockets: HashMap<SocketId, mpsc::UnboundedSender<Outgoing>>,
+    sockets: HashMap<SocketId, SocketTask>,
     probes: HashMap<ProbeId, JoinHandle<()>>,
     /// Armed timers: generation and task. A fire whose generation is not current is stale.
     timers: HashMap<Timer, (u64, JoinHandle<()>)>,
     generation: u64,
-    events: mpsc::UnboundedSender<Event>,
+    /// Callers of [`Connection::request`] waiting for [`Command::Answer`] / [`Command::Fail`].
+    answers: HashMap<String, oneshot::Sender<Result<String, ConnectionError>>>,
+    /// Events the runner itself found (a stuck socket), fed after the current batch.
+    later: VecDeque<Event>,
+    events: mpsc::Sender<Event>,
     status: watch::Sender<Status>,
     messages: broadcast::Sender<String>,
     http: reqwest::Client,
     /// Where timer tasks report that they ran out: (timer, generation).
-    fired: mpsc::UnboundedSender<(Timer, u64)>,
+    fired: mpsc::Sender<(Timer, u64)>,
 }
 
 impl Runner {
     async fn run(
         mut self,
-        mut inputs: mpsc::UnboundedReceiver<Input>,
-        mut events: mpsc::UnboundedReceiver<Event>,
-        mut fired: mpsc::UnboundedReceiver<(Timer, u64)>,
+        mut inputs: mpsc::Receiver<Input>,
+        mut events: mpsc::Receiver<Event>,
+        mut fired: mpsc::Receiver<(Timer, u64)>,
     ) {
         loop {
             tokio::select! {
@@ -165,6 +267,15 @@ impl Runner {
                             id
                         });
                         let _ = reply.send(result);
+                    }
+                    Some(Input::Request { action, payload, timeout_ms, answer }) => {
+                        match self.machine.request(now(), &action, payload, Some(timeout_ms)) {
+                            Ok((id, commands)) => {
+                                self.answers.insert(id, answer);
+                                self.execute(commands);
+                            }
+                            Err(e) => drop(answer.send(Err(e.into()))),
+                        }
                     }
                     Some(Input::Subscribe(events)) => {
                         let commands = self.machine.subscribe(now(), &events, true);
@@ -182,21 +293,42 @@ impl Runner {
             }
         }
         self.handle(Event::Close);
+        // Whoever still waits hears `Closed` when `answers` is dropped here.
     }
 
     fn handle(&mut self, event: Event) {
+        let commands = self.feed(event);
+        self.execute(commands);
+    }
+
+    /// The driver's bookkeeping for `event`, then the machine's decision.
+    fn feed(&mut self, event: Event) -> Vec<Command> {
         match &event {
+            Event::SocketOpened(id) => {
+                if let Some(s) = self.sockets.get_mut(id) {
+                    s.open = true;
+                }
+            }
             Event::SocketClosed { socket, .. } => drop(self.sockets.remove(socket)),
             Event::ProbeAnswered { probe, .. } | Event::ProbeFailed { probe, .. } => {
                 drop(self.probes.remove(probe))
             }
             _ => {}
         }
-        let commands = self.machine.handle(now(), event);
-        self.execute(commands);
+        self.machine.handle(now(), event)
     }
 
+    /// Runs `commands`, then feeds what they turned up (in order, after the whole batch, so
+    /// the machine's batch runs as it was decided).
     fn execute(&mut self, commands: Vec<Command>) {
+        self.run_commands(commands);
+        while let Some(event) = self.later.pop_front() {
+            let commands = self.feed(event);
+            self.run_commands(commands);
+        }
+    }
+
+    fn run_commands(&mut self, commands: Vec<Command>) {
         for command in commands {
             match command {
                 Command::Probe { probe: id, url } => {
@@ -210,7 +342,7 @@ impl Runner {
                             },
                             Err(error) => Event::ProbeFailed { probe: id, error },
                         };
-                        let _ = events.send(event);
+                        let _ = events.send(event).await;
                     });
                     self.probes.insert(id, task);
                 }
@@ -224,22 +356,48 @@ impl Runner {
                     url,
                     token,
                 } => {
-                    let (tx, rx) = mpsc::unbounded_channel();
-                    tokio::spawn(socket::run(id, url, token, rx, self.events.clone()));
-                    self.sockets.insert(id, tx);
+                    let room = self.machine.settings().outbox_capacity + CONTROL_FRAMES;
+                    let (outgoing, rx) = mpsc::channel(room);
+                    let task = tokio::spawn(socket::run(id, url, token, rx, self.events.clone()));
+                    let open = false;
+                    self.sockets.insert(
+                        id,
+                        SocketTask {
+                            outgoing,
+                            task,
+                            open,
+                        },
+                    );
                 }
                 Command::CloseSocket {
                     socket,
                     code,
                     reason,
                 } => {
-                    if let Some(tx) = self.sockets.remove(&socket) {
-                        let _ = tx.send(Outgoing::Close(code, reason));
+                    if let Some(s) = self.sockets.remove(&socket) {
+                        // Still connecting: there is nobody to say goodbye to, and the
+                        // handshake may never end (a server that accepts and never answers).
+                        // Full: the socket is stuck and would never read the close.
+                        if !s.open || s.outgoing.try_send(Outgoing::Close(code, reason)).is_err() {
+                            s.task.abort();
+                        } else {
+                            // A task blocked writing to a peer that does not read never
+                            // gets to the close: it ends after its grace all the same.
+                            tokio::spawn(async move {
+                                tokio::time::sleep(2 * socket::CLOSE_WAIT).await;
+                                s.task.abort();
+                            });
+                        }
                     }
                 }
                 Command::Send { socket, text } => {
-                    if let Some(tx) = self.sockets.get(&socket) {
-                        let _ = tx.send(Outgoing::Text(text));
+                    if let Some(s) = self.sockets.get(&socket) {
+                        match s.outgoing.try_send(Outgoing::Text(text)) {
+                            Ok(()) => {}
+                            // The task ended; its own close report is on the way.
+                            Err(TrySendError::Closed(_)) => {}
+                            Err(TrySendError::Full(_)) => self.stuck(socket),
+                        }
                     }
                 }
                 Command::SetTimer { timer, after_ms } => {
@@ -247,7 +405,7 @@ impl Runner {
                     let (generation, fired) = (self.generation, self.fired.clone());
                     let task = tokio::spawn(async move {
                         tokio::time::sleep(Duration::from_millis(after_ms)).await;
-                        let _ = fired.send((timer, generation));
+                        let _ = fired.send((timer, generation)).await;
                     });
                     if let Some((_, old)) = self.timers.insert(timer, (generation, task)) {
                         old.abort();
@@ -261,12 +419,34 @@ impl Runner {
                 Command::Deliver(text) => {
                     let _ = self.messages.send(text);
                 }
-                // Not yet used by the CLI: its commands still match `replyTo` themselves.
-                Command::Answer { .. } | Command::Fail { .. } => {}
+                Command::Answer { id, text } => {
+                    if let Some(waiting) = self.answers.remove(&id) {
+                        let _ = waiting.send(Ok(text));
+                    }
+                }
+                Command::Fail { id, error } => {
+                    if let Some(waiting) = self.answers.remove(&id) {
+                        let _ = waiting.send(Err(error.into()));
+                    }
+                }
                 Command::Status(status) => {
                     let _ = self.status.send(status);
                 }
             }
+        }
+    }
+
+    /// `socket` has not written what it was given (its queue is full): abort it and tell the
+    /// machine it closed, so its frames go out again on the next socket.
+    fn stuck(&mut self, socket: SocketId) {
+        if let Some(s) = self.sockets.remove(&socket) {
+            s.task.abort();
+            let room = s.outgoing.max_capacity();
+            self.later.push_back(Event::SocketClosed {
+                socket,
+                code: 1006,
+                reason: format!("the socket did not write its frames ({room} were waiting)"),
+            });
         }
     }
 }

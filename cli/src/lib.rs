@@ -5,7 +5,9 @@
 //!   the browser on tokio: HTTP probes with reqwest, sockets with tokio-tungstenite, timers with
 //!   `tokio::time`.
 //! - `probe`, `socket`: the two kinds of I/O the machine asks for.
-//! - [`commands`]: what `semantest status|ping|send` do, as functions of a [`Connection`].
+//! - [`commands`]: what `semantest status|ping|send|listen|request-image` do, as functions of
+//!   a [`Connection`].
+//! - [`image`]: where `request-image` may fetch the image from, and the bounded download.
 //!
 //! Settings come from the environment (IR-5): `SEMANTEST_SERVER=local|remote|auto`,
 //! `SEMANTEST_LOCAL_URL`, `SEMANTEST_REMOTE_URL`; unset means local first, then remote.
@@ -13,6 +15,7 @@
 
 pub mod commands;
 pub mod driver;
+pub mod image;
 mod probe;
 mod socket;
 

@@ -93,7 +93,11 @@ fn main() -> ExitCode {
                 let ctrl_c = async {
                     let _ = tokio::signal::ctrl_c().await;
                 };
-                commands::listen(settings, events, count, args.json, &mut out, ctrl_c).await
+                let mut err = std::io::stderr();
+                commands::listen(
+                    settings, events, count, args.json, &mut out, &mut err, ctrl_c,
+                )
+                .await
             }
             Command::RequestImage {
                 prompt,

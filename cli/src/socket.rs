@@ -1,5 +1,10 @@
 //! One WebSocket on tokio: a task that reports `open`, each text frame and the close to the
-//! driver, and sends what the driver gives it. Dropping its sender closes it.
+//! driver, and sends what the driver gives it. Dropping its sender closes it. Reports wait for
+//! room in the driver's queue, so a peer that sends faster than the driver reads is pushed
+//! back on by TCP. The driver aborts the task (and with it the TCP connection) when it closes
+//! a socket that is still connecting.
+
+use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use semantest_connect::{Event, SocketId};
@@ -7,6 +12,9 @@ use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::Message;
+
+/// How long a close frame may take to go out before the task ends anyway.
+pub(crate) const CLOSE_WAIT: Duration = Duration::from_secs(1);
 
 /// What the driver asks of a socket task.
 #[derive(Debug)]
@@ -22,8 +30,8 @@ pub(crate) async fn run(
     id: SocketId,
     url: String,
     token: Option<semantest_protocol::Token>,
-    mut outgoing: mpsc::UnboundedReceiver<Outgoing>,
-    report: mpsc::UnboundedSender<Event>,
+    mut outgoing: mpsc::Receiver<Outgoing>,
+    report: mpsc::Sender<Event>,
 ) {
     let closed = |code: u16, reason: String| Event::SocketClosed {
         socket: id,
@@ -33,18 +41,18 @@ pub(crate) async fn run(
     let request = match handshake(&url, token.as_ref()) {
         Ok(request) => request,
         Err(e) => {
-            let _ = report.send(closed(1006, e.to_string()));
+            let _ = report.send(closed(1006, e.to_string())).await;
             return;
         }
     };
     let (mut ws, _) = match tokio_tungstenite::connect_async(request).await {
         Ok(ok) => ok,
         Err(e) => {
-            let _ = report.send(closed(1006, e.to_string()));
+            let _ = report.send(closed(1006, e.to_string())).await;
             return;
         }
     };
-    if report.send(Event::SocketOpened(id)).is_err() {
+    if report.send(Event::SocketOpened(id)).await.is_err() {
         return;
     }
     loop {
@@ -52,36 +60,41 @@ pub(crate) async fn run(
             out = outgoing.recv() => match out {
                 Some(Outgoing::Text(text)) => {
                     if let Err(e) = ws.send(Message::Text(text.into())).await {
-                        let _ = report.send(closed(1006, e.to_string()));
+                        let _ = report.send(closed(1006, e.to_string())).await;
                         return;
                     }
                 }
                 Some(Outgoing::Close(code, reason)) => {
                     let frame = CloseFrame { code: CloseCode::from(code), reason: reason.into() };
-                    let _ = tokio::time::timeout(std::time::Duration::from_secs(1), ws.close(Some(frame))).await;
+                    let _ = tokio::time::timeout(CLOSE_WAIT, ws.close(Some(frame))).await;
                     return;
                 }
                 None => {
-                    let _ = ws.close(None).await;
+                    let _ = tokio::time::timeout(CLOSE_WAIT, ws.close(None)).await;
                     return;
                 }
             },
             incoming = ws.next() => match incoming {
                 Some(Ok(Message::Text(text))) => {
-                    let _ = report.send(Event::MessageReceived { socket: id, text: text.to_string() });
+                    let event = Event::MessageReceived { socket: id, text: text.to_string() };
+                    if report.send(event).await.is_err() {
+                        // The driver is gone.
+                        let _ = tokio::time::timeout(CLOSE_WAIT, ws.close(None)).await;
+                        return;
+                    }
                 }
                 Some(Ok(Message::Close(frame))) => {
                     let (code, reason) = frame.map_or((1005, String::new()), |f| (u16::from(f.code), f.reason.to_string()));
-                    let _ = report.send(closed(code, reason));
+                    let _ = report.send(closed(code, reason)).await;
                     return;
                 }
                 Some(Ok(_)) => {} // pings are answered by the library; binary is not spoken
                 Some(Err(e)) => {
-                    let _ = report.send(closed(1006, e.to_string()));
+                    let _ = report.send(closed(1006, e.to_string())).await;
                     return;
                 }
                 None => {
-                    let _ = report.send(closed(1006, "connection ended".into()));
+                    let _ = report.send(closed(1006, "connection ended".into())).await;
                     return;
                 }
             },

@@ -232,9 +232,18 @@ async fn listen_prints_the_events_it_subscribed_to() {
     );
 }
 
-/// Plays the extension: takes every `imageDownloadRequested`, uploads `bytes` to the server and
-/// replies `imageDownloaded` — or `imageDownloadFailed` when `bytes` is `None`.
-async fn fake_extension(port: u16, bytes: Option<Vec<u8>>) -> tokio::task::JoinHandle<()> {
+/// What the fake extension answers to `imageDownloadRequested`.
+enum Ext {
+    /// Uploads the bytes to the server and replies `imageDownloaded` with its `imageId`.
+    Uploads(Vec<u8>),
+    /// Replies `imageDownloadFailed`.
+    Fails,
+    /// Replies `imageDownloaded` with this `url` and `sha256` (as from the public service).
+    Points { url: String, sha256: String },
+}
+
+/// Plays the extension: takes every `imageDownloadRequested` and answers as `ext` says.
+async fn fake_extension(port: u16, ext: Ext) -> tokio::task::JoinHandle<()> {
     use futures_util::{SinkExt, StreamExt};
     use tokio_tungstenite::tungstenite::Message;
     let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{port}/"))
@@ -265,8 +274,11 @@ async fn fake_extension(port: u16, bytes: Option<Vec<u8>>) -> tokio::task::JoinH
                 .as_str()
                 .unwrap()
                 .to_owned();
-            let data = match &bytes {
-                Some(bytes) => {
+            let data = match &ext {
+                Ext::Points { url, sha256 } => {
+                    serde_json::json!({"event": "imageDownloaded", "to": id, "data": {"requestId": id, "url": url, "sha256": sha256}})
+                }
+                Ext::Uploads(bytes) => {
                     let url = format!("http://127.0.0.1:{port}/images?name=ext-{name}");
                     let stored: serde_json::Value = reqwest::Client::new()
                         .post(url)
@@ -280,7 +292,7 @@ async fn fake_extension(port: u16, bytes: Option<Vec<u8>>) -> tokio::task::JoinH
                         .unwrap();
                     serde_json::json!({"event": "imageDownloaded", "to": id, "data": {"requestId": id, "path": stored["path"], "size": stored["size"], "sha256": stored["sha256"], "imageId": stored["id"]}})
                 }
-                None => {
+                Ext::Fails => {
                     serde_json::json!({"event": "imageDownloadFailed", "to": id, "data": {"requestId": id, "reason": "no generated image on the ChatGPT page"}})
                 }
             };
@@ -306,7 +318,7 @@ async fn request_image_writes_what_the_extension_uploaded() {
         let _ = stopped.await;
     }));
     let bytes: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 256) as u8).collect();
-    let _ext = fake_extension(port, Some(bytes.clone())).await;
+    let _ext = fake_extension(port, Ext::Uploads(bytes.clone())).await;
     let env = urls(port, refused_port());
     let out = out_dir.path().to_str().unwrap().to_owned();
     let run = semantest(
@@ -351,7 +363,7 @@ async fn request_image_reports_the_extensions_failure_and_a_missing_extension() 
     assert_eq!(run.status.code(), Some(1), "{run:?}");
     assert_eq!(stdout(&run), "no answer from the extension within 1 s\n");
     // An extension that cannot find the image says why.
-    let _ext = fake_extension(local.port, None).await;
+    let _ext = fake_extension(local.port, Ext::Fails).await;
     let run = semantest(&env, &["request-image", "--prompt", "x", "--out", &out]).await;
     assert_eq!(run.status.code(), Some(1), "{run:?}");
     assert_eq!(
@@ -379,4 +391,112 @@ async fn the_remote_without_the_key_says_unauthorized_and_fails() {
     assert_eq!(out.status.code(), Some(1), "{out:?}");
     assert!(stdout(&out).contains("unauthorized"), "{out:?}");
     assert!(!stdout(&out).contains("a-wrong-key"), "{out:?}");
+}
+
+/// A local server that stores images in `dir`.
+async fn image_server(dir: &std::path::Path) -> Server {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let config = Config {
+        images_dir: dir.to_owned(),
+        ..Config::default()
+    };
+    tokio::spawn(serve(listener, config, async move {
+        let _ = stopped.await;
+    }));
+    Server { port, _stop: stop }
+}
+
+/// Issue 11: `request-image` fetched whatever `url` the extension's reply named. A URL with
+/// user info is refused (here one to the server's own image, which it would have fetched),
+/// and so is a host that is neither the server's nor a storage host.
+#[tokio::test]
+async fn issue_11_request_image_refuses_a_url_it_should_not_fetch() {
+    let bytes = b"not really a png".to_vec();
+    let sha256 = semantest_cli::hex_sha256(&bytes);
+    let out_dir = tempfile::tempdir().unwrap();
+    let out = out_dir.path().to_str().unwrap().to_owned();
+    /// Which URL the extension names, for the server's port and the stored image's id.
+    type Url = fn(u16, &str) -> String;
+    let cases: [(Url, &str); 2] = [
+        (
+            |port, id| format!("http://me:secret@127.0.0.1:{port}/images/{id}"),
+            "a URL with a user name or password is not fetched",
+        ),
+        (
+            |_, _| "https://images.example.com/x.png?X-Amz-Signature=s".to_owned(),
+            "its host is neither the connected server's nor an allowed storage host",
+        ),
+    ];
+    for (url, why) in cases {
+        // A server of its own for each case, with the image stored in it.
+        let images = tempfile::tempdir().unwrap();
+        let local = image_server(images.path()).await;
+        let stored: serde_json::Value = reqwest::Client::new()
+            .post(format!("http://127.0.0.1:{}/images?name=x.png", local.port))
+            .body(bytes.clone())
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .map(|b| serde_json::from_slice(&b).unwrap())
+            .unwrap();
+        let url = url(local.port, stored["id"].as_str().unwrap());
+        let sha256 = sha256.clone();
+        let _ext = fake_extension(local.port, Ext::Points { url, sha256 }).await;
+        let env = urls(local.port, refused_port());
+        let run = semantest(&env, &["request-image", "--prompt", "x", "--out", &out]).await;
+        assert_eq!(run.status.code(), Some(2), "{run:?}");
+        let stderr = String::from_utf8_lossy(&run.stderr);
+        assert!(
+            stderr.contains("refusing to fetch the image from "),
+            "{stderr}"
+        );
+        assert!(stderr.trim_end().ends_with(why), "{stderr}");
+        assert!(
+            !stderr.contains("secret") && !stderr.contains("X-Amz"),
+            "{stderr}"
+        );
+    }
+    assert!(
+        std::fs::read_dir(out_dir.path()).unwrap().next().is_none(),
+        "nothing written"
+    );
+}
+
+/// Issue 11: `request-image` read any image whole, however large. It stops past 32 MiB.
+#[tokio::test]
+async fn issue_11_request_image_stops_reading_past_the_cap() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let local = server(Environment::Local).await;
+    let bytes = vec![7u8; 32 * 1024 * 1024 + 1];
+    let sha256 = semantest_cli::hex_sha256(&bytes);
+    // A storage host on loopback that streams the body without a length.
+    let storage = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/big.png", storage.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((mut tcp, _)) = storage.accept().await {
+            let mut request = [0; 4096];
+            let _ = tcp.read(&mut request).await;
+            let head = "HTTP/1.1 200 OK\r\nContent-Type: image/png\r\nConnection: close\r\n\r\n";
+            let _ = tcp.write_all(head.as_bytes()).await;
+            let _ = tcp.write_all(&bytes).await;
+        }
+    });
+    let _ext = fake_extension(local.port, Ext::Points { url, sha256 }).await;
+    let out_dir = tempfile::tempdir().unwrap();
+    let out = out_dir.path().to_str().unwrap().to_owned();
+    let env = urls(local.port, refused_port());
+    let run = semantest(&env, &["request-image", "--prompt", "x", "--out", &out]).await;
+    assert_eq!(run.status.code(), Some(2), "{run:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&run.stderr),
+        "semantest: the image is larger than 32 MiB\n"
+    );
+    assert!(
+        std::fs::read_dir(out_dir.path()).unwrap().next().is_none(),
+        "nothing written"
+    );
 }
