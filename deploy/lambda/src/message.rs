@@ -5,20 +5,29 @@
 //! from the table. Events and replies stay within the connections of one API key (the tenant,
 //! see [`crate::store`]). Unlike the local server, the service holds nothing between
 //! invocations: an event that needs an extension while none takes it gets `no_extension` at once.
+//!
+//! A repeated `publish` or `reply` (the same frame id from the same tenant within
+//! [`semantest_protocol::DEDUPE_WINDOW_SECS`]) gets the first answer and is not delivered
+//! again, even when the copies run at once (see [`crate::store`]'s claim). A copy that finds
+//! the first still being handled waits for its answer, at most [`REPEAT_WAIT`]. A publish
+//! repeated on another connection moves the route of replies to its event there. Every error
+//! answering a frame carries its id as `replyTo` when the text has one.
 
 use std::collections::BTreeSet;
+use std::future::Future;
+use std::time::Duration;
 
 use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
 use futures::stream::{self, StreamExt};
 use semantest_protocol::keys;
 use semantest_protocol::{
-    shorten, valid_event_name, Ack, ClientFrame, ClientMessage, ErrorCode, EventPayload,
+    frame_id, shorten, valid_event_name, Ack, ClientFrame, ClientMessage, ErrorCode, EventPayload,
     FrameError, Pong, ServerFrame, ServerMessage, Welcome, EXTENSION_EVENTS,
 };
 
 use crate::push::Delivery;
 use crate::reply::ws;
-use crate::store::{Connection, Publisher, StoreError, OPEN_TENANT};
+use crate::store::{Claim, Connection, Publisher, Remembered, StoreError, OPEN_TENANT};
 use crate::{http_routes, Services};
 
 /// How many event names one connection may subscribe to (as the local server).
@@ -27,6 +36,10 @@ pub const MAX_SUBSCRIPTIONS: usize = 64;
 pub const HEARTBEAT_SECS: u64 = 20;
 /// How many management API calls one publish makes at once.
 const FAN_OUT: usize = 16;
+/// How long a repeat waits for the answer of its first copy, still being handled.
+pub const REPEAT_WAIT: Duration = Duration::from_secs(3);
+/// How often a waiting repeat looks for that answer.
+const REPEAT_POLL: Duration = Duration::from_millis(50);
 
 /// The `$default` handler: one frame in, the answer out.
 pub async fn handle(
@@ -53,7 +66,11 @@ pub async fn handle(
         Ok(None) => ws(None),
         Err(e) => {
             tracing::error!(connection = id, "{e}");
-            let frame = ServerFrame::error(None, ErrorCode::Internal, "the service failed; retry");
+            let frame = ServerFrame::error(
+                frame_id(text),
+                ErrorCode::Internal,
+                "the service failed; retry",
+            );
             ws(Some(frame.to_json()))
         }
     }
@@ -75,7 +92,7 @@ async fn answer(
             "a frame from a connection the table does not have"
         );
         let frame = ServerFrame::error(
-            None,
+            frame_id(text),
             ErrorCode::Internal,
             "the service does not know this connection; reconnect",
         );
@@ -208,13 +225,15 @@ async fn dispatch(
             if !valid_event_name(&p.event) {
                 return Ok(bad(&fid, invalid_name(&p.event)));
             }
-            publish(services, session, &fid, p.event, p.data, now_ms).await?
+            let first = publish(services, session, &fid, p.event, p.data, now_ms);
+            once(services, session, &fid, now_ms, first).await?
         }
         ClientMessage::Reply(r) => {
             if !valid_event_name(&r.event) {
                 return Ok(bad(&fid, invalid_name(&r.event)));
             }
-            reply_to_publisher(services, session, &fid, r, now_ms).await?
+            let first = reply_to_publisher(services, session, &fid, r, now_ms);
+            once(services, session, &fid, now_ms, first).await?
         }
         ClientMessage::RequestUpload(request) => {
             match services
@@ -240,6 +259,106 @@ async fn dispatch(
             format!("action '{}' is not served here", other.action()),
         )),
     })
+}
+
+/// Runs `first` (the handling of a `publish` or `reply`) only if this is the frame's first
+/// copy; a repeat gets the first copy's answer instead.
+async fn once(
+    services: &Services,
+    session: &Session<'_>,
+    fid: &str,
+    now_ms: u64,
+    first: impl Future<Output = Result<Option<ServerFrame>, StoreError>>,
+) -> Result<Option<ServerFrame>, StoreError> {
+    let store = &services.store;
+    let tenant = session.tenant;
+    let mut claim = store.claim_frame(tenant, fid, session.id, now_ms).await?;
+    let started = tokio::time::Instant::now();
+    loop {
+        let remembered = match claim {
+            Claim::First => break,
+            Claim::Repeat(remembered) => remembered,
+        };
+        if let Some(answer) = &remembered.answer {
+            return repeat(services, session, fid, &remembered, answer).await;
+        }
+        if started.elapsed() >= REPEAT_WAIT {
+            tracing::warn!(
+                connection = session.id,
+                "a repeat found its first copy unanswered"
+            );
+            return Ok(Some(ServerFrame::error(
+                Some(fid.to_owned()),
+                ErrorCode::Internal,
+                "this frame's first copy is still being handled; send it again",
+            )));
+        }
+        tokio::time::sleep(REPEAT_POLL).await;
+        claim = match store.frame(tenant, fid, now_ms).await? {
+            Some(remembered) => Claim::Repeat(remembered),
+            // Refused, so forgotten: this copy is judged afresh.
+            None => store.claim_frame(tenant, fid, session.id, now_ms).await?,
+        };
+    }
+    let answer = match first.await {
+        Ok(answer) => answer,
+        Err(e) => {
+            if let Err(released) = store.release_frame(tenant, fid).await {
+                tracing::error!(connection = session.id, "{released}");
+            }
+            return Err(e);
+        }
+    };
+    match answer.as_ref().map(|f| &f.message) {
+        Some(ServerMessage::Ack(ack)) => {
+            store
+                .answer_frame(tenant, fid, &answer_text(&answer), ack.id.as_deref())
+                .await?;
+        }
+        // Refused, or the socket is gone: nothing happened, so nothing is remembered.
+        _ => store.release_frame(tenant, fid).await?,
+    }
+    Ok(answer)
+}
+
+fn answer_text(answer: &Option<ServerFrame>) -> String {
+    answer
+        .as_ref()
+        .map(ServerFrame::to_json)
+        .unwrap_or_default()
+}
+
+/// The stored first answer to a repeated frame; a publish repeated on another connection
+/// gets the replies to its event there from now on.
+async fn repeat(
+    services: &Services,
+    session: &Session<'_>,
+    fid: &str,
+    remembered: &Remembered,
+    answer: &str,
+) -> Result<Option<ServerFrame>, StoreError> {
+    if let Some(event) = &remembered.event_id {
+        if remembered.connection != session.id {
+            services
+                .store
+                .rebind(session.tenant, fid, event, session.id)
+                .await?;
+        }
+    }
+    match ServerFrame::parse(answer) {
+        Ok(frame) => Ok(Some(frame)),
+        Err(e) => {
+            tracing::error!(
+                connection = session.id,
+                "a stored answer does not parse: {e}"
+            );
+            Ok(Some(ServerFrame::error(
+                Some(fid.to_owned()),
+                ErrorCode::Internal,
+                "the service failed; retry",
+            )))
+        }
+    }
 }
 
 fn invalid_name(name: &str) -> String {

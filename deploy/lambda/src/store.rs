@@ -7,6 +7,7 @@
 //! | a connection | `conn#{id}` | `conn` | `authed`, `wrongKey`, `tenant`, `role`, `clientId`, `events` (string set), `connectedAt` |
 //! | a subscription | `event#{tenant}#{name}` | `conn#{id}` | |
 //! | a published event | `pub#{eventId}` | `pub` | `publisher`, `frameId`, `tenant` |
+//! | a `publish` or `reply` frame | `frame#{key}` | `frame` | `connection`, `answer`, `eventId` |
 //!
 //! The tenant is the id of the API key the connection showed ([`semantest_protocol::keys::key_id`];
 //! [`OPEN_TENANT`] on a stack without keys): events and replies never cross from one key to
@@ -16,15 +17,24 @@
 //! connection's item exists, so a frame handled after `$disconnect` does not bring it back.
 //! API Gateway closes every socket after 2 h, so a connection item lives 2 h 10 min at most even
 //! if its `$disconnect` is lost; a published event is remembered for replies for 10 minutes.
+//!
+//! **Repeats.** A `publish` or `reply` frame is remembered [`DEDUPE_WINDOW_SECS`] under the
+//! hex of [`semantest_protocol::dedupe_key`] of its tenant and frame id (the tenant, not the
+//! `clientId`: frames may run before the connection's `hello` is stored). The first copy
+//! claims the item with a conditional put (`attribute_not_exists(pk)`, or an item past its
+//! time that the TTL sweep has not removed yet), is handled, and writes its answer (an ack) into
+//! the item, or deletes the item when it was refused, since a refused frame had no effect. A
+//! repeat, even one running at the same time, finds the item and gets the stored answer.
 
 use std::collections::{BTreeSet, HashMap};
 
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
     AttributeValue, DeleteRequest, PutRequest, ReturnValue, WriteRequest,
 };
 use aws_sdk_dynamodb::Client;
-use semantest_protocol::Role;
+use semantest_protocol::{Role, DEDUPE_WINDOW_SECS};
 
 /// How long a connection item outlives its connection at most (API Gateway's 2 h + 10 min).
 pub const CONNECTION_TTL_SECS: u64 = 2 * 3600 + 600;
@@ -116,6 +126,37 @@ fn subscription_key(tenant: &str, event: &str, id: &str) -> Item {
     HashMap::from([
         ("pk".to_owned(), s(format!("event#{tenant}#{event}"))),
         ("sk".to_owned(), s(format!("conn#{id}"))),
+    ])
+}
+
+/// What the table remembers of a `publish` or `reply` frame.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Remembered {
+    /// The connection it last came from.
+    pub connection: String,
+    /// Its first answer (a JSON server frame); `None` while the first copy is being handled.
+    pub answer: Option<String>,
+    /// For a publish, the id its event got.
+    pub event_id: Option<String>,
+}
+
+/// What claiming a frame found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// The first copy: handle it, then [`Store::answer_frame`] or [`Store::release_frame`].
+    First,
+    /// A repeat; the item may still wait for the first copy's answer.
+    Repeat(Remembered),
+}
+
+fn frame_key(tenant: &str, frame_id: &str) -> Item {
+    let key: String = semantest_protocol::dedupe_key(tenant, frame_id)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    HashMap::from([
+        ("pk".to_owned(), s(format!("frame#{key}"))),
+        ("sk".to_owned(), s("frame")),
     ])
 }
 
@@ -400,6 +441,167 @@ impl Store {
             }),
             _ => None,
         })
+    }
+
+    /// Claims frame `frame_id` of `tenant`, from connection `id`, for [`DEDUPE_WINDOW_SECS`]
+    /// from `now_ms`: [`Claim::First`] for its first copy, else what the table remembers.
+    pub async fn claim_frame(
+        &self,
+        tenant: &str,
+        frame_id: &str,
+        id: &str,
+        now_ms: u64,
+    ) -> Result<Claim, StoreError> {
+        let mut item = frame_key(tenant, frame_id);
+        item.insert("connection".to_owned(), s(id));
+        item.insert(
+            "expiresAt".to_owned(),
+            n(now_ms / 1000 + DEDUPE_WINDOW_SECS),
+        );
+        // A claim found and then released by its first copy (refused) lets this one try again.
+        for _ in 0..3 {
+            let put = self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(item.clone()))
+                .condition_expression("attribute_not_exists(pk) OR expiresAt <= :now")
+                .expression_attribute_values(":now", n(now_ms / 1000))
+                .send()
+                .await;
+            match put {
+                Ok(_) => return Ok(Claim::First),
+                Err(e)
+                    if matches!(
+                        e.as_service_error(),
+                        Some(PutItemError::ConditionalCheckFailedException(_))
+                    ) =>
+                {
+                    if let Some(remembered) = self.frame(tenant, frame_id, now_ms).await? {
+                        return Ok(Claim::Repeat(remembered));
+                    }
+                }
+                Err(e) => return Err(failed("PutItem")(e)),
+            }
+        }
+        Err(StoreError {
+            call: "PutItem",
+            reason: "a frame's claim came and went three times".to_owned(),
+        })
+    }
+
+    /// What the table remembers of frame `frame_id` of `tenant` at `now_ms`, if anything.
+    pub async fn frame(
+        &self,
+        tenant: &str,
+        frame_id: &str,
+        now_ms: u64,
+    ) -> Result<Option<Remembered>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(frame_key(tenant, frame_id)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(failed("GetItem"))?;
+        let Some(item) = out.item else {
+            return Ok(None);
+        };
+        let text = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned();
+        let expires = item
+            .get("expiresAt")
+            .and_then(|v| v.as_n().ok())
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0);
+        if expires <= now_ms / 1000 {
+            return Ok(None);
+        }
+        Ok(Some(Remembered {
+            connection: text("connection").unwrap_or_default(),
+            answer: text("answer"),
+            event_id: text("eventId"),
+        }))
+    }
+
+    /// Stores `answer`, the first answer to frame `frame_id` of `tenant` (and, for a publish,
+    /// the id its event got).
+    pub async fn answer_frame(
+        &self,
+        tenant: &str,
+        frame_id: &str,
+        answer: &str,
+        event_id: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let mut update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(frame_key(tenant, frame_id)))
+            .expression_attribute_names("#a", "answer")
+            .expression_attribute_values(":a", s(answer));
+        update = match event_id {
+            Some(event) => update
+                .update_expression("SET #a = :a, eventId = :e")
+                .expression_attribute_values(":e", s(event)),
+            None => update.update_expression("SET #a = :a"),
+        };
+        update.send().await.map_err(failed("UpdateItem"))?;
+        Ok(())
+    }
+
+    /// Forgets frame `frame_id` of `tenant`: its first copy was refused (or failed), so a
+    /// repeat is judged afresh.
+    pub async fn release_frame(&self, tenant: &str, frame_id: &str) -> Result<(), StoreError> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(frame_key(tenant, frame_id)))
+            .send()
+            .await
+            .map_err(failed("DeleteItem"))?;
+        Ok(())
+    }
+
+    /// A publish of `tenant` repeated on connection `id`: replies to its event `event_id` go
+    /// to `id` from now on (the connection it first came from is gone, or going).
+    pub async fn rebind(
+        &self,
+        tenant: &str,
+        frame_id: &str,
+        event_id: &str,
+        id: &str,
+    ) -> Result<(), StoreError> {
+        let moved = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(format!("pub#{event_id}")))
+            .key("sk", s("pub"))
+            .update_expression("SET publisher = :c")
+            .condition_expression("attribute_exists(pk) AND tenant = :t")
+            .expression_attribute_values(":c", s(id))
+            .expression_attribute_values(":t", s(tenant))
+            .send()
+            .await;
+        match moved {
+            Ok(_) => {}
+            // Its event is no longer remembered (10 minutes): nothing to reply to.
+            Err(e) if condition_failed(&e) => {}
+            Err(e) => return Err(failed("UpdateItem")(e)),
+        }
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(frame_key(tenant, frame_id)))
+            .update_expression("SET #c = :c")
+            .expression_attribute_names("#c", "connection")
+            .expression_attribute_values(":c", s(id))
+            .send()
+            .await
+            .map_err(failed("UpdateItem"))?;
+        Ok(())
     }
 
     /// Forgets the connection `id` and its subscriptions (`$disconnect`, or a 410 Gone).

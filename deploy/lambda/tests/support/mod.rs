@@ -226,6 +226,11 @@ pub fn subscribers_pk(event: &str) -> String {
     format!("event#{}#{event}", semantest_protocol::keys::key_id(KEY))
 }
 
+/// `bytes` in lowercase hex.
+pub fn sha256_hex_of(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 pub fn sha256_hex(text: &str) -> String {
     use sha2::Digest;
     sha2::Sha256::digest(text.as_bytes())
