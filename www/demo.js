@@ -80,7 +80,7 @@ $("settings").addEventListener("submit", (event) => {
       client.onMessage(onFrame);
       client.onStatus(showStatus);
     }
-    client.connect();
+    client.connect().catch(() => {}); // the status shows an offline attempt
     setEnabled(true);
   } catch (e) {
     showError(e);

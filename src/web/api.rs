@@ -6,15 +6,19 @@
 //! await init();
 //! const client = new SemantestClient({ preferLocal: true });
 //! client.onStatus((s) => console.log(s.mode, s.latencyMs));   // {mode, url, latencyMs, reason, …}
-//! client.onMessage((text) => console.log(JSON.parse(text)));
-//! client.connect();
-//! const id = client.send("ping", { t: Date.now() });           // queued while disconnected
+//! const ready = await client.connect();                        // the first ready status
+//! const pong = await client.request("ping", { t: Date.now() }, { timeoutMs: 5000 });
+//! client.on("imageDownloaded", (event) => console.log(event.data));
 //! ```
+//!
+//! A request's promise resolves with the answer frame as an object, exactly once, even across
+//! a failover (the core sends it again on the next server); it rejects with an `Error` whose
+//! `code` is the server's error code, or `timeout`, `outbox_full`, `closed`, `gone`.
 
 use js_sys::Function;
 use wasm_bindgen::prelude::*;
 
-use super::driver::{dispatch, execute, now, to_js, Driver, Shared};
+use super::driver::{dispatch, execute, js_error, now, to_js, Driver, Settle, Shared};
 use crate::event::Event;
 use crate::machine::Machine;
 use crate::settings::{Overrides, Settings, SettingsError};
@@ -26,13 +30,33 @@ pub struct SemantestClient {
 }
 
 pub(crate) fn overrides(options: JsValue) -> Result<Overrides, SettingsError> {
+    Ok(options_and_resume(options)?.0)
+}
+
+/// Where an earlier worker's schedule stood: `{failures, nextRetryAt}` (ms since the epoch).
+#[derive(Debug, Clone, Copy, serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct Resume {
+    failures: u32,
+    #[serde(default)]
+    next_retry_at: Option<f64>,
+}
+
+/// The settings overrides and, apart from them, the `resume` option.
+fn options_and_resume(options: JsValue) -> Result<(Overrides, Option<Resume>), SettingsError> {
     if options.is_undefined() || options.is_null() {
-        return Ok(Overrides::default());
+        return Ok((Overrides::default(), None));
     }
+    let shape = |e: &dyn std::fmt::Display| SettingsError::Shape(e.to_string());
     // Through serde_json, so that unknown keys (typos) are refused rather than ignored.
-    let json: serde_json::Value =
-        serde_wasm_bindgen::from_value(options).map_err(|e| SettingsError::Shape(e.to_string()))?;
-    serde_json::from_value(json).map_err(|e| SettingsError::Shape(e.to_string()))
+    let mut json: serde_json::Value =
+        serde_wasm_bindgen::from_value(options).map_err(|e| shape(&e))?;
+    let resume = match json.as_object_mut().and_then(|o| o.remove("resume")) {
+        Some(serde_json::Value::Null) | None => None,
+        Some(r) => Some(serde_json::from_value(r).map_err(|e| shape(&format!("resume: {e}")))?),
+    };
+    let overrides = serde_json::from_value(json).map_err(|e| shape(&e))?;
+    Ok((overrides, resume))
 }
 
 #[wasm_bindgen]
@@ -41,36 +65,112 @@ impl SemantestClient {
     /// `remoteUrl`, `customUrl`, `probeTimeoutMs`, `pingIntervalMs`, `retry: {baseMs, factor,
     /// capMs, maxAttempts}`, `role`, `clientId`, …). Throws a clear error for invalid options.
     #[wasm_bindgen(constructor)]
+    ///
+    /// `resume: {failures, nextRetryAt}` (what an earlier instance's status said) continues its
+    /// retry schedule instead of starting a fresh one, for a restarted service worker.
     pub fn new(options: JsValue) -> Result<SemantestClient, JsError> {
-        let settings = Settings::resolve(&overrides(options)?)?;
+        let (overrides, resume) = options_and_resume(options)?;
+        let settings = Settings::resolve(&overrides)?;
         let seed = (js_sys::Math::random() * 9_007_199_254_740_991.0) as u64;
-        let driver = Driver::new(Machine::new(settings, seed));
+        let mut machine = Machine::new(settings, seed);
+        if let Some(r) = resume {
+            let in_ms = r
+                .next_retry_at
+                .map(|at| (at - js_sys::Date::now()).max(0.0) as u64);
+            machine.resume(r.failures, in_ms.map(|ms| now() + ms));
+        }
+        let driver = Driver::new(machine);
         Ok(SemantestClient {
             shared: std::rc::Rc::new(std::cell::RefCell::new(driver)),
         })
     }
 
-    /// Starts connecting. While waiting to retry, retries now; while connected, does nothing.
-    pub fn connect(&self) {
+    /// Starts connecting (the user's Reconnect: a fresh retry schedule). While waiting to
+    /// retry, retries now; while connected, does nothing. Resolves with the first ready status
+    /// (`local` or `cloud`); rejects with an `Error` (`code: "offline"`, `status`: the offline
+    /// status with each server's reason) when an attempt finds no server. The client keeps
+    /// retrying either way.
+    pub fn connect(&self) -> js_sys::Promise {
+        let promise = self.settle_later(|d, settle| d.connecting.push(settle));
         dispatch(&self.shared, Event::Start);
+        if matches!(
+            self.shared.borrow().status.mode,
+            crate::Mode::Local | crate::Mode::Cloud
+        ) {
+            // Already connected: no status change will come.
+            let status = to_js(&self.shared.borrow().status);
+            for settle in std::mem::take(&mut self.shared.borrow_mut().connecting) {
+                let _ = settle.resolve.call1(&JsValue::NULL, &status);
+            }
+        }
+        promise
     }
 
-    /// Sends `action` with `payload` (an object) and returns the frame id that replies carry as
-    /// `replyTo`. While disconnected the frame waits in the outbox; throws if the outbox is full.
+    /// What a backstop (the extension's keepalive alarm) calls: runs a retry or a timer that
+    /// is due, and nothing else. Never starts a fresh schedule.
+    pub fn wake(&self) {
+        dispatch(&self.shared, Event::Wake);
+    }
+
+    /// Sends `action` with `payload` (an object) and returns the frame id that the answer
+    /// carries as `replyTo`. The frame is tracked like a request's (sent again after a
+    /// failover); its answer comes to `onMessage`. Throws if the outbox is full.
     pub fn send(&self, action: &str, payload: JsValue) -> Result<String, JsError> {
-        let payload: serde_json::Value = if payload.is_undefined() || payload.is_null() {
-            serde_json::Value::Object(Default::default())
-        } else {
-            serde_wasm_bindgen::from_value(payload)
-                .map_err(|e| JsError::new(&format!("payload: {e}")))?
+        let (id, commands) = self.shared.borrow_mut().machine.send(
+            now(),
+            action,
+            json_payload(payload).map_err(|e| JsError::new(&e))?,
+        )?;
+        execute(&self.shared, commands);
+        Ok(id)
+    }
+
+    /// Sends `action` with `payload` and resolves with the answer frame as an object
+    /// (`{type, replyTo, payload}`), once. Rejects with an `Error` whose `code` is the server's
+    /// error code (`unknown_action`, `rate_limited`, …) or `timeout` (after
+    /// `options.timeoutMs`, default the settings' `requestTimeoutMs`), `outbox_full`, `closed`
+    /// or `gone` (a reply whose event's server is no longer connected).
+    pub fn request(&self, action: &str, payload: JsValue, options: JsValue) -> js_sys::Promise {
+        let payload = match json_payload(payload) {
+            Ok(p) => p,
+            Err(e) => return js_sys::Promise::reject(&js_error("bad_payload", &e)),
         };
-        let (id, commands) = self
+        let timeout_ms = js_sys::Reflect::get(&options, &"timeoutMs".into())
+            .ok()
+            .and_then(|t| t.as_f64())
+            .filter(|t| *t >= 0.0)
+            .map(|t| t as u64);
+        let result = self
             .shared
             .borrow_mut()
             .machine
-            .send(now(), action, payload)?;
+            .request(now(), action, payload, timeout_ms);
+        let (id, commands) = match result {
+            Ok(sent) => sent,
+            Err(e) => {
+                let code = match e {
+                    crate::SendError::OutboxFull(_) => "outbox_full",
+                    _ => "bad_payload",
+                };
+                return js_sys::Promise::reject(&js_error(code, &e.to_string()));
+            }
+        };
+        let promise = self.settle_later(|d, settle| drop(d.requests.insert(id, settle)));
         execute(&self.shared, commands);
-        Ok(id)
+        promise
+    }
+
+    /// Listens to `event` (subscribing now and after every reconnect) and calls
+    /// `handler(payload)` for each, with the event's payload as an object
+    /// (`{event, id, from, data}`; `id` is what a `reply` names in `to`).
+    pub fn on(&self, event: &str, handler: Function) {
+        self.shared
+            .borrow_mut()
+            .on_event
+            .entry(event.to_owned())
+            .or_default()
+            .push(handler);
+        self.subscribe(vec![event.to_owned()]);
     }
 
     /// Listens to these event names, now and after every reconnect (the server forgets
@@ -157,6 +257,28 @@ impl SemantestClient {
     pub fn close(&self) {
         dispatch(&self.shared, Event::Close);
     }
+}
+
+impl SemantestClient {
+    /// A promise whose two ends `keep` stores in the driver.
+    fn settle_later(&self, keep: impl FnOnce(&mut Driver, Settle)) -> js_sys::Promise {
+        let mut ends = None;
+        let promise = js_sys::Promise::new(&mut |resolve, reject| {
+            ends = Some(Settle { resolve, reject });
+        });
+        if let Some(settle) = ends {
+            keep(&mut self.shared.borrow_mut(), settle);
+        }
+        promise
+    }
+}
+
+/// A JavaScript payload as JSON (`{}` for none).
+fn json_payload(payload: JsValue) -> Result<serde_json::Value, String> {
+    if payload.is_undefined() || payload.is_null() {
+        return Ok(serde_json::Value::Object(Default::default()));
+    }
+    serde_wasm_bindgen::from_value(payload).map_err(|e| format!("payload: {e}"))
 }
 
 impl Drop for SemantestClient {

@@ -20,7 +20,13 @@ use super::probe::{describe, probe};
 use super::socket::Socket;
 use crate::event::{Command, Event, ProbeId, SocketId, Timer};
 use crate::machine::Machine;
-use crate::status::Status;
+use crate::status::{Mode, Status};
+
+/// A promise's two ends.
+pub(crate) struct Settle {
+    pub(crate) resolve: Function,
+    pub(crate) reject: Function,
+}
 
 /// The machine plus what it has asked the browser to hold.
 pub(crate) struct Driver {
@@ -30,20 +36,55 @@ pub(crate) struct Driver {
     probes: HashMap<ProbeId, AbortController>,
     pub(crate) on_status: Option<Function>,
     pub(crate) on_message: Option<Function>,
+    /// `on(event, handler)`: handlers by event name.
+    pub(crate) on_event: HashMap<String, Vec<Function>>,
+    /// `request()` promises by frame id.
+    pub(crate) requests: HashMap<String, Settle>,
+    /// `connect()` promises waiting for the first ready or offline status.
+    pub(crate) connecting: Vec<Settle>,
+    /// The last status, with its times on the wall clock (as shown).
     pub(crate) status: Status,
 }
 
 /// The driver as the API and the callbacks share it.
 pub(crate) type Shared = Rc<RefCell<Driver>>;
 
-/// Milliseconds since the epoch.
+#[wasm_bindgen::prelude::wasm_bindgen]
+extern "C" {
+    /// `performance.now()` as a global (a page and a worker alike): monotonic milliseconds.
+    #[wasm_bindgen(js_namespace = performance, js_name = now)]
+    fn performance_now() -> f64;
+}
+
+/// The machine's clock: monotonic milliseconds, so a wall-clock step moves no deadline.
 pub(crate) fn now() -> u64 {
-    js_sys::Date::now() as u64
+    performance_now() as u64
+}
+
+/// A status of the machine's clock with its times (`since`, `nextRetryAt`) on the wall clock.
+pub(crate) fn shown(mut status: Status) -> Status {
+    let wall = js_sys::Date::now() as u64;
+    let mono = now();
+    status.since = to_wall(status.since, wall, mono);
+    status.next_retry_at = status.next_retry_at.map(|t| to_wall(t, wall, mono));
+    status
+}
+
+/// A time `t` of the monotonic clock on the wall clock, given both clocks now.
+fn to_wall(t: u64, wall: u64, mono: u64) -> u64 {
+    (wall + t).saturating_sub(mono)
+}
+
+/// A JavaScript `Error` with `code` (and `message`), for rejected promises.
+pub(crate) fn js_error(code: &str, message: &str) -> JsValue {
+    let error = js_sys::Error::new(message);
+    let _ = js_sys::Reflect::set(&error, &"code".into(), &code.into());
+    error.into()
 }
 
 impl Driver {
     pub(crate) fn new(machine: Machine) -> Driver {
-        let status = machine.status(now());
+        let status = shown(machine.status(now()));
         Driver {
             machine,
             sockets: HashMap::new(),
@@ -51,6 +92,9 @@ impl Driver {
             probes: HashMap::new(),
             on_status: None,
             on_message: None,
+            on_event: HashMap::new(),
+            requests: HashMap::new(),
+            connecting: Vec::new(),
             status,
         }
     }
@@ -177,11 +221,41 @@ pub(crate) fn execute(shared: &Shared, commands: Vec<Command>) {
                     if let Some(f) = &d.on_message {
                         calls.push((f.clone(), JsValue::from_str(&text)));
                     }
+                    if let Some((name, payload)) = event_of(&text) {
+                        for f in d.on_event.get(&name).into_iter().flatten() {
+                            calls.push((f.clone(), to_js(&payload)));
+                        }
+                    }
                 }
-                Command::Answer { .. } | Command::Fail { .. } => {}
+                Command::Answer { id, text } => {
+                    if let Some(settle) = d.requests.remove(&id) {
+                        calls.push(answer(settle, &text));
+                    }
+                }
+                Command::Fail { id, error } => {
+                    if let Some(settle) = d.requests.remove(&id) {
+                        let e = js_error(error.code.as_str(), &error.message);
+                        calls.push((settle.reject, e));
+                    }
+                }
                 Command::Status(status) => {
+                    let status = shown(status);
                     if let Some(f) = &d.on_status {
                         calls.push((f.clone(), to_js(&status)));
+                    }
+                    let ready = matches!(status.mode, Mode::Local | Mode::Cloud);
+                    if ready || status.mode == Mode::Offline {
+                        for settle in std::mem::take(&mut d.connecting) {
+                            calls.push(if ready {
+                                (settle.resolve, to_js(&status))
+                            } else {
+                                let reason = status.reason.as_deref().unwrap_or("offline");
+                                let e =
+                                    js_error("offline", &format!("no server answered: {reason}"));
+                                let _ = js_sys::Reflect::set(&e, &"status".into(), &to_js(&status));
+                                (settle.reject, e)
+                            });
+                        }
                     }
                     d.status = status;
                 }
@@ -195,6 +269,32 @@ pub(crate) fn execute(shared: &Shared, commands: Vec<Command>) {
             );
         }
     }
+}
+
+/// The name and payload of an `event` frame.
+fn event_of(text: &str) -> Option<(String, serde_json::Value)> {
+    let frame: serde_json::Value = serde_json::from_str(text).ok()?;
+    if frame.get("type")?.as_str()? != "event" {
+        return None;
+    }
+    let payload = frame.get("payload")?.clone();
+    Some((payload.get("event")?.as_str()?.to_owned(), payload))
+}
+
+/// A request's answer: the frame as an object, or a rejection with the server's error code.
+fn answer(settle: Settle, text: &str) -> (Function, JsValue) {
+    let frame: serde_json::Value = serde_json::from_str(text).unwrap_or_default();
+    if frame.get("type").and_then(|t| t.as_str()) == Some("error") {
+        let payload = &frame["payload"];
+        let code = payload["code"].as_str().unwrap_or("error");
+        let message = payload["message"]
+            .as_str()
+            .unwrap_or("the server refused it");
+        let e = js_error(code, message);
+        let _ = js_sys::Reflect::set(&e, &"frame".into(), &to_js(&frame));
+        return (settle.reject, e);
+    }
+    (settle.resolve, to_js(&frame))
 }
 
 fn network(message: &str) -> crate::signature::ProbeError {

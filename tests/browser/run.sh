@@ -9,6 +9,7 @@
 #        REMOTE      semantest-server --environment production --allow-anonymous --allow-origin http://127.0.0.1:T
 #                    (the connection policies are under test here; API keys are tested by the
 #                    server's production tests, the CLI tests and the extension e2e)
+#        KEYED       semantest-server --environment production --api-key K (a key the tests never show)
 #        NOCORS      semantest-server --environment local (the test origin not allowed)
 #        WRONG, INCOMPATIBLE, NOTJSON, HUGE, HUNG   tests/peers/stub_server.py in each mode
 #      and picks a port with nothing listening (REFUSED);
@@ -161,6 +162,8 @@ main() {
     unset SEMANTEST_PORT SEMANTEST_BIND SEMANTEST_ENVIRONMENT SEMANTEST_ALLOW_ORIGINS
     start local-server "$server" --bind 127.0.0.1 --port 0 --environment local --allow-origin "$origin"
     start remote-server "$server" --bind 127.0.0.1 --port 0 --environment production --allow-anonymous --allow-origin "$origin"
+    # A production server that wants a key (which the tests never have): refusals in the browser.
+    start keyed-server "$server" --bind 127.0.0.1 --port 0 --environment production --api-key browser-tests-key-0123456789 --allow-origin "$origin"
     # A real server that does not allow the test page's origin: the probe must say "CORS", not "refused".
     start nocors-server "$server" --bind 127.0.0.1 --port 0 --environment local
     local mode
@@ -197,6 +200,7 @@ main() {
     # which would hide the "CORS" classification the tests check.
     export WASM_BINDGEN_TEST_NO_ORIGIN_ISOLATION=1
     export SEMANTEST_TEST_LOCAL="http://127.0.0.1:${port[local-server]}"
+    export SEMANTEST_TEST_KEYED="ws://127.0.0.1:${port[keyed-server]}"
     export SEMANTEST_TEST_NOCORS="http://127.0.0.1:${port[nocors-server]}"
     export SEMANTEST_TEST_REMOTE="ws://127.0.0.1:${port[remote-server]}"
     export SEMANTEST_TEST_WRONG="http://127.0.0.1:${port[stub-wrong-service]}"

@@ -32,6 +32,9 @@ fn local() -> &'static str {
 fn remote() -> &'static str {
     server!("SEMANTEST_TEST_REMOTE")
 }
+fn keyed() -> &'static str {
+    server!("SEMANTEST_TEST_KEYED")
+}
 fn refused() -> &'static str {
     server!("SEMANTEST_TEST_REFUSED")
 }
@@ -96,6 +99,14 @@ impl Probe {
         }
     }
 
+    /// `connect()`, its promise handled (the cases watch the status instead).
+    fn connect(&self) {
+        let promise = wasm_bindgen_futures::JsFuture::from(self.client.connect());
+        wasm_bindgen_futures::spawn_local(async move {
+            let _ = promise.await;
+        });
+    }
+
     fn status(&self) -> Value {
         serde_wasm_bindgen::from_value(self.client.status()).unwrap()
     }
@@ -150,7 +161,7 @@ fn ws(http: &str) -> String {
 #[wasm_bindgen_test]
 async fn local_up_connects_local_and_reports_latency() {
     let p = Probe::new(local(), remote(), json!({}));
-    p.client.connect();
+    p.connect();
     let s = p
         .until("local with a latency", |s| {
             s["mode"] == "local" && s["latencyMs"].is_u64()
@@ -169,7 +180,7 @@ async fn local_up_connects_local_and_reports_latency() {
 #[wasm_bindgen_test]
 async fn refused_local_falls_back_to_remote() {
     let p = Probe::new(refused(), remote(), json!({}));
-    p.client.connect();
+    p.connect();
     let s = p
         .until("cloud with a latency", |s| {
             s["mode"] == "cloud" && s["latencyMs"].is_u64()
@@ -184,7 +195,7 @@ async fn refused_local_falls_back_to_remote() {
 #[wasm_bindgen_test]
 async fn a_server_that_refuses_our_origin_is_reported_as_cors_not_refused() {
     let p = Probe::new(server!("SEMANTEST_TEST_NOCORS"), remote(), json!({}));
-    p.client.connect();
+    p.connect();
     let s = p.until_mode("cloud").await;
     assert_eq!(
         s["localReason"],
@@ -196,7 +207,7 @@ async fn a_server_that_refuses_our_origin_is_reported_as_cors_not_refused() {
 #[wasm_bindgen_test]
 async fn wrong_service_falls_back_to_remote() {
     let p = Probe::new(server!("SEMANTEST_TEST_WRONG"), remote(), json!({}));
-    p.client.connect();
+    p.connect();
     let s = p.until_mode("cloud").await;
     assert_eq!(s["localReason"], "wrong service 'not-semantest'");
     p.client.close();
@@ -205,7 +216,7 @@ async fn wrong_service_falls_back_to_remote() {
 #[wasm_bindgen_test]
 async fn incompatible_version_falls_back_to_remote() {
     let p = Probe::new(server!("SEMANTEST_TEST_INCOMPATIBLE"), remote(), json!({}));
-    p.client.connect();
+    p.connect();
     let s = p.until_mode("cloud").await;
     assert_eq!(s["localReason"], "incompatible version 2.0.0 (need ^1.0.0)");
     p.client.close();
@@ -214,7 +225,7 @@ async fn incompatible_version_falls_back_to_remote() {
 #[wasm_bindgen_test]
 async fn not_json_falls_back_to_remote() {
     let p = Probe::new(server!("SEMANTEST_TEST_NOTJSON"), remote(), json!({}));
-    p.client.connect();
+    p.connect();
     let s = p.until_mode("cloud").await;
     assert_eq!(s["localReason"], "answer is not JSON");
     p.client.close();
@@ -223,7 +234,7 @@ async fn not_json_falls_back_to_remote() {
 #[wasm_bindgen_test]
 async fn huge_answer_is_capped_and_classified() {
     let p = Probe::new(server!("SEMANTEST_TEST_HUGE"), remote(), json!({}));
-    p.client.connect();
+    p.connect();
     let s = p.until_mode("cloud").await;
     assert_eq!(s["localReason"], "answer larger than 16384 bytes");
     p.client.close();
@@ -232,7 +243,7 @@ async fn huge_answer_is_capped_and_classified() {
 #[wasm_bindgen_test]
 async fn hung_local_uses_remote_while_the_probe_is_out_then_times_out() {
     let p = Probe::new(server!("SEMANTEST_TEST_HUNG"), remote(), json!({}));
-    p.client.connect();
+    p.connect();
     let s = p.until_mode("cloud").await;
     assert_eq!(
         s["localReason"],
@@ -250,7 +261,7 @@ async fn hung_local_uses_remote_while_the_probe_is_out_then_times_out() {
 #[wasm_bindgen_test]
 async fn both_down_is_offline_with_reasons_and_a_next_try() {
     let p = Probe::new(refused(), &ws(refused()), json!({}));
-    p.client.connect();
+    p.connect();
     let s = p.until_mode("offline").await;
     assert_eq!(s["localReason"], "connection refused");
     assert_eq!(s["remoteReason"], "could not connect");
@@ -274,7 +285,7 @@ async fn frames_sent_before_connect_are_flushed_and_answered() {
     let bad = p.client.send("nope", js(&json!({}))).unwrap();
     let ping = p.client.send("ping", js(&json!({"t": 7}))).unwrap();
     assert_eq!(p.status()["queued"], 2, "both wait in the outbox");
-    p.client.connect();
+    p.connect();
     let err = p
         .message("the error for 'nope'", |m| m["replyTo"] == bad.as_str())
         .await;
@@ -294,7 +305,7 @@ async fn frames_sent_before_connect_are_flushed_and_answered() {
 #[wasm_bindgen_test]
 async fn settings_apply_at_once_and_bad_ones_are_refused() {
     let p = Probe::new(local(), remote(), json!({}));
-    p.client.connect();
+    p.connect();
     p.until_mode("local").await;
     let err = p
         .client
@@ -384,10 +395,10 @@ async fn test_connection_reports_each_side() {
 async fn subscriptions_made_before_connect_receive_events() {
     let listener = Probe::new(local(), remote(), json!({}));
     listener.client.subscribe(vec!["status".into()]);
-    listener.client.connect();
+    listener.connect();
     listener.until_mode("local").await;
     let publisher = Probe::new(local(), remote(), json!({}));
-    publisher.client.connect();
+    publisher.connect();
     publisher.until_mode("local").await;
     // Publish until the listener's subscribe has reached the server (bounded).
     let mut delivered = false;
@@ -410,6 +421,142 @@ async fn subscriptions_made_before_connect_receive_events() {
         .message("the event", |m| m["type"] == "event")
         .await;
     assert_eq!(event["payload"]["event"], "status");
+    listener.client.close();
+    publisher.client.close();
+}
+
+/// Awaits a promise of the client: the value, or the rejection's `{code, message}`.
+async fn settled(promise: js_sys::Promise) -> Result<Value, (String, String)> {
+    match wasm_bindgen_futures::JsFuture::from(promise).await {
+        Ok(v) => Ok(serde_wasm_bindgen::from_value(v).unwrap()),
+        Err(e) => {
+            let field = |k: &str| {
+                js_sys::Reflect::get(&e, &k.into())
+                    .ok()
+                    .and_then(|v| v.as_string())
+                    .unwrap_or_default()
+            };
+            Err((field("code"), field("message")))
+        }
+    }
+}
+
+#[wasm_bindgen_test]
+async fn requests_are_promises_answered_once_with_objects_and_coded_errors() {
+    let p = Probe::new(local(), remote(), json!({}));
+    let ready = settled(p.client.connect())
+        .await
+        .expect("connect() resolves");
+    assert_eq!(ready["mode"], "local", "the first ready status: {ready}");
+    p.until("a settled latency", |s| s["latencyMs"].is_u64())
+        .await;
+    let pong = settled(
+        p.client
+            .request("ping", js(&json!({"t": 5})), JsValue::UNDEFINED),
+    )
+    .await
+    .expect("a pong");
+    assert_eq!(pong["type"], "pong");
+    assert_eq!(pong["payload"]["t"], 5);
+    let unknown = settled(p.client.request("nope", js(&json!({})), JsValue::UNDEFINED)).await;
+    assert_eq!(
+        unknown,
+        Err(("unknown_action".into(), "unknown action 'nope'".into()))
+    );
+    // Closing fails what is still out.
+    let pending = p.client.request(
+        "ping",
+        js(&json!({"t": 6})),
+        js(&json!({"timeoutMs": 5000})),
+    );
+    p.client.close();
+    let closed = settled(pending).await.expect_err("closed");
+    assert_eq!(closed.0, "closed");
+
+    // connect() rejects with the offline status when no server answers.
+    let p = Probe::new(
+        refused(),
+        "ws://127.0.0.1:9",
+        json!({"retry": {"maxAttempts": 1}}),
+    );
+    let offline = settled(p.client.connect()).await.expect_err("offline");
+    assert_eq!(offline.0, "offline");
+    assert!(offline.1.starts_with("no server answered"), "{}", offline.1);
+    p.client.close();
+}
+
+#[wasm_bindgen_test]
+async fn a_refused_key_goes_from_connecting_to_offline_never_through_cloud() {
+    let p = Probe::new(
+        local(),
+        keyed(),
+        json!({
+            "preferLocal": false,
+            "token": "not-the-key-0123456789abcdef",
+            "retry": {"maxAttempts": 2, "baseMs": 100},
+        }),
+    );
+    p.connect();
+    let s = p
+        .until("offline after the refusals", |s| {
+            s["mode"] == "offline" && s["reason"].as_str().unwrap_or("").starts_with("gave up")
+        })
+        .await;
+    assert!(
+        !p.modes().iter().any(|m| m == "cloud"),
+        "never cloud: {:?}",
+        p.modes()
+    );
+    assert!(
+        s["remoteReason"].as_str().unwrap().contains("unauthorized"),
+        "{s}"
+    );
+    p.client.close();
+}
+
+#[wasm_bindgen_test]
+async fn on_calls_the_handler_with_each_events_payload() {
+    let listener = Probe::new(local(), remote(), json!({}));
+    let got: Rc<RefCell<Vec<Value>>> = Rc::default();
+    let sink = got.clone();
+    let handler = Closure::<dyn FnMut(JsValue)>::new(move |payload: JsValue| {
+        sink.borrow_mut()
+            .push(serde_wasm_bindgen::from_value(payload).unwrap());
+    });
+    listener.client.on(
+        "demo",
+        handler.as_ref().unchecked_ref::<js_sys::Function>().clone(),
+    );
+    settled(listener.client.connect()).await.unwrap();
+    let publisher = Probe::new(local(), remote(), json!({}));
+    settled(publisher.client.connect()).await.unwrap();
+    for n in 0..50 {
+        let ack = settled(publisher.client.request(
+            "publish",
+            js(&json!({"event": "demo", "data": {"n": n}})),
+            JsValue::UNDEFINED,
+        ))
+        .await
+        .unwrap();
+        if ack["payload"]["delivered"] == 1 {
+            break;
+        }
+        TimeoutFuture::new(50).await;
+    }
+    for _ in 0..250 {
+        if !got.borrow().is_empty() {
+            break;
+        }
+        TimeoutFuture::new(20).await;
+    }
+    let first = got
+        .borrow()
+        .first()
+        .cloned()
+        .expect("the handler was called");
+    assert_eq!(first["event"], "demo");
+    assert!(first["data"]["n"].is_u64());
+    assert!(first["id"].is_string(), "the id a reply names: {first}");
     listener.client.close();
     publisher.client.close();
 }
