@@ -477,7 +477,9 @@ fn range(field: &'static str, value: u64, min: u64, max: u64) -> Result<(), Sett
     }
 }
 
-/// Splits `scheme://rest`, checking the rest has a host and no spaces.
+/// Splits `scheme://rest`, checking — as the browser will read it (WHATWG, the `url` crate) —
+/// that it has a host, no spaces and no user info (`user@`: it would hide the real host from a
+/// person, and the browser drops it).
 fn split_url<'a>(field: &'static str, url: &'a str) -> Result<(&'a str, &'a str), SettingsError> {
     let bad = |reason: &str| SettingsError::InvalidUrl {
         field,
@@ -485,36 +487,39 @@ fn split_url<'a>(field: &'static str, url: &'a str) -> Result<(&'a str, &'a str)
         reason: reason.to_owned(),
     };
     let (scheme, rest) = url.split_once("://").ok_or_else(|| bad("no scheme"))?;
-    if url.chars().any(char::is_whitespace) {
+    if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(bad("contains spaces"));
     }
-    let host = host_of(rest);
-    if host.is_empty() || host.starts_with(':') {
+    let parsed = url::Url::parse(url).map_err(|e| match e {
+        url::ParseError::EmptyHost => bad("no host"),
+        e => bad(&e.to_string()),
+    })?;
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err(bad("user info (user@host) is not allowed"));
+    }
+    if parsed.host_str().is_none_or(str::is_empty) {
         return Err(bad("no host"));
     }
     Ok((scheme, rest))
 }
 
 /// Whether a key may be sent to `url`: over `wss://`, or over `ws://` to this machine only.
+/// The host is the one the browser's WebSocket will connect to: the URL is read as WHATWG
+/// reads it, so `ws://evil.example\@localhost/` is `evil.example` (a `\` ends the host).
 fn safe_for_a_key(url: &str) -> bool {
-    let Some(rest) = url.strip_prefix("ws://") else {
-        return url.starts_with("wss://");
+    let Ok(parsed) = url::Url::parse(url) else {
+        return false;
     };
-    let host = host_of(rest);
-    let name = match host.strip_prefix('[') {
-        Some(v6) => v6.split(']').next().unwrap_or_default(),
-        None => host.split(':').next().unwrap_or_default(),
-    };
-    name.eq_ignore_ascii_case("localhost")
-        || name
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
-}
-
-/// The `host[:port]` of what follows `scheme://` (no path, no user info).
-fn host_of(rest: &str) -> &str {
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
-    authority.rsplit_once('@').map_or(authority, |(_, h)| h)
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return false;
+    }
+    match (parsed.scheme(), parsed.host()) {
+        ("wss", Some(_)) => true,
+        ("ws", Some(url::Host::Domain(name))) => name == "localhost",
+        ("ws", Some(url::Host::Ipv4(ip))) => ip.is_loopback(),
+        ("ws", Some(url::Host::Ipv6(ip))) => ip.is_loopback(),
+        _ => false,
+    }
 }
 
 fn check_ws(field: &'static str, url: &str) -> Result<(), SettingsError> {

@@ -830,6 +830,36 @@ fn a_bad_token_in_the_environment_is_refused_without_echoing_it() {
 }
 
 #[test]
+fn urls_with_user_info_are_refused_as_the_browser_would_hide_the_host() {
+    // Issue 11: with user info the real host is after the `@`; a person reads the part before.
+    for url in [
+        "ws://localhost@evil.example/",
+        "ws://localhost:3003@evil.example/",
+        "wss://api.extension.semantest.com@evil.example/",
+        "ws://evil.example%5C@localhost/",
+        "ws://user:pass@localhost:3003/",
+    ] {
+        let err = Settings::resolve(&Overrides {
+            custom_url: Some(url.to_owned()),
+            ..Overrides::default()
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("user info (user@host) is not allowed"),
+            "{url}: {err}"
+        );
+    }
+    // And 0x7f.1 is 127.0.0.1 to the browser: this machine, so the key may go there.
+    assert!(Settings::resolve(&Overrides {
+        token: Some("remote-key-0123456789".parse().unwrap()),
+        custom_url: Some("ws://0x7f.1:3004/".to_owned()),
+        ..Overrides::default()
+    })
+    .is_ok());
+}
+
+#[test]
 fn a_token_is_never_sent_in_the_clear_to_another_machine() {
     let token: semantest_protocol::Token = "remote-key-0123456789".parse().unwrap();
     let with = |url: &str| {
@@ -851,6 +881,15 @@ fn a_token_is_never_sent_in_the_clear_to_another_machine() {
         "ws://api.example.org",
         "ws://192.168.1.5:3003",
         "ws://localhost.example.org",
+        // Issue 11: the browser reads `\` as the end of the host (WHATWG), so these connect
+        // to evil.example; a string split on `@` saw `localhost`.
+        r"ws://evil.example\@localhost/",
+        r"ws://evil.example\@127.0.0.1:3003/",
+        r"ws://evil.example\@[::1]/",
+        "ws://evil.example#@localhost/",
+        "ws://evil.example?@localhost/",
+        "ws://evil.example/@localhost/",
+        "ws://127.0.0.1.evil.example/",
     ] {
         let err = with(clear).unwrap_err().to_string();
         assert!(
