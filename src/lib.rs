@@ -7,6 +7,7 @@
 //! - [`backoff`]: the full-jitter retry schedule.
 //! - [`outbox`]: frames that wait while disconnected.
 //! - [`status`]: what the user sees.
+//! - `whatwg`: a URL as the browser reads it, for the settings' URL rules.
 //! - [`request`]: how a frame that gets no answer fails.
 //! - [`event`]: the events a driver reports and the commands it executes.
 //! - [`machine`]: the state machine itself — every policy, no I/O.
@@ -20,6 +21,7 @@ pub mod request;
 pub mod settings;
 pub mod signature;
 pub mod status;
+mod whatwg;
 
 #[cfg(target_arch = "wasm32")]
 pub mod web;

@@ -490,14 +490,11 @@ fn split_url<'a>(field: &'static str, url: &'a str) -> Result<(&'a str, &'a str)
     if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(bad("contains spaces"));
     }
-    let parsed = url::Url::parse(url).map_err(|e| match e {
-        url::ParseError::EmptyHost => bad("no host"),
-        e => bad(&e.to_string()),
-    })?;
-    if !parsed.username().is_empty() || parsed.password().is_some() {
+    let parsed = crate::whatwg::parse(url).map_err(|e| bad(&e))?;
+    if parsed.user_info {
         return Err(bad("user info (user@host) is not allowed"));
     }
-    if parsed.host_str().is_none_or(str::is_empty) {
+    if parsed.host.is_empty() {
         return Err(bad("no host"));
     }
     Ok((scheme, rest))
@@ -507,17 +504,13 @@ fn split_url<'a>(field: &'static str, url: &'a str) -> Result<(&'a str, &'a str)
 /// The host is the one the browser's WebSocket will connect to: the URL is read as WHATWG
 /// reads it, so `ws://evil.example\@localhost/` is `evil.example` (a `\` ends the host).
 fn safe_for_a_key(url: &str) -> bool {
-    let Ok(parsed) = url::Url::parse(url) else {
+    let Ok(parsed) = crate::whatwg::parse(url) else {
         return false;
     };
-    if !parsed.username().is_empty() || parsed.password().is_some() {
-        return false;
-    }
-    match (parsed.scheme(), parsed.host()) {
-        ("wss", Some(_)) => true,
-        ("ws", Some(url::Host::Domain(name))) => name == "localhost",
-        ("ws", Some(url::Host::Ipv4(ip))) => ip.is_loopback(),
-        ("ws", Some(url::Host::Ipv6(ip))) => ip.is_loopback(),
+    match parsed.scheme.as_str() {
+        _ if parsed.user_info || parsed.host.is_empty() => false,
+        "wss" => true,
+        "ws" => parsed.host == "localhost" || parsed.ip.is_some_and(|ip| ip.is_loopback()),
         _ => false,
     }
 }

@@ -560,3 +560,42 @@ async fn on_calls_the_handler_with_each_events_payload() {
     listener.client.close();
     publisher.client.close();
 }
+
+#[wasm_bindgen_test]
+fn a_key_goes_only_where_the_browser_will_really_connect() {
+    // The browser's own URL parser reads `\` as the end of the host: these are evil.example.
+    let with = |url: &str| {
+        SemantestClient::new(js(
+            &json!({"token": "remote-key-0123456789", "customUrl": url}),
+        ))
+        .map(drop)
+        .map_err(|e| {
+            let e: js_sys::Error = JsValue::from(e).unchecked_into();
+            String::from(e.message())
+        })
+    };
+    for clear in [
+        r"ws://evil.example\@localhost/",
+        r"ws://evil.example\@127.0.0.1:3003/",
+        "ws://evil.example#@localhost/",
+    ] {
+        let err = with(clear).expect_err(clear);
+        assert!(
+            err.starts_with("token: the access key is only sent over wss://"),
+            "{clear}: {err}"
+        );
+    }
+    let err = with("ws://localhost@evil.example/").expect_err("user info");
+    assert!(
+        err.contains("user info (user@host) is not allowed"),
+        "{err}"
+    );
+    for ok in [
+        "ws://127.0.0.1:3004",
+        "ws://[::1]:3004",
+        "ws://0x7f.1:3004/",
+        "wss://api.example.org",
+    ] {
+        assert_eq!(with(ok), Ok(()), "{ok}");
+    }
+}
