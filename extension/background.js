@@ -4,6 +4,8 @@
 // public service, keeps the socket alive, reconnects, moves back to local and measures latency.
 // This file only starts it, forwards Chrome's events to it and publishes what it reports:
 //   chrome.storage.session "status"  every status object (the indicator, the popup, the options page)
+//   chrome.storage.session "schedule"  {failures, nextRetryAt} of the last status: a worker Chrome
+//                                    restarts resumes the reconnect schedule rather than starting anew
 //   the toolbar badge                LOC / WEB / OFF / … per mode
 //   chrome.storage.local "settingsError"  why the saved settings were refused, if they were
 // Nothing lives only in globals: when Chrome stops the worker, the next event (the keepalive
@@ -72,6 +74,9 @@ function ensureClient() {
 
 async function startClient() {
     await chrome.storage.session.setAccessLevel({ accessLevel: "TRUSTED_AND_UNTRUSTED_CONTEXTS" });
+    // The reconnect schedule of the worker before this one, if Chrome stopped it while failing.
+    const { schedule } = await chrome.storage.session.get("schedule");
+    const resume = schedule?.failures > 0 ? { resume: { failures: schedule.failures, nextRetryAt: schedule.nextRetryAt ?? null } } : {};
     // Before anything else: a status left by a worker Chrome stopped must not look current.
     await publish({ mode: "connecting", url: null, latencyMs: null, reason: null, since: Date.now() });
     await wasm();
@@ -81,7 +86,7 @@ async function startClient() {
     const id = await identity();
     let client;
     try {
-        client = new SemantestClient(await clientOptions());
+        client = new SemantestClient({ ...(await clientOptions()), ...resume });
         await chrome.storage.local.remove("settingsError");
     } catch (e) {
         await chrome.storage.local.set({ settingsError: errorText(e) });
@@ -105,17 +110,26 @@ async function startClient() {
     });
     // connect() before onStatus: onStatus reports the current status at once, and it must be
     // "connecting", not the "offline: not connected" of a client that has not started.
-    client.connect();
-    client.onStatus((status) => void publish(status).catch(logError));
+    // A resumed client keeps its count and waits for the time it had (gave up: stays so).
+    connect(client);
+    client.onStatus((status) => {
+        const schedule = { failures: status.failures, nextRetryAt: status.nextRetryAt };
+        publish(status, schedule).catch(logError);
+    });
     return client;
 }
 
-function publish(status) {
+// connect() answers with a promise that rejects when an attempt finds no server; the status
+// (published as it comes) says so already.
+const connect = (client) => void Promise.resolve(client.connect()).catch(() => {});
+
+// `schedule` only with the client's own statuses (not the "connecting" a new worker shows first).
+function publish(status, schedule) {
     const badge = BADGES[status.mode] ?? BADGES.connecting;
     chrome.action.setBadgeText({ text: badge.text }).catch(logError);
     chrome.action.setBadgeBackgroundColor({ color: badge.color }).catch(logError);
     chrome.action.setBadgeTextColor({ color: "#FFFFFF" }).catch(logError);
-    return chrome.storage.session.set({ status });
+    return chrome.storage.session.set(schedule ? { status, schedule } : { status });
 }
 
 // The stored settings and key replace the ones in force (a removed setting goes back to its
@@ -244,8 +258,14 @@ const HANDLERS = {
     hello: async () => (await ensureClient(), { ok: true }),
     status: async () => (await ensureClient()).status(),
     settings: async () => (await ensureClient()).settings(),
-    // connect() retries at once while waiting, starts a stopped client, and is a no-op while connected.
-    reconnect: async () => ((await ensureClient()).connect(), { ok: true }),
+    // The user's Reconnect: a fresh schedule. connect() retries at once while waiting (resetting
+    // the backoff), starts a stopped or given-up client, and is a no-op while connected.
+    reconnect: async () => {
+        const client = await ensureClient();
+        await chrome.storage.session.remove("schedule");
+        connect(client);
+        return { ok: true };
+    },
     // The options page saved the key (secrets.js), which chrome.storage.onChanged does not see.
     applySettings: async () => (await applySettings(), { ok: true }),
     // The options page asks before saving, so that the rules live only in the Rust core.
@@ -286,10 +306,11 @@ chrome.runtime.onConnect.addListener((port) => {
 chrome.runtime.onInstalled.addListener(() => void ensureClient().catch(logError));
 chrome.runtime.onStartup.addListener(() => void ensureClient().catch(logError));
 
-// The backstop: every 30 s, wakes a stopped worker (which then connects again) and makes a
-// waiting client retry now.
+// The backstop: every 30 s, wakes a stopped worker (which then resumes its schedule) and makes
+// the client run what is due (a retry whose timer was lost). wake() never resets the backoff,
+// so `retry.maxAttempts` holds and the delays grow past 30 s; only Reconnect calls connect().
 chrome.alarms.onAlarm.addListener((alarm) => {
-    if (alarm.name === KEEPALIVE) ensureClient().then((c) => c.connect(), logError);
+    if (alarm.name === KEEPALIVE) ensureClient().then((c) => c.wake(), logError);
 });
 
 // (A key found in the new settings is moved out of sync first, by clientOptions.)

@@ -398,7 +398,7 @@ describe("the extension on ChatGPT", { timeout: 15 * 60_000 }, () => {
       await options.locator("#save").click({ timeout: 5000 });
       await options.locator("#saved").waitFor({ state: "visible", timeout: 5000 });
       assert.equal(await s.savedToken(), PUBLIC_KEY, "saved in the extension's IndexedDB");
-      assert.equal((await s.storage()).settings.token, undefined, "not in the synced settings (key-and-backoff.test.mjs k1)");
+      assert.equal((await s.storage()).settings.token, undefined, "not in the synced settings (key-and-backoff.test.mjs s1)");
       assert.equal((await options.locator("#tokenState").textContent()).trim(), "A key is saved.");
       assert.equal(await options.locator("#token").inputValue(), "", "the key is not shown back");
 
