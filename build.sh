@@ -3,6 +3,8 @@
 #
 #   ./build.sh setup   install what is missing (idempotent; one line per tool)
 #   ./build.sh build   native workspace (release) + the wasm package in pkg/ + dist/extension/
+#                      + the npm package dist/semantest-sdk-<version>.tgz
+#   ./build.sh sdk     the wasm package in pkg/, then the npm package @semantest/sdk (sdk/build.sh)
 #   ./build.sh package build, then the store zip dist/semantest-extension-<version>.zip
 #   ./build.sh run     build, then run semantest-server on port 3003 in the foreground
 #   ./build.sh lambda  the public service's Lambda artifact: deploy/lambda/dist/semantest-lambda.zip
@@ -36,7 +38,11 @@ Commands:
            packages of the repo and of deploy/pulumi. Skips what is already there.
   build    cargo build --workspace --release, then wasm-pack build --target web into pkg/,
            then the loadable extension in dist/extension/ (extension/ + the wasm package),
+           the npm package dist/semantest-sdk-<version>.tgz (as `sdk`, from the same pkg/),
            then the Lambda artifact (as `lambda`).
+  sdk      wasm-pack build --target web into pkg/ (release, wasm-opt), then the npm package
+           @semantest/sdk: sdk/package.json, sdk/README.md and pkg/'s .js, .d.ts and .wasm,
+           packed with npm pack into dist/semantest-sdk-<version>.tgz (see sdk/README.md).
   lambda   The public service's Lambda handlers as a static x86_64 `bootstrap` (musl), zipped
            for provided.al2023: deploy/lambda/dist/semantest-lambda.zip (see deploy/README.md).
   package  build, then zip dist/extension into dist/semantest-extension-<version>.zip for the
@@ -231,6 +237,15 @@ cmd_build() {
     setup_wasm_tools
     echo "==> cargo build --workspace --release"
     cargo build --workspace --release
+    build_wasm_pkg
+    assemble_extension
+    assemble_sdk
+    cmd_lambda
+}
+
+# pkg/: the release wasm package (wasm-pack, then wasm-opt -Oz), which the extension, the www
+# demo and the npm package all take.
+build_wasm_pkg() {
     echo "==> wasm-pack build --release --target web --out-dir $PKG_DIR"
     wasm-pack build --mode no-install --release --target web --out-dir "$PKG_DIR" .
     local wasm="$PKG_DIR/semantest_connect_bg.wasm"
@@ -246,8 +261,19 @@ cmd_build() {
     gz=$(gzip -9 -c "$wasm" | wc -c)
     printf 'wasm: %s  %d bytes (%d KiB), gzipped %d bytes (%d KiB)\n' \
         "$wasm" "$raw" $((raw / 1024)) "$gz" $((gz / 1024))
-    assemble_extension
-    cmd_lambda
+}
+
+# dist/semantest-sdk-<version>.tgz from pkg/ as built (no second wasm build).
+assemble_sdk() {
+    echo "==> sdk/build.sh: the npm package @semantest/sdk from $PKG_DIR/"
+    sdk/build.sh "$PKG_DIR" dist
+}
+
+cmd_sdk() {
+    setup_rust
+    setup_wasm_tools
+    build_wasm_pkg
+    assemble_sdk
 }
 
 # The public service's Lambda artifact (static musl `bootstrap`, zipped); see deploy/README.md.
@@ -542,6 +568,7 @@ main() {
     case "$cmd" in
     setup) cmd_setup ;;
     build) cmd_build ;;
+    sdk) cmd_sdk ;;
     lambda) cmd_lambda ;;
     package) cmd_package ;;
     run) cmd_run "$@" ;;

@@ -9,6 +9,7 @@ use serde::Serialize;
 
 /// Why a frame got no answer from any server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[cfg_attr(target_arch = "wasm32", derive(tsify_next::Tsify))]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum FailureCode {

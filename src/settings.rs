@@ -15,6 +15,7 @@ pub const DEFAULT_REMOTE_URL: &str = "wss://api.extension.semantest.com";
 
 /// A named set of defaults (IR-1).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(target_arch = "wasm32", derive(tsify_next::Tsify))]
 #[serde(rename_all = "lowercase")]
 pub enum Preset {
     /// What the store extension ships: local first, patient retries.
@@ -26,6 +27,7 @@ pub enum Preset {
 
 /// Which servers to try.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(target_arch = "wasm32", derive(tsify_next::Tsify))]
 #[serde(rename_all = "camelCase")]
 pub enum Strategy {
     /// Probe the local server; use it if it is ours, otherwise the remote. The default.
@@ -39,6 +41,7 @@ pub enum Strategy {
 
 /// The reconnect schedule; see [`crate::backoff`] for how it is used.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(target_arch = "wasm32", derive(tsify_next::Tsify))]
 #[serde(rename_all = "camelCase")]
 pub struct RetrySettings {
     /// Ceiling of the first delay, in ms.
@@ -53,6 +56,7 @@ pub struct RetrySettings {
 
 /// The complete, validated settings the machine runs with.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(target_arch = "wasm32", derive(tsify_next::Tsify))]
 #[serde(rename_all = "camelCase")]
 pub struct Settings {
     /// Which servers to try.
@@ -102,7 +106,8 @@ pub struct Settings {
 
 /// Optional overrides of [`RetrySettings`].
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[cfg_attr(target_arch = "wasm32", derive(tsify_next::Tsify))]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct RetryOverrides {
     /// See [`RetrySettings::base_ms`].
     pub base_ms: Option<u64>,
@@ -115,8 +120,12 @@ pub struct RetryOverrides {
 }
 
 /// What a user, an SDK caller or the environment may set; every field optional.
+// `default` changes nothing for serde, which reads a missing `Option` as `None` anyway; it tells
+// Tsify that every key may be left out. Tsify leaves out `token`, which is never serialized:
+// src/web/types.rs adds it to the TypeScript.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[cfg_attr(target_arch = "wasm32", derive(tsify_next::Tsify))]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct Overrides {
     /// Which defaults to start from.
     pub preset: Option<Preset>,

@@ -5,6 +5,7 @@ use serde::Serialize;
 
 /// Which server the client is using, if any.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(target_arch = "wasm32", derive(tsify_next::Tsify))]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
     /// Deciding or (re)connecting; nothing is open yet.
@@ -19,6 +20,7 @@ pub enum Mode {
 
 /// A snapshot of the connection, for people.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(target_arch = "wasm32", derive(tsify_next::Tsify))]
 #[serde(rename_all = "camelCase")]
 pub struct Status {
     /// Which server, if any.

@@ -9,6 +9,7 @@ use serde_json::{Map, Value};
 
 /// Who is on the other end of a connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "typescript", derive(tsify_next::Tsify))]
 #[serde(rename_all = "camelCase")]
 pub enum Role {
     /// The Chrome extension, which can act on the ChatGPT page.

@@ -8,6 +8,7 @@ use crate::Signature;
 
 /// `welcome`: the answer to `hello`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "typescript", derive(tsify_next::Tsify))]
 #[serde(rename_all = "camelCase")]
 pub struct Welcome {
     /// The server's id for this connection.
@@ -20,6 +21,7 @@ pub struct Welcome {
 
 /// `pong`: the answer to `ping`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "typescript", derive(tsify_next::Tsify))]
 #[serde(rename_all = "camelCase")]
 pub struct Pong {
     /// The `t` of the ping, echoed.
@@ -30,6 +32,7 @@ pub struct Pong {
 
 /// `ack`: what the server did with a `subscribe`, `unsubscribe`, `publish` or `reply`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "typescript", derive(tsify_next::Tsify))]
 pub struct Ack {
     /// The action acknowledged.
     pub action: String,
@@ -49,6 +52,7 @@ pub struct Ack {
 
 /// `event`: a published event (or a reply to one) delivered to a connection.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "typescript", derive(tsify_next::Tsify))]
 #[serde(rename_all = "camelCase")]
 pub struct EventPayload {
     /// The event name.
@@ -57,8 +61,9 @@ pub struct EventPayload {
     pub id: String,
     /// The connection id of the sender.
     pub from: String,
-    /// What the sender attached.
+    /// What the sender attached: any JSON value.
     #[serde(default)]
+    #[cfg_attr(feature = "typescript", tsify(type = "unknown"))]
     pub data: Value,
     /// For a reply: the id of the event it answers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -67,6 +72,7 @@ pub struct EventPayload {
 
 /// `uploadUrl`: where to upload the image of a `requestUpload` (public service only).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "typescript", derive(tsify_next::Tsify))]
 #[serde(rename_all = "camelCase")]
 pub struct UploadUrl {
     /// The image's id on the service.
@@ -85,6 +91,7 @@ pub struct UploadUrl {
 
 /// The error codes of protocol v1.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "typescript", derive(tsify_next::Tsify))]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum ErrorCode {
@@ -110,6 +117,7 @@ pub enum ErrorCode {
 
 /// `error {code, message}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "typescript", derive(tsify_next::Tsify))]
 pub struct ErrorPayload {
     /// Machine-readable code.
     pub code: ErrorCode,
@@ -118,7 +126,15 @@ pub struct ErrorPayload {
 }
 
 /// The server messages of protocol v1 that this crate knows.
+// Written and read by hand (`ServerFrame::to_json`, `ServerFrame::parse`), not by serde: the
+// `serde` attributes here are read only by Tsify (feature `typescript`), to describe the wire
+// shape `{"type": "pong", "payload": {…}}` to TypeScript.
 #[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(
+    feature = "typescript",
+    derive(tsify_next::Tsify),
+    serde(tag = "type", content = "payload", rename_all = "camelCase")
+)]
 #[non_exhaustive]
 pub enum ServerMessage {
     /// Answer to `hello`.
@@ -134,6 +150,7 @@ pub enum ServerMessage {
     /// Something the client sent was wrong; the connection stays open unless said otherwise.
     Error(ErrorPayload),
     /// A message type this crate does not model (newer server); kept as raw JSON.
+    #[cfg_attr(feature = "typescript", serde(skip))]
     Other {
         /// The `type` as sent.
         kind: String,

@@ -8,6 +8,7 @@ pub const SERVICE_NAME: &str = "semantest";
 
 /// `{"service":"semantest","version":"1.0.0","environment":"local","capabilities":[…]}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "typescript", derive(tsify_next::Tsify))]
 pub struct Signature {
     /// Always [`SERVICE_NAME`] for a Semantest server.
     pub service: String,

@@ -14,6 +14,9 @@
 //! A request's promise resolves with the answer frame as an object, exactly once, even across
 //! a failover (the core sends it again on the next server); it rejects with an `Error` whose
 //! `code` is the server's error code, or `timeout`, `outbox_full`, `closed`, `gone`.
+//!
+//! Every parameter and result is typed in the package's `.d.ts` (see `types`): the options are
+//! `ClientOptions`, a status is `Status`, an answer `ServerFrame`, a rejection `SemantestError`.
 
 use js_sys::Function;
 use wasm_bindgen::prelude::*;
@@ -34,10 +37,12 @@ pub(crate) fn overrides(options: JsValue) -> Result<Overrides, SettingsError> {
 }
 
 /// Where an earlier worker's schedule stood: `{failures, nextRetryAt}` (ms since the epoch).
-#[derive(Debug, Clone, Copy, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, serde::Deserialize, tsify_next::Tsify)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct Resume {
+    /// Failed attempts in a row (the status's `failures`).
     failures: u32,
+    /// When the next attempt is due (the status's `nextRetryAt`).
     #[serde(default)]
     next_retry_at: Option<f64>,
 }
@@ -68,7 +73,9 @@ impl SemantestClient {
     ///
     /// `resume: {failures, nextRetryAt}` (what an earlier instance's status said) continues its
     /// retry schedule instead of starting a fresh one, for a restarted service worker.
-    pub fn new(options: JsValue) -> Result<SemantestClient, JsError> {
+    pub fn new(
+        #[wasm_bindgen(unchecked_optional_param_type = "ClientOptions")] options: JsValue,
+    ) -> Result<SemantestClient, JsError> {
         let (overrides, resume) = options_and_resume(options)?;
         let settings = Settings::resolve(&overrides)?;
         let seed = (js_sys::Math::random() * 9_007_199_254_740_991.0) as u64;
@@ -87,9 +94,10 @@ impl SemantestClient {
 
     /// Starts connecting (the user's Reconnect: a fresh retry schedule). While waiting to
     /// retry, retries now; while connected, does nothing. Resolves with the first ready status
-    /// (`local` or `cloud`); rejects with an `Error` (`code: "offline"`, `status`: the offline
-    /// status with each server's reason) when an attempt finds no server. The client keeps
+    /// (`local` or `cloud`); rejects with a `SemantestError` (`code: "offline"`, `status`: the
+    /// offline status with each server's reason) when an attempt finds no server. The client keeps
     /// retrying either way.
+    #[wasm_bindgen(unchecked_return_type = "Promise<Status>")]
     pub fn connect(&self) -> js_sys::Promise {
         let promise = self.settle_later(|d, settle| d.connecting.push(settle));
         dispatch(&self.shared, Event::Start);
@@ -115,7 +123,11 @@ impl SemantestClient {
     /// Sends `action` with `payload` (an object) and returns the frame id that the answer
     /// carries as `replyTo`. The frame is tracked like a request's (sent again after a
     /// failover); its answer comes to `onMessage`. Throws if the outbox is full.
-    pub fn send(&self, action: &str, payload: JsValue) -> Result<String, JsError> {
+    pub fn send(
+        &self,
+        action: &str,
+        #[wasm_bindgen(unchecked_optional_param_type = "object")] payload: JsValue,
+    ) -> Result<String, JsError> {
         let (id, commands) = self.shared.borrow_mut().machine.send(
             now(),
             action,
@@ -126,11 +138,17 @@ impl SemantestClient {
     }
 
     /// Sends `action` with `payload` and resolves with the answer frame as an object
-    /// (`{type, replyTo, payload}`), once. Rejects with an `Error` whose `code` is the server's
-    /// error code (`unknown_action`, `rate_limited`, …) or `timeout` (after
-    /// `options.timeoutMs`, default the settings' `requestTimeoutMs`), `outbox_full`, `closed`
-    /// or `gone` (a reply whose event's server is no longer connected).
-    pub fn request(&self, action: &str, payload: JsValue, options: JsValue) -> js_sys::Promise {
+    /// (`{type, replyTo, payload}`), once. Rejects with a `SemantestError` whose `code` is the
+    /// server's error code (`unknown_action`, `rate_limited`, …; `frame`: the error frame) or
+    /// `timeout` (after `options.timeoutMs`, default the settings' `requestTimeoutMs`),
+    /// `outbox_full`, `closed` or `gone` (a reply whose event's server is no longer connected).
+    #[wasm_bindgen(unchecked_return_type = "Promise<ServerFrame>")]
+    pub fn request(
+        &self,
+        action: &str,
+        #[wasm_bindgen(unchecked_optional_param_type = "object")] payload: JsValue,
+        #[wasm_bindgen(unchecked_optional_param_type = "RequestOptions")] options: JsValue,
+    ) -> js_sys::Promise {
         let payload = match json_payload(payload) {
             Ok(p) => p,
             Err(e) => return js_sys::Promise::reject(&js_error("bad_payload", &e)),
@@ -163,7 +181,11 @@ impl SemantestClient {
     /// Listens to `event` (subscribing now and after every reconnect) and calls
     /// `handler(payload)` for each, with the event's payload as an object
     /// (`{event, id, from, data}`; `id` is what a `reply` names in `to`).
-    pub fn on(&self, event: &str, handler: Function) {
+    pub fn on(
+        &self,
+        event: &str,
+        #[wasm_bindgen(unchecked_param_type = "(payload: EventPayload) => void")] handler: Function,
+    ) {
         self.shared
             .borrow_mut()
             .on_event
@@ -196,7 +218,11 @@ impl SemantestClient {
 
     /// Calls `callback(status)` now and on every change (`null` removes it).
     #[wasm_bindgen(js_name = onStatus)]
-    pub fn on_status(&self, callback: Option<Function>) {
+    pub fn on_status(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "((status: Status) => void) | null")]
+        callback: Option<Function>,
+    ) {
         let current = {
             let mut d = self.shared.borrow_mut();
             d.on_status = callback.clone();
@@ -209,17 +235,24 @@ impl SemantestClient {
 
     /// Calls `callback(text)` for every frame the server sends (`null` removes it).
     #[wasm_bindgen(js_name = onMessage)]
-    pub fn on_message(&self, callback: Option<Function>) {
+    pub fn on_message(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "((text: string) => void) | null")] callback: Option<
+            Function,
+        >,
+    ) {
         self.shared.borrow_mut().on_message = callback;
     }
 
     /// The current status: `{mode, url, latencyMs, reason, localReason, remoteReason,
     /// nextRetryAt, since, queued, failures}`.
+    #[wasm_bindgen(unchecked_return_type = "Status")]
     pub fn status(&self) -> JsValue {
         to_js(&self.shared.borrow().status)
     }
 
     /// The settings in force, with every default filled in.
+    #[wasm_bindgen(unchecked_return_type = "Settings")]
     pub fn settings(&self) -> JsValue {
         to_js(self.shared.borrow().machine.settings())
     }
@@ -227,7 +260,10 @@ impl SemantestClient {
     /// Lays `options` over the current settings and applies them at once. Throws, changing
     /// nothing, if the result is invalid.
     #[wasm_bindgen(js_name = updateSettings)]
-    pub fn update_settings(&self, options: JsValue) -> Result<(), JsError> {
+    pub fn update_settings(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "SettingsOptions")] options: JsValue,
+    ) -> Result<(), JsError> {
         let next = self
             .shared
             .borrow()
@@ -242,7 +278,10 @@ impl SemantestClient {
     /// keys left out go back to their defaults) and applies them at once. Throws, changing
     /// nothing, if they are invalid. The extension calls this with what `chrome.storage` holds.
     #[wasm_bindgen(js_name = setSettings)]
-    pub fn set_settings(&self, options: JsValue) -> Result<(), JsError> {
+    pub fn set_settings(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "SettingsOptions")] options: JsValue,
+    ) -> Result<(), JsError> {
         let next = Settings::resolve(&overrides(options)?)?;
         dispatch(&self.shared, Event::SettingsChanged(Box::new(next)));
         Ok(())

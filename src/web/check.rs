@@ -21,7 +21,7 @@ use crate::settings::{Settings, Strategy};
 use crate::status::{Mode, Status};
 
 /// What one side of the check found.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, tsify_next::Tsify)]
 #[serde(rename_all = "camelCase")]
 struct SideReport {
     /// The socket URL tried.
@@ -38,22 +38,26 @@ struct SideReport {
     ms: u64,
 }
 
-/// Both sides.
-#[derive(Debug, Clone, Serialize)]
-struct Report {
+/// What `testConnection()` found: the local and the remote server.
+#[derive(Debug, Clone, Serialize, tsify_next::Tsify)]
+struct ConnectionReport {
+    /// The local server (`localOnly`).
     local: SideReport,
+    /// The remote server, public or custom (`remoteOnly`).
     remote: SideReport,
 }
 
 /// Checks the local and the remote server as `options` configure them (every field optional,
 /// as for `new SemantestClient`). Resolves to `{local, remote}`, each `{url, ok, reason,
 /// signature, latencyMs, ms}`; rejects only for invalid options.
-#[wasm_bindgen(js_name = testConnection)]
-pub async fn test_connection(options: JsValue) -> Result<JsValue, JsError> {
+#[wasm_bindgen(js_name = testConnection, unchecked_return_type = "ConnectionReport")]
+pub async fn test_connection(
+    #[wasm_bindgen(unchecked_optional_param_type = "SettingsOptions")] options: JsValue,
+) -> Result<JsValue, JsError> {
     let settings = Settings::resolve(&overrides(options)?)?;
     let local = check_side(&settings, Strategy::LocalOnly).await;
     let remote = check_side(&settings, Strategy::RemoteOnly).await;
-    Ok(to_js(&Report { local, remote }))
+    Ok(to_js(&ConnectionReport { local, remote }))
 }
 
 async fn check_side(base: &Settings, strategy: Strategy) -> SideReport {

@@ -7,12 +7,14 @@
 //! - [`driver`]: owns the machine and the live sockets, timers and probes; runs commands.
 //! - [`api`]: `#[wasm_bindgen]` `SemantestClient`.
 //! - [`check`]: `testConnection()`, a one-shot check of each server for people.
+//! - `types`: the TypeScript that joins the declarations derived from the serde types.
 
 pub mod api;
 pub mod check;
 mod driver;
 mod probe;
 mod socket;
+mod types;
 
 pub use api::SemantestClient;
 pub use check::test_connection;

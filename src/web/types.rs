@@ -1,0 +1,70 @@
+//! The TypeScript of the JavaScript API, in the package's `semantest_connect.d.ts`.
+//!
+//! Every shape comes from a Rust type: `#[derive(Tsify)]` on the serde types writes their
+//! declarations (options: [`Overrides`](crate::Overrides), [`Settings`](crate::Settings);
+//! [`Status`](crate::Status); the frames of `semantest_protocol::server`; the codes
+//! [`FailureCode`](crate::FailureCode) and `ErrorCode`; `ConnectionReport` in `check`), and the
+//! `SemantestClient` methods name them with `unchecked_param_type` / `unchecked_return_type`.
+//! This file only joins them where the API adds something no serde type has: the access key
+//! (never serialized, so Tsify leaves it out), `resume`, the frame around a `ServerMessage`
+//! (written by hand, not by serde), a request's options and the error a promise rejects with.
+//! Declarations only: none of this is code in the `.wasm`.
+
+use wasm_bindgen::prelude::*;
+
+#[wasm_bindgen(typescript_custom_section)]
+const API_TYPES: &'static str = r#"
+/**
+ * The settings a caller may set (`updateSettings`, `setSettings`, `testConnection`): any of
+ * {@link Overrides}, and the access key.
+ */
+export type SettingsOptions = Overrides & {
+    /**
+     * The API key for a server that asks for one (the public service in production): 16–256
+     * letters, digits and `-._~`. Sent to the remote server only, over `wss://` (or `ws://` to
+     * this machine); never shown in `settings()`.
+     */
+    token?: string | null;
+};
+
+/** The options of `new SemantestClient(options)`: the settings, and where to resume. */
+export type ClientOptions = SettingsOptions & {
+    /**
+     * What an earlier instance's status said (`{failures, nextRetryAt}`): continues its retry
+     * schedule instead of starting a fresh one, for a restarted service worker.
+     */
+    resume?: Resume | null;
+};
+
+/**
+ * A frame the server sent, as `request()` resolves with it: `{type, replyTo?, payload}`, with
+ * the payload's type following `type` (`frame.type === "pong"` makes `frame.payload` a
+ * {@link Pong}).
+ */
+export type ServerFrame = ServerMessage & {
+    /** The `id` of the client frame this answers. */
+    replyTo?: string;
+};
+
+/** The options of `request()`. */
+export interface RequestOptions {
+    /** Reject with `timeout` after this many ms (default: the settings' `requestTimeoutMs`). */
+    timeoutMs?: number;
+}
+
+/**
+ * Why a promise of the client rejected: {@link FailureCode} (no server answered the frame),
+ * {@link ErrorCode} (the server's `error` frame), or `offline` (`connect()` found no server).
+ */
+export type SemantestErrorCode = FailureCode | ErrorCode | "offline";
+
+/** The `Error` that `connect()` and `request()` reject with. */
+export interface SemantestError extends Error {
+    /** Machine-readable; `message` is for people. */
+    code: SemantestErrorCode;
+    /** `offline`: the offline status, with each server's reason. */
+    status?: Status;
+    /** A server's error code: the whole `error` frame. */
+    frame?: Extract<ServerFrame, { type: "error" }>;
+}
+"#;
