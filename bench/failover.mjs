@@ -4,7 +4,8 @@
 // 8 s, and at ~2 s the bench hurts the local server:
 //   kill       SIGKILL, then a new server on the same port 2 s later;
 //   stop3s     SIGSTOP for 3 s, then SIGCONT (default heartbeats: 20 s ping, 10 s pong timeout);
-//   stop-fast  the same with fast heartbeats (pingIntervalMs 1000, pongTimeoutMs 500).
+//   stop6s     SIGSTOP for 6 s (default heartbeats): past the core's unanswered-frame check;
+//   stop-fast  SIGSTOP for 3 s with fast heartbeats (pingIntervalMs 1000, pongTimeoutMs 500).
 // Every frame id is counted on the wire: an answer is a server frame whose `replyTo` is that id
 // (onMessage, JSON.parse). Answered once is right; more than once is "doubled"; none by the end
 // of sending plus a grace period is "lost". Each answer is tagged with the server it came from
@@ -18,7 +19,7 @@
 // is killed on exit; the whole bench stops itself after DEADLINE_MS.
 //
 // Usage: node bench/failover.mjs --server target/release/semantest-server --pkg pkg
-//          [--runs 5] [--scenarios kill,stop3s,stop-fast] [--api send|request]
+//          [--runs 5] [--scenarios kill,stop3s,stop6s,stop-fast] [--api send|request]
 //          [--request-timeout-ms 10000] [--note TEXT] [--commit ID] [--write] [--json FILE]
 import { execFileSync, spawn } from "node:child_process";
 import { cpus, totalmem } from "node:os";
@@ -80,6 +81,15 @@ const SCENARIOS = {
     fault: async (local) => {
       local.kill("SIGSTOP");
       await sleep(3000);
+      local.kill("SIGCONT");
+    },
+  },
+  stop6s: {
+    what: "SIGSTOP, SIGCONT 6 s later (default heartbeats): the client must leave within 5 s of its first unanswered frame",
+    client: {},
+    fault: async (local) => {
+      local.kill("SIGSTOP");
+      await sleep(6000);
       local.kill("SIGCONT");
     },
   },
