@@ -246,8 +246,9 @@ cmd_build() {
 # pkg/: the release wasm package (wasm-pack, then wasm-opt -Oz), which the extension, the www
 # demo and the npm package all take.
 build_wasm_pkg() {
-    echo "==> wasm-pack build --release --target web --out-dir $PKG_DIR"
-    wasm-pack build --mode no-install --release --target web --out-dir "$PKG_DIR" .
+    echo "==> wasm-pack build --profile wasm-release --target web --out-dir $PKG_DIR"
+    # The wasm-release profile (Cargo.toml) is release built for size.
+    wasm-pack build --mode no-install --profile wasm-release --target web --out-dir "$PKG_DIR" .
     local wasm="$PKG_DIR/semantest_connect_bg.wasm"
     [[ -f "$wasm" ]] || die "wasm-pack reported success but $wasm is missing"
     setup_npm

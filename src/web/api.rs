@@ -54,8 +54,7 @@ fn options_and_resume(options: JsValue) -> Result<(Overrides, Option<Resume>), S
     }
     let shape = |e: &dyn std::fmt::Display| SettingsError::Shape(e.to_string());
     // Through serde_json, so that unknown keys (typos) are refused rather than ignored.
-    let mut json: serde_json::Value =
-        serde_wasm_bindgen::from_value(options).map_err(|e| shape(&e))?;
+    let mut json: serde_json::Value = super::driver::from_js(&options).map_err(|e| shape(&e))?;
     let resume = match json.as_object_mut().and_then(|o| o.remove("resume")) {
         Some(serde_json::Value::Null) | None => None,
         Some(r) => Some(serde_json::from_value(r).map_err(|e| shape(&format!("resume: {e}")))?),
@@ -317,7 +316,7 @@ fn json_payload(payload: JsValue) -> Result<serde_json::Value, String> {
     if payload.is_undefined() || payload.is_null() {
         return Ok(serde_json::Value::Object(Default::default()));
     }
-    serde_wasm_bindgen::from_value(payload).map_err(|e| format!("payload: {e}"))
+    super::driver::from_js(&payload).map_err(|e| format!("payload: {e}"))
 }
 
 impl Drop for SemantestClient {

@@ -304,8 +304,18 @@ fn network(message: &str) -> crate::signature::ProbeError {
 }
 
 /// A serde value as a plain JavaScript object (`null` for `None`, numbers for integers).
+/// Through JSON text and the browser's `JSON.parse`: serde-wasm-bindgen's per-type code cost
+/// about 20 KiB of the .wasm.
 pub(crate) fn to_js<T: serde::Serialize>(value: &T) -> JsValue {
-    value
-        .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
+    serde_json::to_string(value)
+        .ok()
+        .and_then(|text| js_sys::JSON::parse(&text).ok())
         .unwrap_or(JsValue::NULL)
+}
+
+/// A JavaScript value as JSON (`JSON.stringify`, then serde_json).
+pub(crate) fn from_js(value: &JsValue) -> Result<serde_json::Value, String> {
+    let text =
+        js_sys::JSON::stringify(value).map_err(|_| "not JSON (a cycle, or a BigInt)".to_owned())?;
+    serde_json::from_str(&String::from(text)).map_err(|e| e.to_string())
 }
