@@ -21,7 +21,8 @@
 //! machine it closed (1006), which puts the frames back in the outbox for the next socket.
 
 use std::collections::{HashMap, VecDeque};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use semantest_connect::{
     Command, Event, Machine, ProbeId, RequestError, SendError, Settings, SocketId, Status, Timer,
@@ -98,18 +99,47 @@ pub struct Connection {
     messages: broadcast::Sender<String>,
 }
 
+/// The machine's clock: monotonic milliseconds since the first reading in this process,
+/// from 1 (so 0 is never a time). Deadlines do not move when the wall clock is set.
 fn now() -> u64 {
-    let since = SystemTime::now()
+    static START: OnceLock<Instant> = OnceLock::new();
+    let start = *START.get_or_init(Instant::now);
+    ms(start.elapsed()).saturating_add(1)
+}
+
+/// Milliseconds since the epoch, for people.
+fn wall_now() -> u64 {
+    ms(SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
-    u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
+        .unwrap_or_default())
+}
+
+fn ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// `status` as people see it: its `since` and `next_retry_at`, which are times of the
+/// machine's clock, turned into wall-clock ms, with `mono` and `wall` the two clocks read at
+/// the same moment.
+fn for_people(status: Status, mono: u64, wall: u64) -> Status {
+    let wall_of = |t: u64| wall.saturating_add(t).saturating_sub(mono);
+    Status {
+        since: wall_of(status.since),
+        next_retry_at: status.next_retry_at.map(wall_of),
+        ..status
+    }
+}
+
+/// [`for_people`] now.
+fn publish(status: Status) -> Status {
+    for_people(status, now(), wall_now())
 }
 
 impl Connection {
     /// Starts connecting with `settings` (on the current tokio runtime).
     pub fn start(settings: Settings) -> Connection {
         let machine = Machine::new(settings, fastrand::u64(..));
-        let (status_tx, status) = watch::channel(machine.status(now()));
+        let (status_tx, status) = watch::channel(publish(machine.status(now())));
         let (messages, _) = broadcast::channel(MESSAGE_BUFFER);
         let (inputs, input_rx) = mpsc::channel(INPUT_QUEUE);
         let (events_tx, events_rx) = mpsc::channel(EVENT_QUEUE);
@@ -119,13 +149,14 @@ impl Connection {
             sockets: HashMap::new(),
             probes: HashMap::new(),
             timers: HashMap::new(),
-            generation: 0,
             answers: HashMap::new(),
             later: VecDeque::new(),
             events: events_tx,
             status: status_tx,
             messages: messages.clone(),
-            http: reqwest::Client::new(),
+            http: crate::tls::client(crate::tls::webpki_roots())
+                .build()
+                .expect("a client with a built rustls config builds"),
             fired: fired_tx,
         };
         // Started before anyone can look: the first status a caller sees is "connecting".
@@ -236,9 +267,10 @@ struct Runner {
     machine: Machine,
     sockets: HashMap<SocketId, SocketTask>,
     probes: HashMap<ProbeId, JoinHandle<()>>,
-    /// Armed timers: generation and task. A fire whose generation is not current is stale.
-    timers: HashMap<Timer, (u64, JoinHandle<()>)>,
-    generation: u64,
+    /// The latest task of each timer (one per kind, so a few): aborted when the timer is set
+    /// again or cancelled. A fire that got out before that, and so a fire at all, is the
+    /// machine's to judge: it ignores a cancelled timer's and asks again for an early one.
+    timers: HashMap<Timer, JoinHandle<()>>,
     /// Callers of [`Connection::request`] waiting for [`Command::Answer`] / [`Command::Fail`].
     answers: HashMap<String, oneshot::Sender<Result<String, ConnectionError>>>,
     /// Events the runner itself found (a stuck socket), fed after the current batch.
@@ -247,8 +279,8 @@ struct Runner {
     status: watch::Sender<Status>,
     messages: broadcast::Sender<String>,
     http: reqwest::Client,
-    /// Where timer tasks report that they ran out: (timer, generation).
-    fired: mpsc::Sender<(Timer, u64)>,
+    /// Where timer tasks report that they ran out.
+    fired: mpsc::Sender<Timer>,
 }
 
 impl Runner {
@@ -256,7 +288,7 @@ impl Runner {
         mut self,
         mut inputs: mpsc::Receiver<Input>,
         mut events: mpsc::Receiver<Event>,
-        mut fired: mpsc::Receiver<(Timer, u64)>,
+        mut fired: mpsc::Receiver<Timer>,
     ) {
         loop {
             tokio::select! {
@@ -284,12 +316,7 @@ impl Runner {
                     Some(Input::Close) | None => break,
                 },
                 Some(event) = events.recv() => self.handle(event),
-                Some((timer, generation)) = fired.recv() => {
-                    if self.timers.get(&timer).is_some_and(|(g, _)| *g == generation) {
-                        self.timers.remove(&timer);
-                        self.handle(Event::TimerFired(timer));
-                    }
-                }
+                Some(timer) = fired.recv() => self.handle(Event::TimerFired(timer)),
             }
         }
         self.handle(Event::Close);
@@ -401,18 +428,17 @@ impl Runner {
                     }
                 }
                 Command::SetTimer { timer, after_ms } => {
-                    self.generation += 1;
-                    let (generation, fired) = (self.generation, self.fired.clone());
+                    let fired = self.fired.clone();
                     let task = tokio::spawn(async move {
                         tokio::time::sleep(Duration::from_millis(after_ms)).await;
-                        let _ = fired.send((timer, generation)).await;
+                        let _ = fired.send(timer).await;
                     });
-                    if let Some((_, old)) = self.timers.insert(timer, (generation, task)) {
+                    if let Some(old) = self.timers.insert(timer, task) {
                         old.abort();
                     }
                 }
                 Command::CancelTimer(timer) => {
-                    if let Some((_, task)) = self.timers.remove(&timer) {
+                    if let Some(task) = self.timers.remove(&timer) {
                         task.abort();
                     }
                 }
@@ -430,7 +456,7 @@ impl Runner {
                     }
                 }
                 Command::Status(status) => {
-                    let _ = self.status.send(status);
+                    let _ = self.status.send(publish(status));
                 }
             }
         }
@@ -448,5 +474,40 @@ impl Runner {
                 reason: format!("the socket did not write its frames ({room} were waiting)"),
             });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_status_shows_machine_times_as_wall_clock_times() {
+        let mut status =
+            Machine::new(Settings::resolve(&Default::default()).unwrap(), 1).status(1_000);
+        status.since = 1_000;
+        status.next_retry_at = Some(6_000);
+        // The machine's clock reads 2 000 when the wall clock reads 1 700 000 000 000.
+        let shown = for_people(status.clone(), 2_000, 1_700_000_000_000);
+        assert_eq!(shown.since, 1_699_999_999_000);
+        assert_eq!(shown.next_retry_at, Some(1_700_000_004_000));
+        assert_eq!(
+            Status {
+                since: 1_000,
+                next_retry_at: Some(6_000),
+                ..shown
+            },
+            status
+        );
+        // A wall clock before the epoch (unset) cannot underflow.
+        assert_eq!(for_people(status, 2_000, 0).since, 0);
+    }
+
+    #[test]
+    fn the_machines_clock_is_monotonic_and_never_0() {
+        let first = now();
+        assert!(first >= 1);
+        std::thread::sleep(Duration::from_millis(5));
+        assert!(now() >= first + 5);
     }
 }

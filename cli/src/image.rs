@@ -168,12 +168,17 @@ impl Default for Download {
 }
 
 impl Download {
-    /// A client that follows no redirects.
+    /// A client that follows no redirects and trusts the webpki roots ([`crate::tls`]).
     pub fn client() -> reqwest::Client {
-        reqwest::Client::builder()
+        Download::client_trusting(crate::tls::webpki_roots())
+    }
+
+    /// [`Download::client`] trusting `roots` instead (a test's self-signed certificate).
+    pub fn client_trusting(roots: rustls::RootCertStore) -> reqwest::Client {
+        crate::tls::client(roots)
             .redirect(reqwest::redirect::Policy::none())
             .build()
-            .unwrap_or_default()
+            .expect("a client with a built rustls config and no redirects builds")
     }
 
     /// Sends `request` (for `url`) and reads the body, within the limits.
@@ -398,6 +403,17 @@ mod tests {
         let url = serve(head, Vec::new(), true).await;
         let e = fetch(&small(), &url).await.unwrap_err();
         assert!(matches!(e, ImageError::Timeout { .. }), "{e:?}");
+    }
+
+    #[tokio::test]
+    async fn https_is_fetched_over_tls() {
+        let (url, roots) = crate::tls::test_server::https(OK_STREAMED, vec![7; 1000]).await;
+        let client = Download::client_trusting(roots);
+        let got = small().fetch(client.get(url.clone()), &url).await;
+        assert_eq!(got.unwrap(), vec![7; 1000]);
+        // The production roots do not trust a self-signed certificate: TLS is verified.
+        let e = fetch(&small(), &url).await.unwrap_err().to_string();
+        assert!(e.contains("invalid peer certificate"), "{e}");
     }
 
     #[tokio::test]

@@ -8,6 +8,7 @@
 //! - [`commands`]: what `semantest status|ping|send|listen|request-image` do, as functions of
 //!   a [`Connection`].
 //! - [`image`]: where `request-image` may fetch the image from, and the bounded download.
+//! - [`tls`]: the HTTP clients' TLS (rustls with ring, the webpki roots).
 //!
 //! Settings come from the environment (IR-5): `SEMANTEST_SERVER=local|remote|auto`,
 //! `SEMANTEST_LOCAL_URL`, `SEMANTEST_REMOTE_URL`; unset means local first, then remote.
@@ -18,6 +19,7 @@ pub mod driver;
 pub mod image;
 mod probe;
 mod socket;
+pub mod tls;
 
 pub use driver::Connection;
 

@@ -280,7 +280,7 @@ async fn fake_extension(port: u16, ext: Ext) -> tokio::task::JoinHandle<()> {
                 }
                 Ext::Uploads(bytes) => {
                     let url = format!("http://127.0.0.1:{port}/images?name=ext-{name}");
-                    let stored: serde_json::Value = reqwest::Client::new()
+                    let stored: serde_json::Value = semantest_cli::image::Download::client()
                         .post(url)
                         .body(bytes.clone())
                         .send()
@@ -433,7 +433,7 @@ async fn issue_11_request_image_refuses_a_url_it_should_not_fetch() {
         // A server of its own for each case, with the image stored in it.
         let images = tempfile::tempdir().unwrap();
         let local = image_server(images.path()).await;
-        let stored: serde_json::Value = reqwest::Client::new()
+        let stored: serde_json::Value = semantest_cli::image::Download::client()
             .post(format!("http://127.0.0.1:{}/images?name=x.png", local.port))
             .body(bytes.clone())
             .send()
