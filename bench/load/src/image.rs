@@ -68,6 +68,8 @@ struct Stored {
 
 /// Runs the round trips one after the other.
 pub async fn run(options: &ImageOptions) -> Result<ImageReport, LoadError> {
+    // Err only when a provider is already installed, which is as good (see Cargo.toml).
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let client = reqwest::Client::builder()
         .timeout(REQUEST_TIMEOUT)
         .no_proxy()
