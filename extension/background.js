@@ -92,22 +92,9 @@ async function startClient() {
         await chrome.storage.local.set({ settingsError: errorText(e) });
         client = new SemantestClient(id); // the defaults, rather than no connection at all
     }
-    // Image requests from tools (the `semantest request-image` command, SDKs); the core subscribes
-    // on every socket it opens.
-    client.subscribe(["imageDownloadRequested"]);
-    client.onMessage((text) => {
-        let frame;
-        try {
-            frame = JSON.parse(text);
-        } catch {
-            return; // not a frame of ours
-        }
-        if (frame.type === "event" && frame.payload?.event === "imageDownloadRequested") {
-            answerImageRequest(client, frame.payload).catch(logError);
-        } else if (frame.replyTo && awaiting.has(frame.replyTo)) {
-            awaiting.get(frame.replyTo)(frame);
-        }
-    });
+    // Image requests from tools (the `semantest request-image` command, SDKs): on() subscribes on
+    // every socket the core opens and hands over the event's payload ({event, id, from, data}).
+    client.on("imageDownloadRequested", (payload) => answerImageRequest(client, payload).catch(logError));
     // connect() before onStatus: onStatus reports the current status at once, and it must be
     // "connecting", not the "offline: not connected" of a client that has not started.
     // A resumed client keeps its count and waits for the time it had (gave up: stays so).
@@ -144,28 +131,29 @@ async function applySettings() {
     }
 }
 
-// --- the image flow: take the image from a ChatGPT tab, upload it, reply to the requester ---
+// --- the image flow: the core takes the image from a ChatGPT tab, uploads it, replies ---
 //
-// On the local server the image goes to its POST /images. On the public service (API Gateway
-// carries at most 128 KB a message) the worker asks for a presigned S3 PUT (`requestUpload` →
-// `uploadUrl`), uploads there, and replies with the presigned GET URL for the requester.
+// The core (src/image.rs, src/web/images.rs) decides and does everything but reach the tab:
+// it fetches the image, caps and hashes it, uploads it to the server whose socket is ready
+// (the local server's POST /images, or the public service's presigned S3 PUT) and replies to
+// the requester. This file gives it the tab (takeImage) and records the outcome in
+// chrome.storage.local "lastImage" (for the popup and for troubleshooting).
 
 const IMAGE_WAIT_MS = 10_000;
-const IMAGE_MAX = 16 * 1024 * 1024;
-const EXTENSIONS = { "image/png": "png", "image/jpeg": "jpg", "image/webp": "webp", "image/gif": "gif" };
 
-// The outcome of the last image request is kept in chrome.storage.local "lastImage" (for the
-// popup and for troubleshooting).
-async function answerImageRequest(client, { id, data }) {
-    const reply = (event, payload) => {
-        client.send("reply", { to: id, event, data: { requestId: id, ...payload } });
-        chrome.storage.local.set({ lastImage: { at: Date.now(), requestId: id, event, ...payload } }).catch(logError);
-    };
-    try {
-        reply("imageDownloaded", await downloadImage(client, id, data ?? {}));
-    } catch (e) {
-        reply("imageDownloadFailed", { reason: errorText(e) });
-    }
+async function answerImageRequest(client, event) {
+    const outcome = await client.answerImageRequest(event, takeImage);
+    await chrome.storage.local.set({ lastImage: { at: Date.now(), ...outcome } });
+}
+
+// The newest ChatGPT tab finds the image ({requestId, url}: the newest generated one when url
+// is null) and answers with its URL.
+async function takeImage(request) {
+    const port = [...tabs].at(-1);
+    if (!port) throw new Error("no ChatGPT tab is open");
+    const found = await askTab(port, { type: "takeImage", ...request });
+    if (!found.ok) throw new Error(found.reason);
+    return found.src;
 }
 
 function askTab(port, message) {
@@ -183,74 +171,6 @@ function askTab(port, message) {
         port.onDisconnect.addListener(onGone);
         port.postMessage(message);
     });
-}
-
-// Frames awaited by id (`replyTo`), e.g. the `uploadUrl` answering a `requestUpload`.
-const awaiting = new Map();
-
-function ask(client, action, payload, timeoutMs = IMAGE_WAIT_MS) {
-    const id = client.send(action, payload);
-    return new Promise((ok, fail) => {
-        const timer = setTimeout(() => {
-            awaiting.delete(id);
-            fail(new Error(`no answer to ${action} within ${timeoutMs / 1000} s`));
-        }, timeoutMs);
-        awaiting.set(id, (frame) => {
-            clearTimeout(timer);
-            awaiting.delete(id);
-            ok(frame);
-        });
-    });
-}
-
-// Headers a page may not set (fetch computes them itself from the body and the URL).
-const FORBIDDEN_HEADERS = new Set(["content-length", "host"]);
-
-async function uploadToCloud(client, { name, type, bytes, sha256 }) {
-    const answer = await ask(client, "requestUpload", { filename: name, size: bytes.length, sha256, contentType: type });
-    if (answer.type !== "uploadUrl") {
-        throw new Error(`the service gave no upload URL: ${answer.payload?.message ?? answer.type}`);
-    }
-    const target = answer.payload;
-    const headers = Object.fromEntries(Object.entries(target.headers ?? {}).filter(([k]) => !FORBIDDEN_HEADERS.has(k.toLowerCase())));
-    const put = await fetch(target.putUrl, { method: "PUT", headers, body: bytes }).catch((e) => {
-        throw new Error(`the upload to the cloud failed: ${errorText(e)}`);
-    });
-    if (!put.ok) throw new Error(`the upload to the cloud failed: HTTP ${put.status}`);
-    return { size: bytes.length, sha256, imageId: target.imageId, url: target.getUrl };
-}
-
-async function downloadImage(client, requestId, { url, filename }) {
-    const mode = client.status().mode;
-    if (mode !== "local" && mode !== "cloud") {
-        throw new Error(`not connected to a Semantest server (${mode})`);
-    }
-    const port = [...tabs].at(-1);
-    if (!port) throw new Error("no ChatGPT tab is open");
-    const found = await askTab(port, { type: "takeImage", requestId, url });
-    if (!found.ok) throw new Error(found.reason);
-    // With the user's ChatGPT cookies, in case the image URL needs them.
-    const source = await fetch(found.src, { credentials: "include" }).catch((e) => {
-        throw new Error(`could not fetch the image: ${errorText(e)}`);
-    });
-    if (!source.ok) throw new Error(`the image answered HTTP ${source.status}`);
-    const image = { type: source.headers.get("content-type")?.split(";")[0] || "image/png" };
-    const bytes = new Uint8Array(await source.arrayBuffer());
-    if (bytes.length > IMAGE_MAX) throw new Error(`the image is larger than ${IMAGE_MAX} bytes`);
-    const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
-    const sha256 = [...digest].map((b) => b.toString(16).padStart(2, "0")).join("");
-    // Unique on the server (the requester writes its own copy under the name it asked for).
-    const name = `${Date.now()}-${filename ?? `chatgpt.${EXTENSIONS[image.type] ?? "png"}`}`;
-    if (mode === "cloud") return uploadToCloud(client, { name, type: image.type, bytes, sha256 });
-    const base = client.settings().localUrl;
-    const response = await fetch(`${base}/images?name=${encodeURIComponent(name)}&sha256=${sha256}`, {
-        method: "POST",
-        headers: { "content-type": image.type },
-        body: bytes,
-    });
-    const stored = await response.json().catch(() => ({}));
-    if (!response.ok) throw new Error(stored.error ?? `the upload failed: HTTP ${response.status}`);
-    return { path: stored.path, size: stored.size, sha256: stored.sha256, imageId: stored.id };
 }
 
 const HANDLERS = {

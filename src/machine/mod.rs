@@ -45,7 +45,7 @@
 //! timer, a driver's early wake) is not run: the machine asks for it again for the rest of the
 //! time, so drivers need no generation counters.
 
-use std::collections::{BTreeMap, BTreeSet};
+use sorted::{SortedMap, SortedSet};
 
 use semantest_protocol::client::raw_json;
 use semantest_protocol::{
@@ -63,6 +63,7 @@ use crate::status::Status;
 mod decide;
 mod effects;
 mod session;
+mod sorted;
 mod view;
 
 /// How many round trips the shown latency is the median of.
@@ -119,7 +120,7 @@ pub struct Machine {
     active: Option<Conn>,
     pending: Option<Conn>,
     /// Armed timers and when they are due.
-    timers: BTreeMap<Timer, u64>,
+    timers: SortedMap<Timer, u64>,
     /// The ready socket of before a switch, still owed answers (see the module docs).
     draining: Option<Conn>,
     ping: Option<OutstandingPing>,
@@ -136,7 +137,7 @@ pub struct Machine {
     backoff: Backoff,
     outbox: Outbox,
     /// Event names this client listens to: subscribed again on every new socket.
-    subscriptions: BTreeSet<String>,
+    subscriptions: SortedSet<String>,
     /// The ids of recent events and the socket each came on: where a `reply` to it must go.
     events_seen: std::collections::VecDeque<(String, SocketId)>,
     /// This instance's random part of every frame id.
@@ -168,7 +169,7 @@ impl Machine {
             probe: None,
             active: None,
             pending: None,
-            timers: BTreeMap::new(),
+            timers: SortedMap::default(),
             draining: None,
             ping: None,
             samples: std::collections::VecDeque::new(),
@@ -179,7 +180,7 @@ impl Machine {
             offline: false,
             backoff: Backoff::new(seed),
             outbox: Outbox::default(),
-            subscriptions: BTreeSet::new(),
+            subscriptions: SortedSet::default(),
             events_seen: std::collections::VecDeque::new(),
             session: session_tag(seed),
             resume: None,

@@ -157,24 +157,7 @@ impl SemantestClient {
             .and_then(|t| t.as_f64())
             .filter(|t| *t >= 0.0)
             .map(|t| t as u64);
-        let result = self
-            .shared
-            .borrow_mut()
-            .machine
-            .request(now(), action, payload, timeout_ms);
-        let (id, commands) = match result {
-            Ok(sent) => sent,
-            Err(e) => {
-                let code = match e {
-                    crate::SendError::OutboxFull(_) => "outbox_full",
-                    _ => "bad_payload",
-                };
-                return js_sys::Promise::reject(&js_error(code, &e.to_string()));
-            }
-        };
-        let promise = self.settle_later(|d, settle| drop(d.requests.insert(id, settle)));
-        execute(&self.shared, commands);
-        promise
+        request(&self.shared, action, payload, timeout_ms)
     }
 
     /// Listens to `event` (subscribing now and after every reconnect) and calls
@@ -192,6 +175,37 @@ impl SemantestClient {
             .or_default()
             .push(handler);
         self.subscribe(vec![event.to_owned()]);
+    }
+
+    /// Answers an `imageDownloadRequested` event (its payload, as `on()` hands it over): the
+    /// extension's image flow. `takeImage({requestId, url})` is the page's part (a ChatGPT tab
+    /// finds the image and resolves with its URL); the core fetches it, caps it, hashes it,
+    /// uploads it to the server whose socket is ready at that moment (the local server's
+    /// `POST /images`, or the public service's presigned upload) and replies `imageDownloaded`
+    /// or `imageDownloadFailed` to the requester. Resolves with the outcome; rejects only for
+    /// an event that is not an image request.
+    #[wasm_bindgen(js_name = answerImageRequest, unchecked_return_type = "Promise<ImageOutcome>")]
+    pub fn answer_image_request(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "EventPayload")] event: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "(request: ImageTake) => Promise<string> | string")]
+        take_image: Function,
+    ) -> js_sys::Promise {
+        // By hand rather than `future_to_promise`, which cost the module 20 KiB.
+        let mut ends = None;
+        let promise = js_sys::Promise::new(&mut |resolve, reject| ends = Some((resolve, reject)));
+        let shared = self.shared.clone();
+        wasm_bindgen_futures::spawn_local(async move {
+            let outcome = super::images::answer(shared, event, take_image).await;
+            if let Some((resolve, reject)) = ends {
+                let (settle, value) = match outcome {
+                    Ok(v) => (resolve, v),
+                    Err(e) => (reject, e),
+                };
+                let _ = settle.call1(&JsValue::NULL, &value);
+            }
+        });
+        promise
     }
 
     /// Listens to these event names, now and after every reconnect (the server forgets
@@ -300,15 +314,46 @@ impl SemantestClient {
 impl SemantestClient {
     /// A promise whose two ends `keep` stores in the driver.
     fn settle_later(&self, keep: impl FnOnce(&mut Driver, Settle)) -> js_sys::Promise {
-        let mut ends = None;
-        let promise = js_sys::Promise::new(&mut |resolve, reject| {
-            ends = Some(Settle { resolve, reject });
-        });
-        if let Some(settle) = ends {
-            keep(&mut self.shared.borrow_mut(), settle);
-        }
-        promise
+        settle_later(&self.shared, keep)
     }
+}
+
+/// A promise whose two ends `keep` stores in the driver.
+fn settle_later(shared: &Shared, keep: impl FnOnce(&mut Driver, Settle)) -> js_sys::Promise {
+    let mut ends = None;
+    let promise = js_sys::Promise::new(&mut |resolve, reject| {
+        ends = Some(Settle { resolve, reject });
+    });
+    if let Some(settle) = ends {
+        keep(&mut shared.borrow_mut(), settle);
+    }
+    promise
+}
+
+/// `request()`: tracks the frame in the machine and a promise for its answer in the driver.
+pub(crate) fn request(
+    shared: &Shared,
+    action: &str,
+    payload: serde_json::Value,
+    timeout_ms: Option<u64>,
+) -> js_sys::Promise {
+    let result = shared
+        .borrow_mut()
+        .machine
+        .request(now(), action, payload, timeout_ms);
+    let (id, commands) = match result {
+        Ok(sent) => sent,
+        Err(e) => {
+            let code = match e {
+                crate::SendError::OutboxFull(_) => "outbox_full",
+                _ => "bad_payload",
+            };
+            return js_sys::Promise::reject(&js_error(code, &e.to_string()));
+        }
+    };
+    let promise = settle_later(shared, |d, settle| drop(d.requests.insert(id, settle)));
+    execute(shared, commands);
+    promise
 }
 
 /// A JavaScript payload as JSON (`{}` for none).

@@ -7,7 +7,8 @@
 //! `SemantestClient` methods name them with `unchecked_param_type` / `unchecked_return_type`.
 //! This file only joins them where the API adds something no serde type has: the access key
 //! (never serialized, so Tsify leaves it out), `resume`, the frame around a `ServerMessage`
-//! (written by hand, not by serde), a request's options and the error a promise rejects with.
+//! (written by hand, not by serde), a request's options, the error a promise rejects with, and the image answer's shapes
+//! (built as JSON in [`crate::image`]).
 //! Declarations only: none of this is code in the `.wasm`.
 
 use wasm_bindgen::prelude::*;
@@ -51,6 +52,40 @@ export interface RequestOptions {
     /** Reject with `timeout` after this many ms (default: the settings' `requestTimeoutMs`). */
     timeoutMs?: number;
 }
+
+/** What `answerImageRequest` asks the page for: the image `url`, or the newest (`null`). */
+export interface ImageTake {
+    /** The event's id (the request's). */
+    requestId: string;
+    /** The image the requester named, if it named one. */
+    url: string | null;
+}
+
+/** How `answerImageRequest` answered the requester (also what the extension records). */
+export type ImageOutcome = {
+    /** The event id of the request. */
+    requestId: string;
+    /** Why the reply did not reach the requester's server (e.g. `gone`: it disconnected). */
+    replyError?: string;
+} & (
+    | {
+          event: "imageDownloaded";
+          /** Bytes, and their SHA-256 in lowercase hex. */
+          size: number;
+          sha256: string;
+          /** The image's id on the server. */
+          imageId: string | null;
+          /** Local server: where it stored the file. */
+          path?: string;
+          /** Public service: the presigned URL the requester downloads it from. */
+          url?: string;
+      }
+    | {
+          event: "imageDownloadFailed";
+          /** What went wrong, for people. */
+          reason: string;
+      }
+);
 
 /**
  * Why a promise of the client rejected: {@link FailureCode} (no server answered the frame),

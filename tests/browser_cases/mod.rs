@@ -599,3 +599,133 @@ fn a_key_goes_only_where_the_browser_will_really_connect() {
         assert_eq!(with(ok), Ok(()), "{ok}");
     }
 }
+
+/// The extension's side of an image request, as `on()` hands it over, answered by the core with
+/// `takeImage` standing in for the ChatGPT tab: what goes wrong is the requester's reply.
+#[wasm_bindgen_test]
+async fn image_requests_that_cannot_be_served_are_answered_with_the_reason() {
+    let ext = Probe::new(local(), remote(), json!({"role": "extension"}));
+    let asked: Rc<RefCell<Vec<JsValue>>> = Rc::default();
+    let sink = asked.clone();
+    let handler = Closure::<dyn FnMut(JsValue)>::new(move |event: JsValue| {
+        sink.borrow_mut().push(event);
+    });
+    ext.client.on(
+        "imageDownloadRequested",
+        handler.as_ref().unchecked_ref::<js_sys::Function>().clone(),
+    );
+    settled(ext.client.connect()).await.unwrap();
+    let tool = Probe::new(local(), remote(), json!({}));
+    settled(tool.client.connect()).await.unwrap();
+
+    // Publishes a request, waits for the extension's event and answers it with `take`.
+    let pages: Rc<RefCell<Vec<Value>>> = Rc::default();
+    let ask = |take: Closure<dyn FnMut(JsValue) -> JsValue>, n: u64| {
+        let (ext, tool, asked) = (&ext, &tool, asked.clone());
+        async move {
+            let publish = json!({"event": "imageDownloadRequested", "data": {"filename": format!("cat{n}.png")}});
+            let ack = settled(
+                tool.client
+                    .request("publish", js(&publish), JsValue::UNDEFINED),
+            )
+            .await
+            .expect("the publish is acked");
+            for _ in 0..250 {
+                if asked.borrow().len() as u64 > n {
+                    break;
+                }
+                TimeoutFuture::new(20).await;
+            }
+            let event = asked
+                .borrow()
+                .get(n as usize)
+                .cloned()
+                .expect("the extension got the request");
+            let seen: Value = serde_wasm_bindgen::from_value(event.clone()).unwrap();
+            assert_eq!(seen["id"], ack["payload"]["id"], "the event published");
+            let outcome = settled(ext.client.answer_image_request(
+                event,
+                take.as_ref().unchecked_ref::<js_sys::Function>().clone(),
+            ))
+            .await
+            .expect("an outcome, whatever happened");
+            drop(take);
+            let id = seen["id"].as_str().unwrap().to_owned();
+            let reply = tool
+                .message("the reply", |m| m["payload"]["inReplyTo"] == id.as_str())
+                .await;
+            (id, outcome, reply)
+        }
+    };
+
+    // No tab: the extension's takeImage rejects, and the requester hears why.
+    let record = pages.clone();
+    let no_tab = Closure::<dyn FnMut(JsValue) -> JsValue>::new(move |request: JsValue| {
+        record
+            .borrow_mut()
+            .push(serde_wasm_bindgen::from_value(request).unwrap());
+        js_sys::Promise::reject(&js_sys::Error::new("no ChatGPT tab is open").into()).into()
+    });
+    let (id, outcome, reply) = ask(no_tab, 0).await;
+    assert_eq!(
+        outcome,
+        json!({"event": "imageDownloadFailed", "requestId": id, "reason": "no ChatGPT tab is open"}),
+        "delivered, so no replyError"
+    );
+    assert_eq!(
+        pages.borrow()[0],
+        json!({"requestId": id, "url": null}),
+        "the newest image"
+    );
+    assert_eq!(reply["type"], "event");
+    assert_eq!(reply["payload"]["event"], "imageDownloadFailed");
+    assert_eq!(
+        reply["payload"]["data"],
+        json!({"requestId": id, "reason": "no ChatGPT tab is open"})
+    );
+
+    // The page names an image that cannot be fetched (nothing listens there).
+    let url = format!("{}/generated.png", refused());
+    let dead = Closure::<dyn FnMut(JsValue) -> JsValue>::new(move |_| JsValue::from_str(&url));
+    let (id, outcome, reply) = ask(dead, 1).await;
+    assert_eq!(outcome["event"], "imageDownloadFailed", "{outcome}");
+    let reason = outcome["reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with("could not fetch the image: "),
+        "{reason}"
+    );
+    assert_eq!(reply["payload"]["data"]["reason"], reason);
+    assert_eq!(reply["payload"]["data"]["requestId"], id.as_str());
+
+    // Something that is not an image request is refused, and nothing is sent.
+    let never = Closure::<dyn FnMut(JsValue) -> JsValue>::new(|_| panic!("not asked"));
+    let refused_event = settled(ext.client.answer_image_request(
+        js(&json!({"event": "imageDownloadRequested", "data": {}})),
+        never.as_ref().unchecked_ref::<js_sys::Function>().clone(),
+    ))
+    .await;
+    assert_eq!(refused_event.unwrap_err().0, "bad_payload");
+
+    // A client that is not connected has nowhere to upload: it says so without asking the page.
+    ext.client.close();
+    let last = asked.borrow()[1].clone();
+    let after_close = settled(ext.client.answer_image_request(
+        last,
+        never.as_ref().unchecked_ref::<js_sys::Function>().clone(),
+    ))
+    .await
+    .unwrap();
+    assert_eq!(after_close["event"], "imageDownloadFailed");
+    assert!(
+        after_close["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("not connected to a Semantest server"),
+        "{after_close}"
+    );
+    assert!(
+        after_close["replyError"].is_string(),
+        "the reply could not go out: {after_close}"
+    );
+    tool.client.close();
+}
