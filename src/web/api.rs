@@ -98,7 +98,7 @@ impl SemantestClient {
     /// retrying either way.
     #[wasm_bindgen(unchecked_return_type = "Promise<Status>")]
     pub fn connect(&self) -> js_sys::Promise {
-        let promise = self.settle_later(|d, settle| d.connecting.push(settle));
+        let promise = settle_later(&self.shared, |d, settle| d.connecting.push(settle));
         dispatch(&self.shared, Event::Start);
         if matches!(
             self.shared.borrow().status.mode,
@@ -191,21 +191,11 @@ impl SemantestClient {
         #[wasm_bindgen(unchecked_param_type = "(request: ImageTake) => Promise<string> | string")]
         take_image: Function,
     ) -> js_sys::Promise {
-        // By hand rather than `future_to_promise`, which cost the module 20 KiB.
-        let mut ends = None;
-        let promise = js_sys::Promise::new(&mut |resolve, reject| ends = Some((resolve, reject)));
-        let shared = self.shared.clone();
-        wasm_bindgen_futures::spawn_local(async move {
-            let outcome = super::images::answer(shared, event, take_image).await;
-            if let Some((resolve, reject)) = ends {
-                let (settle, value) = match outcome {
-                    Ok(v) => (resolve, v),
-                    Err(e) => (reject, e),
-                };
-                let _ = settle.call1(&JsValue::NULL, &value);
-            }
-        });
-        promise
+        wasm_bindgen_futures::future_to_promise(super::images::answer(
+            self.shared.clone(),
+            event,
+            take_image,
+        ))
     }
 
     /// Listens to these event names, now and after every reconnect (the server forgets
@@ -308,13 +298,6 @@ impl SemantestClient {
     /// Closes every socket and cancels every timer. `connect()` starts again.
     pub fn close(&self) {
         dispatch(&self.shared, Event::Close);
-    }
-}
-
-impl SemantestClient {
-    /// A promise whose two ends `keep` stores in the driver.
-    fn settle_later(&self, keep: impl FnOnce(&mut Driver, Settle)) -> js_sys::Promise {
-        settle_later(&self.shared, keep)
     }
 }
 

@@ -203,7 +203,7 @@ async fn sha256(bytes: &Uint8Array) -> Result<String, JsValue> {
         .call2(&subtle, &"SHA-256".into(), bytes)?
         .dyn_into()?;
     let hash = Uint8Array::new(&JsFuture::from(promise).await?);
-    Ok(image::hex(&hash.to_vec()))
+    Ok(hex::encode(hash.to_vec()))
 }
 
 /// A JavaScript error's message (a rejection of the core's own promises included).

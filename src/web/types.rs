@@ -7,8 +7,8 @@
 //! `SemantestClient` methods name them with `unchecked_param_type` / `unchecked_return_type`.
 //! This file only joins them where the API adds something no serde type has: the access key
 //! (never serialized, so Tsify leaves it out), `resume`, the frame around a `ServerMessage`
-//! (written by hand, not by serde), a request's options, the error a promise rejects with, and the image answer's shapes
-//! (built as JSON in [`crate::image`]).
+//! (written by hand, not by serde), a request's options, the error a promise rejects with, and
+//! the image answer's shapes (built as JSON in [`crate::image`]).
 //! Declarations only: none of this is code in the `.wasm`.
 
 use wasm_bindgen::prelude::*;
