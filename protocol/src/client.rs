@@ -134,6 +134,16 @@ pub enum ClientMessage {
     Reply(Reply),
     /// `requestUpload` → `uploadUrl` (public service only).
     RequestUpload(UploadRequest),
+    /// `register` → `registered` (a keyless socket on a production server).
+    Register(crate::identity::Register),
+    /// `pairCode` → `pairCode` (an install's socket).
+    PairCode,
+    /// `pair` → `paired` (a keyless socket).
+    Pair(crate::identity::Pair),
+    /// `devices` → `devices` (an install's socket).
+    Devices,
+    /// `revoke` → `ack` (an install's socket).
+    Revoke(crate::identity::Revoke),
 }
 
 impl ClientMessage {
@@ -147,6 +157,11 @@ impl ClientMessage {
             ClientMessage::Publish(_) => "publish",
             ClientMessage::Reply(_) => "reply",
             ClientMessage::RequestUpload(_) => "requestUpload",
+            ClientMessage::Register(_) => "register",
+            ClientMessage::PairCode => "pairCode",
+            ClientMessage::Pair(_) => "pair",
+            ClientMessage::Devices => "devices",
+            ClientMessage::Revoke(_) => "revoke",
         }
     }
 }
@@ -195,6 +210,15 @@ impl FrameError {
             FrameError::UnknownAction { id, .. } | FrameError::BadPayload { id, .. } => {
                 id.as_deref()
             }
+        }
+    }
+
+    /// The error code both servers answer this with.
+    pub fn code(&self) -> crate::ErrorCode {
+        match self {
+            FrameError::BadJson(_) => crate::ErrorCode::BadJson,
+            FrameError::UnknownAction { .. } => crate::ErrorCode::UnknownAction,
+            FrameError::BadPayload { .. } => crate::ErrorCode::BadPayload,
         }
     }
 }
@@ -259,6 +283,24 @@ impl ClientFrame {
             "requestUpload" => ClientMessage::RequestUpload(
                 read_payload(payload).map_err(|e| bad(e, "requestUpload", &raw.id))?,
             ),
+            "register" => ClientMessage::Register(
+                read_payload(payload).map_err(|e| bad(e, "register", &raw.id))?,
+            ),
+            "pair" => {
+                ClientMessage::Pair(read_payload(payload).map_err(|e| bad(e, "pair", &raw.id))?)
+            }
+            "revoke" => ClientMessage::Revoke(
+                read_payload(payload).map_err(|e| bad(e, "revoke", &raw.id))?,
+            ),
+            "pairCode" | "devices" => {
+                read_payload::<Map<String, Value>>(payload)
+                    .map_err(|e| bad(e, &raw.action, &raw.id))?;
+                if raw.action == "pairCode" {
+                    ClientMessage::PairCode
+                } else {
+                    ClientMessage::Devices
+                }
+            }
             _ => {
                 return Err(FrameError::UnknownAction {
                     action: shorten(&raw.action, 64),
@@ -281,6 +323,10 @@ impl ClientFrame {
             ClientMessage::Publish(p) => serde_json::to_value(p),
             ClientMessage::Reply(r) => serde_json::to_value(r),
             ClientMessage::RequestUpload(u) => serde_json::to_value(u),
+            ClientMessage::Register(r) => serde_json::to_value(r),
+            ClientMessage::Pair(p) => serde_json::to_value(p),
+            ClientMessage::Revoke(r) => serde_json::to_value(r),
+            ClientMessage::PairCode | ClientMessage::Devices => Ok(Value::Object(Map::new())),
         }
         .unwrap_or(Value::Null);
         raw_json(self.message.action(), &self.id, payload)

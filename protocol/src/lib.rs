@@ -8,6 +8,8 @@
 //!   `error` frame and its [`ErrorCode`]s.
 //! - [`token`]: [`Token`], the API key a client shows a production server, never printed.
 //! - `keys` (feature `keys`, servers only): which keys are valid and where a client shows one.
+//! - [`identity`]: installs, paired devices, pairing codes, and what a keyless socket may do.
+//! - [`rules`]: the rules of routing both servers follow (subscription cap, names, errors).
 //! - [`dedupe`]: the repeat rule of both servers ([`DEDUPE_WINDOW_SECS`]).
 //!
 //! JSON text frames only, each a JSON object. Parsing never panics: anything that is not a
@@ -16,6 +18,8 @@
 
 pub mod client;
 pub mod dedupe;
+pub mod identity;
+pub mod rules;
 #[cfg(feature = "keys")]
 pub mod keys;
 pub mod server;
