@@ -289,9 +289,9 @@ impl ClientFrame {
             "pair" => {
                 ClientMessage::Pair(read_payload(payload).map_err(|e| bad(e, "pair", &raw.id))?)
             }
-            "revoke" => ClientMessage::Revoke(
-                read_payload(payload).map_err(|e| bad(e, "revoke", &raw.id))?,
-            ),
+            "revoke" => {
+                ClientMessage::Revoke(read_payload(payload).map_err(|e| bad(e, "revoke", &raw.id))?)
+            }
             "pairCode" | "devices" => {
                 read_payload::<Map<String, Value>>(payload)
                     .map_err(|e| bad(e, &raw.action, &raw.id))?;

@@ -342,15 +342,33 @@ mod tests {
         assert_eq!(PairingCode::from_entropy([0; 5]).display(), "AAAA-AAAA");
         assert_eq!(PairingCode::from_entropy([0xff; 5]).display(), "9999-9999");
         // 00001 00010 ... : each 5-bit group picks its own letter.
-        let code = PairingCode::from_entropy([0b0000_1000, 0b1000_0110, 0b0100_0010, 0b1001_1000, 0b1110_1000]);
+        let code = PairingCode::from_entropy([
+            0b0000_1000,
+            0b1000_0110,
+            0b0100_0010,
+            0b1001_1000,
+            0b1110_1000,
+        ]);
         assert_eq!(code.canonical(), "BCDEFGHJ");
         for typed in ["BCDE-FGHJ", "bcde fghj", " bcdefghj ", "BC-DE-FG-HJ"] {
             assert_eq!(PairingCode::parse(typed).unwrap(), code, "{typed}");
         }
-        assert_eq!(PairingCode::parse("BCDE-FGH").unwrap_err(), CodeError::Length(7));
-        assert_eq!(PairingCode::parse("BCDE-FGH0").unwrap_err(), CodeError::Character('0'));
-        assert_eq!(PairingCode::parse("BCDE-FGHI").unwrap_err(), CodeError::Character('I'));
-        assert_eq!(PairingCode::parse("BCDE-FGHé").unwrap_err(), CodeError::Character('é'));
+        assert_eq!(
+            PairingCode::parse("BCDE-FGH").unwrap_err(),
+            CodeError::Length(7)
+        );
+        assert_eq!(
+            PairingCode::parse("BCDE-FGH0").unwrap_err(),
+            CodeError::Character('0')
+        );
+        assert_eq!(
+            PairingCode::parse("BCDE-FGHI").unwrap_err(),
+            CodeError::Character('I')
+        );
+        assert_eq!(
+            PairingCode::parse("BCDE-FGHé").unwrap_err(),
+            CodeError::Character('é')
+        );
         assert_eq!(format!("{code:?}"), "PairingCode(<redacted>)");
     }
 
@@ -370,22 +388,47 @@ mod tests {
         for ok in ["hello", "ping", "register", "pair"] {
             assert!(keyless_may(ok));
         }
-        for no in ["publish", "reply", "subscribe", "pairCode", "devices", "revoke", "requestUpload"] {
+        for no in [
+            "publish",
+            "reply",
+            "subscribe",
+            "pairCode",
+            "devices",
+            "revoke",
+            "requestUpload",
+        ] {
             assert!(!keyless_may(no), "{no}");
         }
     }
 
     #[test]
     fn an_install_and_its_devices_are_one_tenant_and_keys_each_their_own() {
-        let install = Identity::Install { install_id: "inst_1".into() };
-        let device = Identity::Device { install_id: "inst_1".into(), device_id: "dev_1".into() };
-        let other = Identity::Install { install_id: "inst_2".into() };
-        let key = Identity::Operator { key_id: "inst_1".into() };
+        let install = Identity::Install {
+            install_id: "inst_1".into(),
+        };
+        let device = Identity::Device {
+            install_id: "inst_1".into(),
+            device_id: "dev_1".into(),
+        };
+        let other = Identity::Install {
+            install_id: "inst_2".into(),
+        };
+        let key = Identity::Operator {
+            key_id: "inst_1".into(),
+        };
         assert_eq!(install.tenant(), device.tenant());
         assert_ne!(install.tenant(), other.tenant());
-        assert_ne!(install.tenant(), key.tenant(), "a key id never names an install's tenant");
+        assert_ne!(
+            install.tenant(),
+            key.tenant(),
+            "a key id never names an install's tenant"
+        );
         assert_eq!(install.install(), Some("inst_1"));
-        assert_eq!(device.install(), None, "a device may not manage its install");
+        assert_eq!(
+            device.install(),
+            None,
+            "a device may not manage its install"
+        );
         assert_eq!(device.device(), Some("dev_1"));
     }
 
@@ -393,7 +436,10 @@ mod tests {
     fn names_are_trimmed_cut_and_never_empty() {
         assert_eq!(clean_name("  laptop\u{7} CLI \n", "device"), "laptop CLI");
         assert_eq!(clean_name("", "device"), "device");
-        assert_eq!(clean_name(&"x".repeat(100), "d").chars().count(), MAX_NAME_CHARS);
+        assert_eq!(
+            clean_name(&"x".repeat(100), "d").chars().count(),
+            MAX_NAME_CHARS
+        );
     }
 
     #[cfg(feature = "keys")]
@@ -404,7 +450,9 @@ mod tests {
         assert_ne!(a, b);
         assert!(a.expose().starts_with(INSTALL_TOKEN_PREFIX));
         assert_eq!(a.expose().len(), 4 + 64);
-        assert!(issue::device_token().expose().starts_with(DEVICE_TOKEN_PREFIX));
+        assert!(issue::device_token()
+            .expose()
+            .starts_with(DEVICE_TOKEN_PREFIX));
         assert_ne!(issue::install_id(), issue::install_id());
         assert_ne!(issue::pairing_code(), issue::pairing_code());
         assert_eq!(issue::digest("x").len(), 64);

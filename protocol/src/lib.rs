@@ -19,9 +19,9 @@
 pub mod client;
 pub mod dedupe;
 pub mod identity;
-pub mod rules;
 #[cfg(feature = "keys")]
 pub mod keys;
+pub mod rules;
 pub mod server;
 pub mod signature;
 pub mod token;

@@ -94,11 +94,20 @@ mod tests {
         let ok = subscriptions_after("s", &current, &names(4, "b"), true).unwrap();
         assert_eq!(ok.len(), 64);
         let refused = subscriptions_after("s", &current, &names(5, "b"), true).unwrap_err();
-        assert!(refused.to_json().contains("at most 64 subscriptions"), "{}", refused.to_json());
+        assert!(
+            refused.to_json().contains("at most 64 subscriptions"),
+            "{}",
+            refused.to_json()
+        );
         assert!(refused.to_json().contains("would have 65"));
         // Names already there do not count twice; unsubscribing never hits the cap.
         assert!(subscriptions_after("s", &ok, &names(64, "a")[..4], true).is_ok());
-        assert_eq!(subscriptions_after("s", &ok, &names(4, "b"), false).unwrap().len(), 60);
+        assert_eq!(
+            subscriptions_after("s", &ok, &names(4, "b"), false)
+                .unwrap()
+                .len(),
+            60
+        );
     }
 
     #[test]

@@ -249,7 +249,11 @@ impl ServerFrame {
     /// The error answering a frame that could not be read: its code and reason, and its id
     /// when the text had one.
     pub fn refusing(error: &crate::FrameError) -> Self {
-        ServerFrame::error(error.id().map(str::to_owned), error.code(), error.to_string())
+        ServerFrame::error(
+            error.id().map(str::to_owned),
+            error.code(),
+            error.to_string(),
+        )
     }
 
     /// The JSON text of this frame.

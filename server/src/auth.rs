@@ -21,11 +21,68 @@ use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-pub(crate) use semantest_protocol::keys::{
-    bearer, first_frame, from_headers, ApiKeys, Credentials, Refusal, SUBPROTOCOL,
-};
+use semantest_protocol::identity::Identity;
+pub(crate) use semantest_protocol::keys::{bearer, ApiKeys, SUBPROTOCOL};
 
+use crate::identity::Lookup;
 use crate::AppState;
+
+/// What a shown token (an operator key, an install's or a device's token) is worth.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Check {
+    /// Nothing was shown.
+    Missing,
+    /// It belongs to this identity.
+    Known(Identity),
+    /// A device token whose device was revoked.
+    Revoked,
+    /// Nobody's.
+    Invalid,
+}
+
+impl Check {
+    /// The message of the `unauthorized` error for a refused token, and the 1008 reason.
+    pub(crate) fn refusal(&self) -> (&'static str, &'static str) {
+        match self {
+            Check::Revoked => (
+                "this device was revoked in the extension's options; pair it again with a new code",
+                "unauthorized: revoked",
+            ),
+            _ => (
+                "the API key is not valid",
+                "unauthorized: API key not valid",
+            ),
+        }
+    }
+}
+
+/// Who `token` belongs to: an operator key (compared in constant time against every
+/// configured key), else an issued token (looked up by its digest).
+pub(crate) fn check_token(state: &AppState, token: &str) -> Check {
+    if state.api_keys().accepts(token) {
+        return Check::Known(Identity::Operator {
+            key_id: semantest_protocol::keys::key_id(token),
+        });
+    }
+    match state.identities().lookup(token) {
+        Lookup::Known(identity) => Check::Known(identity),
+        Lookup::Revoked => Check::Revoked,
+        Lookup::Unknown => Check::Invalid,
+    }
+}
+
+/// The token a handshake shows (`Authorization: Bearer` or the `bearer.` subprotocol entry),
+/// checked.
+pub(crate) fn check_headers(state: &AppState, headers: &axum::http::HeaderMap) -> Check {
+    match semantest_protocol::keys::shown(headers) {
+        None => Check::Missing,
+        Some(token) => check_token(state, token),
+    }
+}
+
+/// The tenant an HTTP request was authenticated as (production), for the image endpoints.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Tenant(pub(crate) String);
 
 /// The keys of `config` (none outside production, or when it runs open on purpose).
 pub(crate) fn keys_of(config: &crate::Config) -> ApiKeys {
@@ -57,23 +114,28 @@ pub(crate) fn unauthorized(missing: bool) -> Response {
         .into_response()
 }
 
-/// Middleware for the HTTP endpoints that need a key in production (images, metrics).
+/// Middleware for the HTTP endpoints that need a token in production (images, metrics): the
+/// request goes on with its [`Tenant`].
 pub(crate) async fn require(
     State(state): State<AppState>,
-    request: Request,
+    mut request: Request,
     next: Next,
 ) -> Response {
     if state.config().requires_auth() {
-        match bearer(request.headers()) {
-            None => return unauthorized(true),
-            Some(key) if !state.api_keys().accepts(key) => {
+        let Some(token) = bearer(request.headers()) else {
+            return unauthorized(true);
+        };
+        match check_token(&state, token) {
+            Check::Known(identity) => {
+                request.extensions_mut().insert(Tenant(identity.tenant()));
+            }
+            _ => {
                 tracing::warn!(
                     path = request.uri().path(),
                     "refused a request with a wrong API key"
                 );
                 return unauthorized(false);
             }
-            Some(_) => {}
         }
     }
     next.run(request).await

@@ -71,9 +71,6 @@ pub enum ConfigError {
     /// A heartbeat of zero seconds.
     #[error("heartbeat must be at least one second")]
     ZeroHeartbeat,
-    /// Production without an API key: the public service would be open to anyone.
-    #[error("production needs at least one API key (--api-key or SEMANTEST_API_KEYS); --allow-anonymous runs it open on purpose")]
-    NoApiKey,
     /// A limit of zero would refuse everything.
     #[error("{0} must be at least 1")]
     ZeroLimit(&'static str),
@@ -120,8 +117,16 @@ pub struct Config {
     pub hold_ms: u64,
     /// Production: the API keys a client must show (see `auth`). Never logged.
     pub api_keys: Vec<Token>,
-    /// Production without keys, on purpose (behind a gateway that authenticates, or a demo).
+    /// Production without keys, on purpose (behind a gateway that authenticates, or a demo):
+    /// keyless sockets share one tenant. Goes once every client registers or pairs.
     pub allow_anonymous: bool,
+    /// Production: where installs and paired devices are kept (digests only); `None` keeps
+    /// them in memory, lost at a restart.
+    pub identity_file: Option<PathBuf>,
+    /// Production: how many installs one client address may register per hour.
+    pub registrations_per_hour: u32,
+    /// Production: how many pairing attempts one client address may make per hour.
+    pub pair_attempts_per_hour: u32,
     /// Production: how long a WebSocket without a key in its handshake has to send a `hello`
     /// with one, in milliseconds.
     pub auth_deadline_ms: u64,
@@ -158,6 +163,9 @@ impl Default for Config {
             hold_ms: 30_000,
             api_keys: Vec::new(),
             allow_anonymous: false,
+            identity_file: None,
+            registrations_per_hour: semantest_protocol::identity::REGISTRATIONS_PER_HOUR,
+            pair_attempts_per_hour: semantest_protocol::identity::PAIR_FAILURES_PER_HOUR,
             auth_deadline_ms: 5_000,
             http_requests_per_minute: DEFAULT_HTTP_REQUESTS_PER_MINUTE,
             messages_per_second: DEFAULT_MESSAGES_PER_SECOND,
@@ -173,7 +181,7 @@ impl Default for Config {
 
 impl Config {
     /// Checks what the types cannot: every origin is a real header value and none is `*`,
-    /// no limit is zero, production has a key (or runs open on purpose), and TLS has both halves.
+    /// no limit is zero, and TLS has both halves.
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.origin_header_values()?;
         if self.heartbeat_secs == 0 {
@@ -187,6 +195,14 @@ impl Config {
             ("messages per second", u64::from(self.messages_per_second)),
             ("header read timeout", self.header_read_timeout_ms),
             ("auth deadline", self.auth_deadline_ms),
+            (
+                "registrations per hour",
+                u64::from(self.registrations_per_hour),
+            ),
+            (
+                "pair attempts per hour",
+                u64::from(self.pair_attempts_per_hour),
+            ),
             ("max connections", self.max_connections as u64),
             (
                 "max connections per address",
@@ -196,9 +212,6 @@ impl Config {
             if value == 0 {
                 return Err(ConfigError::ZeroLimit(name));
             }
-        }
-        if self.requires_auth() && self.api_keys.is_empty() {
-            return Err(ConfigError::NoApiKey);
         }
         if self.tls_cert.is_some() != self.tls_key.is_some() {
             return Err(ConfigError::HalfTls);
@@ -287,12 +300,13 @@ mod tests {
     }
 
     #[test]
-    fn production_needs_a_key_unless_open_on_purpose() {
+    fn production_asks_for_a_token_unless_open_on_purpose() {
         let mut c = Config {
             environment: Environment::Production,
             ..Config::default()
         };
-        assert_eq!(c.validate(), Err(ConfigError::NoApiKey));
+        // No operator key: installs register and devices pair.
+        assert_eq!(c.validate(), Ok(()));
         assert!(c.requires_auth());
         c.allow_anonymous = true;
         assert_eq!(c.validate(), Ok(()));

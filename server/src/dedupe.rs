@@ -99,6 +99,12 @@ impl Answers {
         self.entries.remove(key);
     }
 
+    /// Whether no ack is remembered any more at `now`.
+    pub(crate) fn settled(&mut self, now: Instant) -> bool {
+        self.expire(now);
+        self.entries.is_empty()
+    }
+
     /// How many acks are remembered.
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {

@@ -25,13 +25,16 @@
 //!
 //! All of it is synchronous under one lock; the socket loops do the sending.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use semantest_protocol::rules::{
+    needs_extension, refuse_names, subscriptions_after, takes_extension_events,
+};
 use semantest_protocol::{
-    dedupe_key, shorten, valid_event_name, Ack, ErrorCode, EventPayload, Role, ServerFrame,
-    ServerMessage, DEDUPE_WINDOW_SECS, EXTENSION_EVENTS,
+    dedupe_key, shorten, Ack, ErrorCode, EventPayload, Role, ServerFrame, ServerMessage,
+    DEDUPE_WINDOW_SECS,
 };
 use serde_json::Value;
 use tokio::sync::mpsc;
@@ -42,15 +45,29 @@ use crate::dedupe::{Answers, Key, MAX_REMEMBERED};
 const QUEUE: usize = 256;
 /// How many published event ids are remembered for routing replies.
 const REMEMBERED: usize = 4096;
-/// How many event names one connection may subscribe to.
-const MAX_SUBSCRIPTIONS: usize = 64;
+/// What the hub hands a connection's socket loop.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Push {
+    /// A frame to send.
+    Text(String),
+    /// Close the socket with 1008 and this reason (its device was revoked).
+    Close(&'static str),
+}
 
 struct Peer {
-    tx: mpsc::Sender<String>,
+    tx: mpsc::Sender<Push>,
     role: Option<Role>,
     /// The `clientId` of its `hello`: who a repeated frame id belongs to.
     client: Option<String>,
-    subscriptions: HashSet<String>,
+    /// The paired device it authenticated as, if any.
+    device: Option<String>,
+    subscriptions: BTreeSet<String>,
+}
+
+impl Peer {
+    fn push(&self, text: String) -> bool {
+        self.tx.try_send(Push::Text(text)).is_ok()
+    }
 }
 
 struct Held {
@@ -134,16 +151,6 @@ fn ack(reply_to: &str, ack: Ack) -> ServerFrame {
     ServerFrame::reply(Some(reply_to.to_owned()), ServerMessage::Ack(ack))
 }
 
-/// The `bad_payload` answer naming the first invalid event name among `names`, if any.
-fn refuse_names(frame_id: &str, names: &[String]) -> Option<ServerFrame> {
-    let name = names.iter().find(|n| !valid_event_name(n))?;
-    let name = shorten(name, 64);
-    Some(bad(
-        frame_id,
-        format!("invalid event name '{name}': use 1-64 letters, digits or ._:-"),
-    ))
-}
-
 fn bad(reply_to: &str, message: String) -> ServerFrame {
     ServerFrame::error(Some(reply_to.to_owned()), ErrorCode::BadPayload, message)
 }
@@ -171,14 +178,16 @@ impl Hub {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Registers a connection; frames for it arrive on the returned queue.
-    pub(crate) fn join(&self, connection: &str) -> mpsc::Receiver<String> {
+    /// Registers a connection (of paired `device`, if it is one); frames for it arrive on the
+    /// returned queue.
+    pub(crate) fn join(&self, connection: &str, device: Option<String>) -> mpsc::Receiver<Push> {
         let (tx, rx) = mpsc::channel(QUEUE);
         let peer = Peer {
             tx,
             role: None,
             client: None,
-            subscriptions: HashSet::new(),
+            device,
+            subscriptions: BTreeSet::new(),
         };
         self.lock().peers.insert(connection.to_owned(), peer);
         rx
@@ -208,28 +217,15 @@ impl Hub {
         on: bool,
     ) -> ServerFrame {
         let action = if on { "subscribe" } else { "unsubscribe" };
-        if let Some(refused) = refuse_names(frame_id, &events) {
-            return refused;
-        }
         let mut state = self.lock();
         let Some(peer) = state.peers.get_mut(connection) else {
             return bad(frame_id, "connection is not registered".into());
         };
-        for event in events {
-            if on {
-                peer.subscriptions.insert(event);
-            } else {
-                peer.subscriptions.remove(&event);
-            }
+        match subscriptions_after(frame_id, &peer.subscriptions, &events, on) {
+            Ok(after) => peer.subscriptions = after,
+            Err(refused) => return *refused,
         }
-        if peer.subscriptions.len() > MAX_SUBSCRIPTIONS {
-            return bad(
-                frame_id,
-                format!("at most {MAX_SUBSCRIPTIONS} subscriptions per connection"),
-            );
-        }
-        let mut now: Vec<String> = peer.subscriptions.iter().cloned().collect();
-        now.sort();
+        let now: Vec<String> = peer.subscriptions.iter().cloned().collect();
         if on {
             release_held(&mut state);
         }
@@ -296,11 +292,10 @@ impl Hub {
         state.next_event += 1;
         let id = format!("{connection}.e{}", state.next_event);
         remember(state, &id, connection, frame_id);
-        let needs_extension = EXTENSION_EVENTS.contains(&event.as_str());
         let extension_listens = state.peers.iter().any(|(c, p)| {
-            c != connection && p.role == Some(Role::Extension) && p.subscriptions.contains(&event)
+            c != connection && takes_extension_events(p.role) && p.subscriptions.contains(&event)
         });
-        if needs_extension && !extension_listens {
+        if needs_extension(&event) && !extension_listens {
             if state.held.len() >= self.hold_max {
                 return Err(Box::new(ServerFrame::error(
                     Some(frame_id.to_owned()),
@@ -343,7 +338,7 @@ impl Hub {
             .iter()
             .filter(|(c, p)| c.as_str() != connection && p.subscriptions.contains(&event))
             .filter(|(c, p)| {
-                let sent = p.tx.try_send(text.clone()).is_ok();
+                let sent = p.push(text.clone());
                 if !sent {
                     tracing::warn!(connection = %c, %event, "subscriber queue full; event not delivered to it");
                 }
@@ -396,10 +391,7 @@ impl Hub {
                 in_reply_to: Some(to),
             },
         );
-        let delivered = state
-            .peers
-            .get(&publisher)
-            .is_some_and(|p| p.tx.try_send(text).is_ok());
+        let delivered = state.peers.get(&publisher).is_some_and(|p| p.push(text));
         if !delivered {
             return ServerFrame::error(
                 Some(frame_id.to_owned()),
@@ -435,7 +427,7 @@ impl Hub {
                 format!("no extension took '{}' within {secs} s; is the Semantest extension open in Chrome?", h.event),
             );
             if let Some(p) = state.peers.get(&h.from) {
-                let _ = p.tx.try_send(frame.to_json());
+                p.push(frame.to_json());
             }
         }
     }
@@ -444,6 +436,24 @@ impl Hub {
     pub(crate) fn held(&self) -> usize {
         self.lock().held.len()
     }
+
+    /// Closes every socket of `device` with `reason`; how many there were.
+    pub(crate) fn close_device(&self, device: &str, reason: &'static str) -> usize {
+        let state = self.lock();
+        state
+            .peers
+            .values()
+            .filter(|p| p.device.as_deref() == Some(device))
+            .filter(|p| p.tx.try_send(Push::Close(reason)).is_ok())
+            .count()
+    }
+
+    /// Whether nothing is left in this hub at `now`: no connection, no held event, no
+    /// remembered answer a repeat could still need.
+    pub(crate) fn settled(&self, now: Instant) -> bool {
+        let mut state = self.lock();
+        state.peers.is_empty() && state.held.is_empty() && state.answers.settled(now)
+    }
 }
 
 /// Sends held events to an extension that now subscribes to them.
@@ -451,7 +461,7 @@ fn release_held(state: &mut State) {
     let held = std::mem::take(&mut state.held);
     for h in held {
         let taker = state.peers.iter().find(|(c, p)| {
-            **c != h.from && p.role == Some(Role::Extension) && p.subscriptions.contains(&h.event)
+            **c != h.from && takes_extension_events(p.role) && p.subscriptions.contains(&h.event)
         });
         match taker {
             Some((_, p)) => {
@@ -465,7 +475,7 @@ fn release_held(state: &mut State) {
                         in_reply_to: None,
                     },
                 );
-                if p.tx.try_send(text).is_err() {
+                if !p.push(text) {
                     state.held.push(h);
                 }
             }

@@ -27,7 +27,7 @@ use axum::body::Body;
 use axum::extract::{Path as UrlPath, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::{Extension, Json};
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -37,6 +37,7 @@ use tokio::time::Instant;
 
 use semantest_protocol::shorten;
 
+use crate::auth::Tenant;
 use crate::metrics::Direction;
 use crate::AppState;
 
@@ -118,11 +119,20 @@ impl Drop for TempFile {
 /// `POST /images?name=&sha256=`.
 pub(crate) async fn upload(
     State(state): State<AppState>,
+    tenant: Option<Extension<Tenant>>,
     Query(query): Query<Upload>,
     body: Body,
 ) -> Result<(StatusCode, Json<Stored>), ImageError> {
     let started = Instant::now();
-    let dir = state.config().images_dir.clone();
+    let tenant = tenant.map(|Extension(t)| t.0);
+    // A production server keeps each tenant's images in a folder of its own.
+    let dir = match &tenant {
+        Some(t) => state
+            .config()
+            .images_dir
+            .join(&semantest_protocol::identity::issue::digest(t)[..16]),
+        None => state.config().images_dir.clone(),
+    };
     let limit = state.config().max_image_bytes;
     let id = format!("{:016x}", fastrand::u64(..));
     let name = match query.name {
@@ -178,7 +188,7 @@ pub(crate) async fn upload(
         .await
         .map_err(|e| ImageError::Disk(e.to_string()))?;
     temp.0 = None; // kept
-    state.images().insert(id.clone(), target.clone());
+    state.images().insert(id.clone(), tenant, target.clone());
     state.metrics().image_bytes(Direction::Upload, size as u64);
     state.metrics().image_upload(started.elapsed());
     let path = absolute(&target);
@@ -197,9 +207,12 @@ pub(crate) async fn upload(
 /// `GET /images/{id}`.
 pub(crate) async fn download(
     State(state): State<AppState>,
+    tenant: Option<Extension<Tenant>>,
     UrlPath(id): UrlPath<String>,
 ) -> Result<Response, ImageError> {
-    let Some(path) = state.images().get(&id) else {
+    // Another tenant's image is as unknown as one that never was.
+    let tenant = tenant.map(|Extension(t)| t.0);
+    let Some(path) = state.images().get(&id, tenant.as_deref()) else {
         return Err(ImageError::NotFound(shorten(&id, 32)));
     };
     let bytes = tokio::fs::read(&path)

@@ -7,6 +7,9 @@
 //! - `app`: [`app`], the [`axum::Router`] with its CORS and trace layers.
 //! - `routes`: `GET /signature`, `/semantest-signature`, `/health`, `/metrics`.
 //! - `ws`: the upgrade handler and the loop that serves one WebSocket.
+//! - `enroll`: what a keyless socket may do (register, pair) and an install's own actions.
+//! - [`identity`]: the book of installs, paired devices and pairing codes (digests only).
+//! - `tenants`: one hub per tenant, so nothing routes between tenants.
 //! - `reply`: the answer to one text frame, a pure function.
 //! - `heartbeat`: the Ping/Pong policy, sans-IO.
 //! - [`images`]: `POST /images` and `GET /images/{id}`: size-limited, checked, atomic uploads.
@@ -39,9 +42,11 @@ mod app;
 pub mod auth;
 pub mod config;
 mod dedupe;
+mod enroll;
 pub mod guard;
 mod heartbeat;
 mod hub;
+pub mod identity;
 pub mod images;
 mod limits;
 mod listener;
@@ -51,6 +56,7 @@ mod routes;
 mod serve;
 pub mod shutdown;
 pub mod state;
+mod tenants;
 pub mod tls;
 mod ws;
 

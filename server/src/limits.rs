@@ -36,25 +36,35 @@ use crate::{AppState, Config};
 /// How many messages in a row over the limit close the connection.
 pub(crate) const FLOOD_LIMIT: u32 = 100;
 
-/// The per-address HTTP limiter of one server.
+/// A limit per client address (its [`bucket`]): HTTP requests, registrations, pairings.
 #[derive(Debug)]
-pub(crate) struct HttpLimiter {
+pub(crate) struct AddressLimiter {
     limiter: DefaultKeyedRateLimiter<IpAddr>,
-    per_minute: u32,
+    /// How many it allows per period (for messages).
+    allowed: u32,
 }
 
-impl HttpLimiter {
-    pub(crate) fn new(config: &Config) -> Self {
-        let per_minute =
-            NonZeroU32::new(config.http_requests_per_minute).unwrap_or(NonZeroU32::MIN);
-        HttpLimiter {
-            limiter: DefaultKeyedRateLimiter::keyed(Quota::per_minute(per_minute)),
-            per_minute: per_minute.get(),
+impl AddressLimiter {
+    /// `n` a minute (at least one), refilled evenly.
+    pub(crate) fn per_minute(n: u32) -> Self {
+        let n = NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN);
+        AddressLimiter {
+            limiter: DefaultKeyedRateLimiter::keyed(Quota::per_minute(n)),
+            allowed: n.get(),
         }
     }
 
-    /// `Ok` if `client` may make a request now, else how many seconds until it may.
-    fn check(&self, client: IpAddr) -> Result<(), u64> {
+    /// `n` an hour (at least one): a burst of `n`, then one every `60 / n` minutes.
+    pub(crate) fn per_hour(n: u32) -> Self {
+        let n = NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN);
+        AddressLimiter {
+            limiter: DefaultKeyedRateLimiter::keyed(Quota::per_hour(n)),
+            allowed: n.get(),
+        }
+    }
+
+    /// `Ok` if `client` may go on now, else how many seconds until it may.
+    pub(crate) fn check(&self, client: IpAddr) -> Result<(), u64> {
         self.limiter
             .check_key(&bucket(client))
             .map_err(|not_until| {
@@ -63,7 +73,8 @@ impl HttpLimiter {
             })
     }
 
-    /// Forgets the addresses whose buckets are full again (called every minute).
+    /// Forgets the addresses whose buckets are full again (called every minute); an hourly
+    /// bucket is forgotten only once it is full again, so forgetting never lifts a limit.
     pub(crate) fn forget_quiet(&self) {
         self.limiter.retain_recent();
         self.limiter.shrink_to_fit();
@@ -191,7 +202,7 @@ pub(crate) async fn http(State(state): State<AppState>, request: Request, next: 
         if let Err(retry_after) = state.http_limiter().check(client) {
             state.metrics().rate_limited(LimitScope::Http);
             tracing::debug!(%client, retry_after, "rate limited");
-            return too_many(state.http_limiter().per_minute, retry_after);
+            return too_many(state.http_limiter().allowed, retry_after);
         }
     }
     next.run(request).await
@@ -273,11 +284,27 @@ mod tests {
     }
 
     #[test]
+    fn an_hourly_bucket_allows_its_burst_then_says_when_to_retry() {
+        let limiter = AddressLimiter::per_hour(10);
+        let (a, b) = (ip("192.0.2.1"), ip("192.0.2.2"));
+        for _ in 0..10 {
+            assert_eq!(limiter.check(a), Ok(()));
+        }
+        let wait = limiter.check(a).unwrap_err();
+        assert!(
+            (300..=360).contains(&wait),
+            "one more every 6 minutes: {wait}"
+        );
+        assert_eq!(
+            limiter.check(b),
+            Ok(()),
+            "another address has its own bucket"
+        );
+    }
+
+    #[test]
     fn the_http_bucket_holds_a_minute_and_says_when_to_retry() {
-        let limiter = HttpLimiter::new(&Config {
-            http_requests_per_minute: 3,
-            ..Config::default()
-        });
+        let limiter = AddressLimiter::per_minute(3);
         let (a, b) = (ip("192.0.2.1"), ip("192.0.2.2"));
         for _ in 0..3 {
             assert_eq!(limiter.check(a), Ok(()));

@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Parser;
 use semantest_protocol::Token;
-use semantest_server::{config, serve, Config, Environment};
+use semantest_server::{config, serve_state, AppState, Config, Environment};
 use tokio::net::TcpListener;
 
 /// The Semantest server: signature, health, metrics and the protocol v1 WebSocket.
@@ -57,6 +57,17 @@ struct Args {
     /// Production without API keys, on purpose (behind a gateway that authenticates).
     #[arg(long, env = "SEMANTEST_ALLOW_ANONYMOUS")]
     allow_anonymous: bool,
+    /// Production: where registered installs and paired devices are kept (digests of their
+    /// tokens only). Default: $XDG_STATE_HOME/semantest/identity.json (~/.local/state/…);
+    /// an empty value keeps them in memory only.
+    #[arg(long, value_name = "FILE", env = "SEMANTEST_IDENTITY_FILE")]
+    identity_file: Option<PathBuf>,
+    /// Production: installs one client address may register per hour.
+    #[arg(long, default_value_t = semantest_protocol::identity::REGISTRATIONS_PER_HOUR, env = "SEMANTEST_REGISTRATIONS_PER_HOUR")]
+    registrations_per_hour: u32,
+    /// Production: pairing attempts one client address may make per hour.
+    #[arg(long, default_value_t = semantest_protocol::identity::PAIR_FAILURES_PER_HOUR, env = "SEMANTEST_PAIR_ATTEMPTS_PER_HOUR")]
+    pair_attempts_per_hour: u32,
     /// A proxy whose X-Forwarded-For names the client; repeat the flag, or comma-separate.
     #[arg(
         long = "trusted-proxy",
@@ -147,9 +158,18 @@ async fn run(args: Args) -> anyhow::Result<()> {
     if let Some(file) = &args.api_keys_file {
         api_keys.extend(read_keys(file)?);
     }
+    let identity_file = match args.identity_file {
+        Some(file) if file.as_os_str().is_empty() => None,
+        Some(file) => Some(file),
+        None if args.environment == Environment::Production => Some(default_identity_file()?),
+        None => None,
+    };
     let config = Config {
         api_keys,
         allow_anonymous: args.allow_anonymous,
+        identity_file,
+        registrations_per_hour: args.registrations_per_hour,
+        pair_attempts_per_hour: args.pair_attempts_per_hour,
         trusted_proxies: args.trusted_proxies,
         tls_cert: args.tls_cert,
         tls_key: args.tls_key,
@@ -175,6 +195,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
         ..Config::default()
     };
     config.validate().context("invalid configuration")?;
+    let state = AppState::open(config).context("cannot start")?;
+    let config = state.config().clone();
     let addr = SocketAddr::new(args.bind, args.port);
     let listener = TcpListener::bind(addr)
         .await
@@ -205,9 +227,27 @@ async fn run(args: Args) -> anyhow::Result<()> {
     if config.environment == Environment::Production && config.allow_anonymous {
         tracing::warn!("production without API keys (--allow-anonymous): anyone can connect");
     }
-    serve(listener, config, signal())
+    serve_state(listener, state, signal())
         .await
         .context("server failed")
+}
+
+/// `$XDG_STATE_HOME/semantest/identity.json` (`~/.local/state/semantest/identity.json`),
+/// its folder made owner-only if new.
+fn default_identity_file() -> anyhow::Result<PathBuf> {
+    let state = match (std::env::var_os("XDG_STATE_HOME"), std::env::var_os("HOME")) {
+        (Some(dir), _) if !dir.is_empty() => PathBuf::from(dir),
+        (_, Some(home)) => PathBuf::from(home).join(".local").join("state"),
+        _ => PathBuf::from("."),
+    };
+    let dir = state.join("semantest");
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700));
+    }
+    Ok(dir.join("identity.json"))
 }
 
 /// Resolves on SIGINT (Ctrl-C) or, on Unix, SIGTERM.

@@ -48,6 +48,16 @@ pub(crate) enum Action {
     Publish,
     /// `reply`.
     Reply,
+    /// `register`.
+    Register,
+    /// `pair`.
+    Pair,
+    /// `pairCode`.
+    PairCode,
+    /// `devices`.
+    Devices,
+    /// `revoke`.
+    Revoke,
     /// Anything else: unknown actions, text that is not a frame, binary frames.
     Unknown,
 }
@@ -62,18 +72,28 @@ impl Action {
             "unsubscribe" => Action::Unsubscribe,
             "publish" => Action::Publish,
             "reply" => Action::Reply,
+            "register" => Action::Register,
+            "pair" => Action::Pair,
+            "pairCode" => Action::PairCode,
+            "devices" => Action::Devices,
+            "revoke" => Action::Revoke,
             _ => Action::Unknown,
         }
     }
 
     /// Every value, so each series exists (at zero) from the start.
-    const ALL: [Action; 7] = [
+    const ALL: [Action; 12] = [
         Action::Hello,
         Action::Ping,
         Action::Subscribe,
         Action::Unsubscribe,
         Action::Publish,
         Action::Reply,
+        Action::Register,
+        Action::Pair,
+        Action::PairCode,
+        Action::Devices,
+        Action::Revoke,
         Action::Unknown,
     ];
 
@@ -85,6 +105,11 @@ impl Action {
             Action::Unsubscribe => "unsubscribe",
             Action::Publish => "publish",
             Action::Reply => "reply",
+            Action::Register => "register",
+            Action::Pair => "pair",
+            Action::PairCode => "pairCode",
+            Action::Devices => "devices",
+            Action::Revoke => "revoke",
             Action::Unknown => "unknown",
         }
     }
@@ -357,7 +382,7 @@ impl Metrics {
 }
 
 /// The error codes of protocol v1, pre-created as series at zero.
-const KNOWN_CODES: [ErrorCode; 9] = [
+const KNOWN_CODES: [ErrorCode; 10] = [
     ErrorCode::BadJson,
     ErrorCode::UnknownAction,
     ErrorCode::BadPayload,
@@ -366,6 +391,7 @@ const KNOWN_CODES: [ErrorCode; 9] = [
     ErrorCode::RateLimited,
     ErrorCode::Unauthorized,
     ErrorCode::NoExtension,
+    ErrorCode::InvalidCode,
     ErrorCode::Internal,
 ];
 

@@ -3,25 +3,24 @@
 //! No socket, no clock: the caller passes the current time, sends the frame and counts the
 //! metrics; subscriptions and events go through the [`Hub`], which only queues frames. Every error is answered with an `error` frame and the connection stays open.
 
+use semantest_protocol::identity::Identity;
 use semantest_protocol::{
-    ClientFrame, ClientMessage, ErrorCode, FrameError, Pong, ServerFrame, ServerMessage, Signature,
-    Welcome,
+    ClientFrame, ClientMessage, ErrorCode, FrameError, Pong, ServerFrame, ServerMessage,
 };
 
+use crate::enroll::{self, Asker};
 use crate::hub::Hub;
 use crate::metrics::Action;
 
-/// What a connection knows that its replies need.
+/// What an authenticated connection knows that its replies need.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Session<'a> {
-    /// This connection's id, sent in `welcome`.
-    pub(crate) connection_id: &'a str,
-    /// The server signature, sent in `welcome`.
-    pub(crate) signature: &'a Signature,
-    /// The heartbeat interval, sent in `welcome`.
-    pub(crate) heartbeat_secs: u64,
-    /// Where subscriptions, events and replies go.
+    /// The server, the connection and the client's address.
+    pub(crate) asker: Asker<'a>,
+    /// Its tenant's hub: where subscriptions, events and replies go.
     pub(crate) hub: &'a Hub,
+    /// Who it authenticated as (`None` on a server without identities).
+    pub(crate) identity: Option<&'a Identity>,
 }
 
 /// The answer to one frame and the action label to count it under.
@@ -33,14 +32,14 @@ pub(crate) struct Reply {
     pub(crate) frame: ServerFrame,
 }
 
-/// Answers one text frame received at `now_ms` (milliseconds since the Unix epoch).
-pub(crate) fn handle_text(text: &str, session: &Session<'_>, now_ms: u64) -> Reply {
+/// Answers one text frame (received at `session.asker.now_ms`).
+pub(crate) fn handle_text(text: &str, session: &Session<'_>) -> Reply {
     match ClientFrame::parse(text) {
         Ok(frame) => {
             let action = Action::from_wire(frame.message.action());
             Reply {
                 action,
-                frame: answer(frame, session, now_ms),
+                frame: answer(frame, session),
             }
         }
         Err(error) => refuse(&error),
@@ -59,10 +58,10 @@ pub(crate) fn binary_refused() -> Reply {
     }
 }
 
-fn answer(frame: ClientFrame, session: &Session<'_>, now_ms: u64) -> ServerFrame {
+fn answer(frame: ClientFrame, session: &Session<'_>) -> ServerFrame {
     let id = frame.id;
     let hub = session.hub;
-    let conn = session.connection_id;
+    let conn = session.asker.connection_id;
     let message = match frame.message {
         ClientMessage::Subscribe(e) => return hub.subscribe(conn, &id, e.events, true),
         ClientMessage::Unsubscribe(e) => return hub.subscribe(conn, &id, e.events, false),
@@ -70,16 +69,19 @@ fn answer(frame: ClientFrame, session: &Session<'_>, now_ms: u64) -> ServerFrame
         ClientMessage::Reply(r) => return hub.reply(conn, &id, r.to, r.event, r.data),
         ClientMessage::Hello(hello) => {
             hub.set_role(conn, hello.role, &hello.client_id);
-            ServerMessage::Welcome(Welcome {
-                connection_id: session.connection_id.to_owned(),
-                server: session.signature.clone(),
-                heartbeat_secs: session.heartbeat_secs,
-            })
+            enroll::welcome(session.asker.state, conn)
         }
         ClientMessage::Ping(ping) => ServerMessage::Pong(Pong {
             t: ping.t,
-            server_time: now_ms,
+            server_time: session.asker.now_ms,
         }),
+        message @ (ClientMessage::Register(_)
+        | ClientMessage::Pair(_)
+        | ClientMessage::PairCode
+        | ClientMessage::Devices
+        | ClientMessage::Revoke(_)) => {
+            return enroll::manage(id, message, session.identity, &session.asker)
+        }
         ClientMessage::RequestUpload(_) => {
             let text =
                 "requestUpload is for the public service; upload to POST /images on this server";
@@ -95,16 +97,13 @@ fn answer(frame: ClientFrame, session: &Session<'_>, now_ms: u64) -> ServerFrame
 }
 
 fn refuse(error: &FrameError) -> Reply {
-    let reply_to = error.id().map(str::to_owned);
-    let (action, code) = match error {
-        FrameError::BadJson(_) => (Action::Unknown, ErrorCode::BadJson),
-        FrameError::UnknownAction { .. } => (Action::Unknown, ErrorCode::UnknownAction),
-        FrameError::BadPayload { action, .. } => (Action::from_wire(action), ErrorCode::BadPayload),
-        _ => (Action::Unknown, ErrorCode::BadJson),
+    let action = match error {
+        FrameError::BadPayload { action, .. } => Action::from_wire(action),
+        _ => Action::Unknown,
     };
     Reply {
         action,
-        frame: ServerFrame::error(reply_to, code, error.to_string()),
+        frame: ServerFrame::refusing(error),
     }
 }
 
@@ -112,19 +111,23 @@ fn refuse(error: &FrameError) -> Reply {
 mod tests {
     use super::*;
 
-    fn session<'a>(signature: &'a Signature, hub: &'a Hub) -> Session<'a> {
-        Session {
-            connection_id: "c-1",
-            signature,
-            heartbeat_secs: 20,
-            hub,
-        }
-    }
-
     fn reply(text: &str) -> Reply {
-        let signature = Signature::new("local", &["imageGeneration"]);
+        let state = crate::AppState::new(crate::Config {
+            heartbeat_secs: 20,
+            ..crate::Config::default()
+        });
         let hub = Hub::new(4, std::time::Duration::from_secs(1));
-        handle_text(text, &session(&signature, &hub), 1_732_240_000_003)
+        let session = Session {
+            asker: Asker {
+                state: &state,
+                connection_id: "c-1",
+                client: std::net::Ipv4Addr::LOCALHOST.into(),
+                now_ms: 1_732_240_000_003,
+            },
+            hub: &hub,
+            identity: None,
+        };
+        handle_text(text, &session)
     }
 
     #[test]

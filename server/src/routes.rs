@@ -35,7 +35,7 @@ pub(crate) async fn health(State(state): State<AppState>) -> impl IntoResponse {
         environment: state.config().environment,
         uptime_secs: state.started().elapsed().as_secs(),
         connections: state.metrics().connections_open(),
-        held_events: state.hub().held(),
+        held_events: state.hubs().held(),
     })
 }
 

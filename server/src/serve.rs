@@ -23,7 +23,9 @@ pub async fn serve(
     config
         .validate()
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-    serve_state(listener, AppState::new(config), shutdown).await
+    let state =
+        AppState::open(config).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+    serve_state(listener, state, shutdown).await
 }
 
 /// Like [`serve`], with a state made by the caller — so a test can read its metrics, or trigger
@@ -54,7 +56,7 @@ pub async fn serve_state(
         let mut last_sweep = Instant::now();
         loop {
             tick.tick().await;
-            ticker_state.hub().expire(Instant::now());
+            ticker_state.hubs().sweep(Instant::now());
             if last_sweep.elapsed() >= Duration::from_secs(60) {
                 ticker_state.http_limiter().forget_quiet();
                 last_sweep = Instant::now();

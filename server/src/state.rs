@@ -8,8 +8,9 @@ use std::time::{Duration, Instant};
 use semantest_protocol::Signature;
 
 use crate::auth::ApiKeys;
-use crate::hub::Hub;
-use crate::limits::HttpLimiter;
+use crate::identity::{BookError, Identities};
+use crate::limits::AddressLimiter;
+use crate::tenants::Hubs;
 use crate::{Config, Metrics, Shutdown};
 
 /// What the server can do, as announced in its signature.
@@ -27,10 +28,13 @@ struct Inner {
     signature: Signature,
     metrics: Metrics,
     shutdown: Shutdown,
-    hub: Hub,
+    hubs: Hubs,
     images: ImageIndex,
     api_keys: ApiKeys,
-    http_limiter: HttpLimiter,
+    identities: Identities,
+    http_limiter: AddressLimiter,
+    registrations: AddressLimiter,
+    pair_attempts: AddressLimiter,
     started: Instant,
     /// Random per server, so connection ids do not repeat across restarts.
     id_prefix: u32,
@@ -39,29 +43,47 @@ struct Inner {
 
 impl AppState {
     /// The state of a server that starts now with `config`.
+    ///
+    /// # Panics
+    /// When `config.identity_file` exists and cannot be read (see [`AppState::open`]).
     pub fn new(config: Config) -> Self {
+        match Self::open(config) {
+            Ok(state) => state,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    /// The state of a server that starts now with `config`, or why its identity file cannot
+    /// be read.
+    pub fn open(config: Config) -> Result<Self, BookError> {
+        let identities = Identities::open(config.identity_file.as_deref())?;
         let signature = Signature::new(config.environment.as_str(), CAPABILITIES);
-        let hub = Hub::new(
+        let hubs = Hubs::new(
             config.hold_max_events,
             Duration::from_millis(config.hold_ms),
         );
         let api_keys = crate::auth::keys_of(&config);
-        let http_limiter = HttpLimiter::new(&config);
-        AppState {
+        let http_limiter = AddressLimiter::per_minute(config.http_requests_per_minute);
+        let registrations = AddressLimiter::per_hour(config.registrations_per_hour);
+        let pair_attempts = AddressLimiter::per_hour(config.pair_attempts_per_hour);
+        Ok(AppState {
             inner: Arc::new(Inner {
                 api_keys,
+                identities,
                 http_limiter,
+                registrations,
+                pair_attempts,
                 config,
                 signature,
                 metrics: Metrics::new(),
                 shutdown: Shutdown::new(),
-                hub,
+                hubs,
                 images: ImageIndex::default(),
                 started: Instant::now(),
                 id_prefix: fastrand::u32(..),
                 next_connection: AtomicU64::new(1),
             }),
-        }
+        })
     }
 
     /// The configuration the server started with.
@@ -84,9 +106,24 @@ impl AppState {
         &self.inner.shutdown
     }
 
-    /// Who is connected and subscribed to what.
-    pub(crate) fn hub(&self) -> &Hub {
-        &self.inner.hub
+    /// Who is connected and subscribed to what, per tenant.
+    pub(crate) fn hubs(&self) -> &Hubs {
+        &self.inner.hubs
+    }
+
+    /// Installs, paired devices and pairing codes.
+    pub(crate) fn identities(&self) -> &Identities {
+        &self.inner.identities
+    }
+
+    /// Registrations per client address.
+    pub(crate) fn registrations(&self) -> &AddressLimiter {
+        &self.inner.registrations
+    }
+
+    /// Pairing attempts per client address.
+    pub(crate) fn pair_attempts(&self) -> &AddressLimiter {
+        &self.inner.pair_attempts
     }
 
     /// The images stored since the server started, by id.
@@ -100,7 +137,7 @@ impl AppState {
     }
 
     /// The per-address HTTP rate limiter.
-    pub(crate) fn http_limiter(&self) -> &HttpLimiter {
+    pub(crate) fn http_limiter(&self) -> &AddressLimiter {
         &self.inner.http_limiter
     }
 
@@ -116,26 +153,28 @@ impl AppState {
     }
 }
 
-/// Which id names which stored image file. Only ids this server handed out are served, so a
-/// `GET /images/{id}` can never name a path.
+/// Which id names which stored image file, and whose it is. Only ids this server handed out
+/// are served, so a `GET /images/{id}` can never name a path; in production only to the
+/// tenant that stored it.
 #[derive(Debug, Default)]
 pub(crate) struct ImageIndex(
-    std::sync::Mutex<std::collections::HashMap<String, std::path::PathBuf>>,
+    std::sync::Mutex<std::collections::HashMap<String, (Option<String>, std::path::PathBuf)>>,
 );
 
 impl ImageIndex {
-    pub(crate) fn insert(&self, id: String, path: std::path::PathBuf) {
+    pub(crate) fn insert(&self, id: String, tenant: Option<String>, path: std::path::PathBuf) {
         self.0
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .insert(id, path);
+            .insert(id, (tenant, path));
     }
 
-    pub(crate) fn get(&self, id: &str) -> Option<std::path::PathBuf> {
+    pub(crate) fn get(&self, id: &str, tenant: Option<&str>) -> Option<std::path::PathBuf> {
         self.0
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .get(id)
-            .cloned()
+            .filter(|(owner, _)| owner.as_deref() == tenant)
+            .map(|(_, path)| path.clone())
     }
 }

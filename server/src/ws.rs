@@ -10,12 +10,14 @@
 //! | 1008 | `no pong for two heartbeats` — the peer stopped answering Pings |
 //! | 1009 | `message too big` — a message or frame over `max_message_bytes` |
 //! | 1007 | `invalid UTF-8` — a text frame that is not UTF-8 |
-//! | 1008 | `unauthorized: …` — production: the first frame was not a `hello` with a valid key |
-//! | 1008 | `unauthorized: no API key in time` — production: no `hello` within the auth deadline |
+//! | 1008 | `unauthorized: …` — production: a `hello` with a wrong or revoked token |
+//! | 1008 | `unauthorized: no token in time` — production: a keyless socket neither showed a token, registered nor paired within the auth deadline |
+//! | 1008 | `revoked` — production: the install revoked this socket's device |
 //! | 1008 | `message rate limit exceeded` — production: a flood of messages over the limit |
 //!
 //! In production the handshake is refused with 401 when it carries a wrong key (see
-//! [`crate::auth`]); without one, the socket opens and the key must come in the first frame.
+//! [`crate::auth`]); without one, the socket opens keyless (see [`crate::enroll`]) and joins
+//! its tenant's hub ([`crate::tenants`]) once it shows a token, registers or pairs.
 //! Messages over the rate limit are answered with `rate_limited` and not handled (see
 //! `limits`); the error's `replyTo` is the refused frame's id when it has one, so the client
 //! can tell which frame was refused.
@@ -24,24 +26,31 @@
 //! A send that does not complete within [`SEND_TIMEOUT`] (a peer that stopped reading) ends the
 //! connection without a Close.
 
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::extract::ws::{close_code, CloseFrame, Message, WebSocket, WebSocketUpgrade};
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::Extension;
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
-use semantest_protocol::{frame_id, ErrorCode, ServerFrame, ServerMessage};
+use semantest_protocol::identity::Identity;
+use semantest_protocol::{frame_id, ErrorCode, Role, ServerFrame, ServerMessage};
+use tokio::sync::mpsc;
 use tokio::time::{interval_at, MissedTickBehavior};
 
-use crate::auth::{self, Credentials};
+use crate::auth::{self, Check};
+use crate::enroll::{self, Asker};
 use crate::heartbeat::{Beat, Heartbeat};
+use crate::hub::{Hub, Push};
 use crate::limits::{MessageLimiter, Verdict};
 use crate::listener::Slot;
 use crate::metrics::{Action, LimitScope};
 use crate::reply::{binary_refused, handle_text, Reply, Session};
 use crate::shutdown::CLOSE_REPLY_WAIT;
+use crate::tenants::{LOCAL_TENANT, OPEN_TENANT};
 use crate::AppState;
 
 /// The WebSocket read buffer of one connection (see [`upgrade`]).
@@ -50,35 +59,42 @@ const READ_BUFFER: usize = 1024;
 /// The longest one send may wait for the peer to make room.
 const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// `GET /` with `Upgrade: websocket`: sets the size limits and hands the socket to [`serve`].
+/// `GET /` with `Upgrade: websocket`: checks a token shown in the handshake, sets the size
+/// limits and hands the socket to [`serve`].
 pub(crate) async fn upgrade(
     ws: WebSocketUpgrade,
     State(state): State<AppState>,
     slot: Option<Extension<Slot>>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
 ) -> Response {
     if let Some(refused) = crate::guard::refuse_origin(&state, &headers) {
         return refused;
     }
-    let authenticated = if state.config().requires_auth() {
-        match auth::from_headers(state.api_keys(), &headers) {
-            Credentials::Valid => true,
-            Credentials::Missing => false,
+    let peer = peer.map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0 .0.ip());
+    let client = crate::limits::client_ip(peer, &headers, &state.config().trusted_proxies);
+    let admitted = if state.config().requires_auth() {
+        match auth::check_headers(&state, &headers) {
+            Check::Known(identity) => Admitted::As(Some(identity)),
+            Check::Missing => Admitted::Keyless,
             // A tool that set Authorization reads the 401.
-            Credentials::Invalid if auth::bearer(&headers).is_some() => {
-                tracing::warn!("refused a WebSocket with a wrong API key");
+            Check::Invalid | Check::Revoked if auth::bearer(&headers).is_some() => {
+                tracing::warn!("refused a WebSocket with a wrong or revoked token");
                 return auth::unauthorized(false);
             }
             // A browser cannot read a refused handshake's status (its WebSocket only says
             // 1006), so a wrong key in the subprotocol is told in band: the socket opens,
             // gets the `unauthorized` error and a 1008 with the reason, and nothing else.
-            Credentials::Invalid => {
-                tracing::warn!("refused a WebSocket with a wrong API key (subprotocol)");
-                return ws.protocols([auth::SUBPROTOCOL]).on_upgrade(refuse_in_band);
+            refused => {
+                tracing::warn!("refused a WebSocket with a wrong or revoked token (subprotocol)");
+                let (message, reason) = refused.refusal();
+                return ws
+                    .protocols([auth::SUBPROTOCOL])
+                    .on_upgrade(move |socket| refuse_in_band(socket, message, reason));
             }
         }
     } else {
-        true
+        Admitted::As(None)
     };
     let (requested, limit) = (Instant::now(), state.config().max_message_bytes);
     // Held from the request on, so a shutdown that starts during the upgrade still waits for
@@ -95,21 +111,72 @@ pub(crate) async fn upgrade(
         .max_message_size(limit)
         .max_frame_size(limit)
         .on_upgrade(move |socket| async move {
-            serve(socket, state, requested, authenticated).await;
+            serve(socket, state, requested, admitted, client).await;
             // The connection's slot (see `listener`) is free once the socket is closed.
             drop((held, slot));
         })
+}
+
+/// How a socket was let in.
+#[derive(Debug)]
+enum Admitted {
+    /// Authenticated by its handshake as this identity (`None`: the server needs none).
+    As(Option<Identity>),
+    /// No token yet: it may say hello, ping, register or pair (see [`crate::enroll`]).
+    Keyless,
+}
+
+/// A socket's place in its tenant's hub.
+struct Member {
+    hub: Arc<Hub>,
+    deliveries: mpsc::Receiver<Push>,
+    identity: Option<Identity>,
+}
+
+impl Member {
+    /// Joins the hub of `identity`'s tenant (or the server's only one).
+    fn join(state: &AppState, connection_id: &str, identity: Option<Identity>) -> Self {
+        let tenant = match &identity {
+            Some(identity) => identity.tenant(),
+            None if state.config().environment == crate::Environment::Production => {
+                OPEN_TENANT.to_owned()
+            }
+            None => LOCAL_TENANT.to_owned(),
+        };
+        let device = identity
+            .as_ref()
+            .and_then(Identity::device)
+            .map(str::to_owned);
+        if let Some(device) = &device {
+            state.identities().seen(device, now_ms());
+        }
+        let hub = state.hubs().of(&tenant);
+        let deliveries = hub.join(connection_id, device);
+        Member {
+            hub,
+            deliveries,
+            identity,
+        }
+    }
+}
+
+/// The next frame the hub has for `member`; never, for a socket that is in no hub yet.
+async fn next_push(member: &mut Option<Member>) -> Option<Push> {
+    match member {
+        Some(m) => m.deliveries.recv().await,
+        None => std::future::pending().await,
+    }
 }
 
 /// Sends a socket whose handshake showed a wrong key the reason, and closes it. The client may
 /// already be sending its first frames: they are read and dropped until its Close comes (at
 /// most [`CLOSE_REPLY_WAIT`]), so its writes do not meet a reset connection before it has read
 /// the reason.
-async fn refuse_in_band(mut socket: WebSocket) {
-    let frame = ServerFrame::error(None, ErrorCode::Unauthorized, "the API key is not valid");
+async fn refuse_in_band(mut socket: WebSocket, message: &'static str, reason: &'static str) {
+    let frame = ServerFrame::error(None, ErrorCode::Unauthorized, message);
     let close = Message::Close(Some(CloseFrame {
         code: close_code::POLICY,
-        reason: "unauthorized: API key not valid".into(),
+        reason: reason.into(),
     }));
     if socket
         .send(Message::Text(frame.to_json().into()))
@@ -136,22 +203,25 @@ enum End {
 /// Serves one connection until the client leaves, stops answering, or the server shuts down.
 ///
 /// Generic over the socket so any `Stream + Sink` of messages can stand in for a real one.
-async fn serve<S>(mut socket: S, state: AppState, requested: Instant, mut authenticated: bool)
-where
+async fn serve<S>(
+    mut socket: S,
+    state: AppState,
+    requested: Instant,
+    admitted: Admitted,
+    client: IpAddr,
+) where
     S: Stream<Item = Result<Message, axum::Error>> + Sink<Message, Error = axum::Error> + Unpin,
 {
     let metrics = state.metrics();
     let _open = metrics.connection_opened();
     let connection_id = state.next_connection_id();
-    let heartbeat_secs = state.config().heartbeat_secs;
-    let mut deliveries = state.hub().join(&connection_id);
-    let session = Session {
-        connection_id: &connection_id,
-        signature: state.signature(),
-        heartbeat_secs,
-        hub: state.hub(),
+    let mut member = match admitted {
+        Admitted::As(identity) => Some(Member::join(&state, &connection_id, identity)),
+        Admitted::Keyless => None,
     };
-    let period = Duration::from_secs(heartbeat_secs.max(1));
+    // A keyless socket's hello, told to its hub when it joins one.
+    let mut hello: Option<(Role, String)> = None;
+    let period = Duration::from_secs(state.config().heartbeat_secs.max(1));
     let mut ticker = interval_at((Instant::now() + period).into(), period);
     ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut heartbeat = Heartbeat::new();
@@ -159,20 +229,23 @@ where
     let mut limiter = MessageLimiter::new(state.config());
     let auth_deadline = tokio::time::sleep(Duration::from_millis(state.config().auth_deadline_ms));
     tokio::pin!(auth_deadline);
-    tracing::debug!(%connection_id, authenticated, "websocket open");
+    tracing::debug!(%connection_id, keyless = member.is_none(), "websocket open");
 
     let end = loop {
         tokio::select! {
             () = state.shutdown().triggered() => break End::Close(close_code::AWAY, "server shutting down"),
-            () = &mut auth_deadline, if !authenticated => {
+            () = &mut auth_deadline, if member.is_none() => {
                 state.metrics().error(semantest_protocol::ErrorCode::Unauthorized);
-                break End::Close(close_code::POLICY, "unauthorized: no API key in time");
+                break End::Close(close_code::POLICY, "unauthorized: no token in time");
             }
-            Some(text) = deliveries.recv() => {
-                if send(&mut socket, Message::Text(text.into())).await.is_err() {
-                    break End::Gone;
+            Some(push) = next_push(&mut member) => match push {
+                Push::Text(text) => {
+                    if send(&mut socket, Message::Text(text.into())).await.is_err() {
+                        break End::Gone;
+                    }
                 }
-            }
+                Push::Close(reason) => break End::Close(close_code::POLICY, reason),
+            },
             _ = ticker.tick() => match heartbeat.tick(Instant::now()) {
                 Beat::Ping(payload) => {
                     if send(&mut socket, Message::Ping(payload.into())).await.is_err() {
@@ -204,18 +277,32 @@ where
                         }
                     }
                 }
-                if !authenticated {
-                    match first_frame(message.as_ref(), &state) {
-                        FirstFrame::Accepted => authenticated = true,
-                        FirstFrame::NotData => {}
-                        FirstFrame::Refused(refused, reason) => {
-                            let _ = send_reply(&mut socket, &refused, &state).await;
-                            break End::Close(close_code::POLICY, reason);
-                        }
-                    }
-                }
+                let asker = Asker { state: &state, connection_id: &connection_id, client, now_ms: now_ms() };
                 let reply = match message {
-                    Some(Ok(Message::Text(text))) => handle_text(text.as_str(), &session, now_ms()),
+                    Some(Ok(Message::Text(text))) => match &member {
+                        Some(m) => {
+                            let session = Session { asker, hub: &m.hub, identity: m.identity.as_ref() };
+                            handle_text(text.as_str(), &session)
+                        }
+                        None => {
+                            let keyless = enroll::keyless(text.as_str(), &asker);
+                            if let Some(reason) = keyless.close {
+                                let _ = send_reply(&mut socket, &keyless.reply, &state).await;
+                                break End::Close(close_code::POLICY, reason);
+                            }
+                            if let Some(said) = keyless.hello {
+                                hello = Some(said);
+                            }
+                            if let Some(identity) = keyless.became {
+                                let joined = Member::join(&state, &connection_id, Some(identity));
+                                if let Some((role, client_id)) = &hello {
+                                    joined.hub.set_role(&connection_id, *role, client_id);
+                                }
+                                member = Some(joined);
+                            }
+                            keyless.reply
+                        }
+                    },
                     Some(Ok(Message::Binary(_))) => binary_refused(),
                     Some(Ok(Message::Pong(payload))) => {
                         if let Some(rtt) = heartbeat.pong(&payload, Instant::now()) {
@@ -238,7 +325,9 @@ where
             }
         }
     };
-    state.hub().leave(&connection_id);
+    if let Some(m) = &member {
+        m.hub.leave(&connection_id);
+    }
     tracing::debug!(%connection_id, ?end, "websocket closing");
     if end == End::Gone {
         // Flushes the Close reply the library queued when the client's Close arrived.
@@ -280,34 +369,6 @@ fn rate_limited(per_second: u32, reply_to: Option<String>) -> Reply {
             reply_to,
             semantest_protocol::ErrorCode::RateLimited,
             format!("too many messages: at most {per_second} per second; this one was not handled"),
-        ),
-    }
-}
-
-/// What the first data frame of a socket without a key in its handshake says.
-enum FirstFrame {
-    /// A `hello` with a valid key.
-    Accepted,
-    /// Not a data frame (a control frame, the end, an error): handled as usual.
-    NotData,
-    /// Anything else: this `unauthorized` error, then close with this reason.
-    Refused(Reply, &'static str),
-}
-
-fn first_frame(message: Option<&Result<Message, axum::Error>>, state: &AppState) -> FirstFrame {
-    let checked = match message {
-        Some(Ok(Message::Text(text))) => auth::first_frame(state.api_keys(), text.as_str()),
-        Some(Ok(Message::Binary(_))) => Err(auth::Refusal::not_hello(None)),
-        _ => return FirstFrame::NotData,
-    };
-    match checked {
-        Ok(_) => FirstFrame::Accepted,
-        Err(refusal) => FirstFrame::Refused(
-            Reply {
-                action: Action::Hello,
-                frame: *refusal.frame,
-            },
-            refusal.close_reason,
         ),
     }
 }

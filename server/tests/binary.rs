@@ -57,9 +57,12 @@ fn http_get(addr: &str, path: &str) -> String {
 
 #[test]
 fn runs_on_port_0_answers_and_exits_0_on_sigterm() {
+    let state = tempfile::tempdir().unwrap();
     let mut child = server()
         .args(["--port", "0", "--environment", "production"])
         .env("SEMANTEST_API_KEYS", "binary-test-key-0123456789")
+        // No operator key is needed any more; the book of installs goes to a folder of its own.
+        .env("XDG_STATE_HOME", state.path())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -144,11 +147,21 @@ fn run_to_exit(args: &[&str]) -> (Option<i32>, String) {
 }
 
 #[test]
-fn production_without_a_key_refuses_to_start_and_never_prints_a_key() {
-    let (code, stderr) = run_to_exit(&["--port", "0", "--environment", "production"]);
+fn a_bad_key_or_identity_file_refuses_to_start_and_never_prints_a_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let book = dir.path().join("identity.json");
+    std::fs::write(&book, "{ not json").unwrap();
+    let (code, stderr) = run_to_exit(&[
+        "--port",
+        "0",
+        "--environment",
+        "production",
+        "--identity-file",
+        book.to_str().unwrap(),
+    ]);
     assert_eq!(code, Some(1), "{stderr}");
     assert!(
-        stderr.contains("production needs at least one API key"),
+        stderr.contains("cannot start: the identity file") && stderr.contains("is not valid"),
         "{stderr}"
     );
     let (code, stderr) = run_to_exit(&[
@@ -170,7 +183,6 @@ fn production_without_a_key_refuses_to_start_and_never_prints_a_key() {
         !stderr.contains("secret key with spaces"),
         "the key is not repeated: {stderr}"
     );
-    let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("keys");
     std::fs::write(&file, "# keys\nfile-key-0123456789abcdef\nnot a key\n").unwrap();
     let (code, stderr) = run_to_exit(&[

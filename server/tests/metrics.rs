@@ -280,6 +280,11 @@ async fn metrics_after_real_traffic_parse_as_openmetrics_with_exact_values() {
             ("unsubscribe", 0.0),
             ("publish", 0.0),
             ("reply", 0.0),
+            ("register", 0.0),
+            ("pair", 0.0),
+            ("pairCode", 0.0),
+            ("devices", 0.0),
+            ("revoke", 0.0),
             ("unknown", 2.0),
         ])
     );
@@ -294,6 +299,7 @@ async fn metrics_after_real_traffic_parse_as_openmetrics_with_exact_values() {
             ("rate_limited", 0.0),
             ("unauthorized", 0.0),
             ("no_extension", 0.0),
+            ("invalid_code", 0.0),
             ("internal", 0.0),
         ])
     );

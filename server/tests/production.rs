@@ -20,9 +20,6 @@ use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
 const KEY: &str = "production-test-key-0123456789";
 
-/// The close reason when something other than a hello comes first.
-const FIRST: &str = "unauthorized: hello with an API key must come first";
-
 fn production() -> Config {
     Config {
         environment: Environment::Production,
@@ -119,22 +116,32 @@ fn get(path: &str, extra: &str) -> String {
 }
 
 #[tokio::test]
-async fn a_hello_without_a_key_is_unauthorized_and_closed_with_1008() {
+async fn a_hello_without_a_key_is_welcomed_and_may_only_ping_register_or_pair() {
     let server = TestServer::start(production()).await;
     let mut good = authenticated(&server).await;
-    let mut bad = server.connect().await;
-    send_text(&mut bad, HELLO).await;
-    let frame = next_frame(&mut bad).await;
-    let close_reason = "unauthorized: no API key";
+    let mut keyless = server.connect().await;
+    send_text(&mut keyless, HELLO).await;
+    let frame = next_frame(&mut keyless).await;
     assert_eq!(frame.reply_to.as_deref(), Some("h1"));
-    match frame.message {
-        ServerMessage::Error(e) => {
-            assert_eq!(e.code, ErrorCode::Unauthorized);
-            assert!(e.message.contains("payload.token"), "{}", e.message);
-        }
-        other => panic!("{other:?}"),
+    assert!(
+        matches!(frame.message, ServerMessage::Welcome(_)),
+        "{frame:?}"
+    );
+    for action in ["subscribe", "publish", "pairCode", "devices"] {
+        let payload = match action {
+            "subscribe" => r#"{"events":["status"]}"#,
+            "publish" => r#"{"event":"status","data":1}"#,
+            _ => "{}",
+        };
+        let text = format!(r#"{{"action":"{action}","id":"x","payload":{payload}}}"#);
+        send_text(&mut keyless, &text).await;
+        let message = expect_error(&mut keyless, ErrorCode::Unauthorized).await;
+        assert!(
+            message.contains("register") && message.contains("pair"),
+            "{message}"
+        );
     }
-    expect_close(&mut bad, CloseCode::Policy, close_reason).await;
+    still_served(&mut keyless).await;
     still_served(&mut good).await;
 }
 
@@ -156,26 +163,26 @@ async fn a_wrong_key_in_hello_is_refused_without_echoing_it() {
 }
 
 #[tokio::test]
-async fn any_other_first_frame_is_unauthorized() {
+async fn bad_first_frames_are_answered_and_the_keyless_socket_stays_until_its_deadline() {
     let server = TestServer::start(production()).await;
-    let mut pinger = server.connect().await;
+    let mut keyless = server.connect().await;
+    binary_and_garbage_are_refused(&mut keyless).await;
     send_text(
-        &mut pinger,
-        r#"{"action":"ping","id":"p1","payload":{"t":1}}"#,
+        &mut keyless,
+        r#"{"action":"publish","id":"p1","payload":{"event":"status"}}"#,
     )
     .await;
-    let frame = next_frame(&mut pinger).await;
+    let frame = next_frame(&mut keyless).await;
     assert_eq!(frame.reply_to.as_deref(), Some("p1"));
     assert!(matches!(frame.message, ServerMessage::Error(e) if e.code == ErrorCode::Unauthorized));
-    expect_close(&mut pinger, CloseCode::Policy, FIRST).await;
-    let mut binary = server.connect().await;
-    binary.send(Message::binary(vec![1, 2, 3])).await.unwrap();
-    expect_error(&mut binary, ErrorCode::Unauthorized).await;
-    expect_close(&mut binary, CloseCode::Policy, FIRST).await;
-    let mut garbage = server.connect().await;
-    send_text(&mut garbage, "{not json").await;
-    expect_error(&mut garbage, ErrorCode::Unauthorized).await;
-    expect_close(&mut garbage, CloseCode::Policy, FIRST).await;
+    still_served(&mut keyless).await;
+}
+
+async fn binary_and_garbage_are_refused(client: &mut Client) {
+    client.send(Message::binary(vec![1, 2, 3])).await.unwrap();
+    expect_error(client, ErrorCode::BadFrame).await;
+    send_text(client, "{not json").await;
+    expect_error(client, ErrorCode::BadJson).await;
 }
 
 #[tokio::test]
@@ -190,7 +197,7 @@ async fn a_silent_socket_without_a_key_is_closed_at_the_deadline() {
     expect_close(
         &mut silent,
         CloseCode::Policy,
-        "unauthorized: no API key in time",
+        "unauthorized: no token in time",
     )
     .await;
     still_served(&mut good).await;
@@ -307,7 +314,13 @@ async fn http_endpoints_that_hold_data_need_the_key() {
     );
     let stored = http(addr, &upload).await;
     assert!(stored.starts_with("HTTP/1.1 201"), "{stored}");
-    assert_eq!(std::fs::read(dir.path().join("a.png")).unwrap(), b"abc");
+    // The key's tenant has a folder of its own.
+    let folders: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(folders.len(), 1, "{folders:?}");
+    assert_eq!(std::fs::read(folders[0].join("a.png")).unwrap(), b"abc");
 }
 
 #[tokio::test]
