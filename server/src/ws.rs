@@ -244,7 +244,13 @@ async fn serve<S>(
                         break End::Gone;
                     }
                 }
-                Push::Close(reason) => break End::Close(close_code::POLICY, reason),
+                Push::Close(reason) => {
+                    // The reason first, in band: a browser's close event may not say it.
+                    let (message, _) = Check::Revoked.refusal();
+                    let frame = ServerFrame::error(None, ErrorCode::Unauthorized, message);
+                    let _ = send(&mut socket, Message::Text(frame.to_json().into())).await;
+                    break End::Close(close_code::POLICY, reason);
+                }
             },
             _ = ticker.tick() => match heartbeat.tick(Instant::now()) {
                 Beat::Ping(payload) => {

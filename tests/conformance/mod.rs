@@ -15,10 +15,23 @@ use serde_json::{Map, Value};
 /// The cases, as written.
 pub const CASES: &str = include_str!("cases.json");
 
+/// How a connection of a case shows who it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Auth {
+    /// The harness's operator API key (the default).
+    Operator,
+    /// No token at all: a keyless socket.
+    Keyless,
+    /// This token (issued by `register` or `pair`), in the `hello`.
+    Token(String),
+}
+
 /// What a harness does for the runner. Connections are named by the case (`tool`, `ext`, …).
+/// Every harness runs a production server: an operator key, registration and pairing.
 pub trait Server {
-    /// Opens connection `name` and says `hello` as `role` with `client_id`; it got `welcome`.
-    async fn open(&mut self, name: &str, role: &str, client_id: &str);
+    /// Opens connection `name`, showing `auth`, and says `hello` as `role` with `client_id`;
+    /// returns the answer to the hello (`welcome`, or the error refusing it).
+    async fn open(&mut self, name: &str, role: &str, client_id: &str, auth: Auth) -> Value;
     /// Sends `text` on `name` and returns the server's answer to it (`None`: no answer).
     async fn send(&mut self, name: &str, text: &str) -> Option<Value>;
     /// The frames pushed to `name` since the last call (events and replies, not answers):
@@ -26,6 +39,8 @@ pub trait Server {
     async fn received(&mut self, name: &str, expected: usize) -> Vec<Value>;
     /// The socket of `name` dies without a close handshake.
     async fn drop_connection(&mut self, name: &str);
+    /// Whether the server closed the socket of `name` (waits a while for it).
+    async fn closed(&mut self, name: &str) -> bool;
 }
 
 #[derive(Debug, Deserialize)]
@@ -46,6 +61,7 @@ enum Step {
     Send(Send),
     Receives(Receives),
     Drop(String),
+    Closed(String),
 }
 
 #[derive(Debug, Deserialize)]
@@ -55,6 +71,12 @@ struct Open {
     name: String,
     role: String,
     client_id: String,
+    /// `"operator"` (the default), `"none"`, or a token (usually a bound `"$name"`).
+    #[serde(default)]
+    auth: Option<Value>,
+    /// The answer expected to the hello (default: a `welcome`).
+    #[serde(default)]
+    answer: Option<Value>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -77,6 +99,9 @@ struct Receives {
 
 /// Values bound by `"$name"` strings in expected frames.
 type Vars = HashMap<String, Value>;
+
+/// The operator API key every harness configures its server with.
+pub const OPERATOR_KEY: &str = "conformance-operator-key-0123456789";
 
 /// Runs every case, each on a server from `fresh`; panics listing the cases that failed.
 pub async fn run_all<S, F, Fut>(mut fresh: F)
@@ -108,7 +133,22 @@ async fn run<S: Server>(server: &mut S, case: &Case) -> Result<(), String> {
     for (n, step) in case.steps.iter().enumerate() {
         let at = |why: String| format!("step {}: {why}", n + 1);
         match step {
-            Step::Open(o) => server.open(&o.name, &o.role, &o.client_id).await,
+            Step::Open(o) => {
+                let auth = match o.auth.as_ref().map(|a| substitute(a, &vars)) {
+                    None => Auth::Operator,
+                    Some(Value::String(s)) if s == "operator" => Auth::Operator,
+                    Some(Value::String(s)) if s == "none" => Auth::Keyless,
+                    Some(Value::String(token)) => Auth::Token(token),
+                    Some(other) => return Err(at(format!("auth must be a string, not {other}"))),
+                };
+                let answer = server.open(&o.name, &o.role, &o.client_id, auth).await;
+                let want = o
+                    .answer
+                    .clone()
+                    .unwrap_or_else(|| serde_json::json!({"type": "welcome"}));
+                matches(&want, &answer, &mut vars, "hello's answer")
+                    .map_err(|why| at(format!("{why}\n    got {answer}")))?;
+            }
             Step::Send(s) => {
                 let text = match (&s.frame, &s.text) {
                     (Some(frame), None) => substitute(frame, &vars).to_string(),
@@ -135,6 +175,11 @@ async fn run<S: Server>(server: &mut S, case: &Case) -> Result<(), String> {
                 }
             }
             Step::Drop(name) => server.drop_connection(name).await,
+            Step::Closed(name) => {
+                if !server.closed(name).await {
+                    return Err(at(format!("the server did not close {name}")));
+                }
+            }
         }
     }
     Ok(())
