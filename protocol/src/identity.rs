@@ -187,6 +187,38 @@ impl Identity {
     }
 }
 
+/// What a shown token turns out to be, on either server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Lookup {
+    /// A live install or device.
+    Known(Identity),
+    /// A device token whose device was revoked.
+    Revoked,
+    /// Nobody's.
+    Unknown,
+}
+
+/// Why a `pair` was refused (the `invalid_code` error's message), on either server.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PairError {
+    /// No such code (mistyped, used, or from another server).
+    #[error("this pairing code is not valid (mistyped, or already used); ask the extension for a new one")]
+    Unknown,
+    /// The code existed but its 10 minutes are over.
+    #[error("this pairing code expired (codes are valid for 10 minutes); ask the extension for a new one")]
+    Expired,
+    /// The install has as many devices as it may.
+    #[error(
+        "this extension already has {MAX_DEVICES} paired devices; revoke one in its options first"
+    )]
+    Full,
+}
+
+/// The message of the `unauthorized` error that refuses a revoked device's token, and the
+/// reason of the 1008 that follows.
+pub const REVOKED_MESSAGE: &str =
+    "this device was revoked in the extension's options; pair it again with a new code";
+
 /// The refusal of an identity action from a socket that may not ask for it.
 pub const ONLY_AN_INSTALL: &str =
     "only the extension's own socket (an install token) may manage pairing and devices";

@@ -56,6 +56,20 @@ pub fn subscriptions_after(
     Ok(after)
 }
 
+/// The bucket a client address counts in for the per-address limits (rate limits,
+/// registrations, pairing attempts, connection caps): IPv4 addresses alone, IPv6 addresses by
+/// their /64 (one subscriber's usual allocation), so a client cannot multiply its limits by
+/// walking through its own prefix.
+pub fn address_bucket(ip: std::net::IpAddr) -> std::net::IpAddr {
+    match ip.to_canonical() {
+        std::net::IpAddr::V6(v6) => {
+            let bits = u128::from(v6) & !((1u128 << 64) - 1);
+            std::net::IpAddr::V6(std::net::Ipv6Addr::from(bits))
+        }
+        v4 => v4,
+    }
+}
+
 /// Whether `event` needs an extension to act on it (see [`EXTENSION_EVENTS`]).
 pub fn needs_extension(event: &str) -> bool {
     EXTENSION_EVENTS.contains(&event)

@@ -45,7 +45,7 @@ impl Check {
     pub(crate) fn refusal(&self) -> (&'static str, &'static str) {
         match self {
             Check::Revoked => (
-                "this device was revoked in the extension's options; pair it again with a new code",
+                semantest_protocol::identity::REVOKED_MESSAGE,
                 "unauthorized: revoked",
             ),
             _ => (

@@ -15,38 +15,12 @@ use semantest_protocol::identity::{
     clean_name, issue, Device, DeviceList, Identity, PairCodeIssued, Paired, PairingCode,
     Registered, MAX_DEVICES, PAIR_CODE_TTL_SECS,
 };
+pub(crate) use semantest_protocol::identity::{Lookup, PairError};
 use serde::{Deserialize, Serialize};
 
 /// How many pairing codes one install may have alive at once (a new one past that replaces
 /// the oldest).
 const MAX_CODES_PER_INSTALL: usize = 4;
-
-/// What a shown token turns out to be.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Lookup {
-    /// A live install or device.
-    Known(Identity),
-    /// A device token whose device was revoked.
-    Revoked,
-    /// Nobody's.
-    Unknown,
-}
-
-/// Why a `pair` failed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub(crate) enum PairError {
-    /// No such code (mistyped, used, or from another server).
-    #[error("this pairing code is not valid (mistyped, or already used); ask the extension for a new one")]
-    Unknown,
-    /// The code existed but its 10 minutes are over.
-    #[error("this pairing code expired (codes are valid for 10 minutes); ask the extension for a new one")]
-    Expired,
-    /// The install has as many devices as it may.
-    #[error(
-        "this extension already has {MAX_DEVICES} paired devices; revoke one in its options first"
-    )]
-    Full,
-}
 
 /// Why a `revoke` failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -164,18 +164,7 @@ fn is_trusted(ip: IpAddr, trusted: &[IpAddr]) -> bool {
     trusted.iter().any(|t| t.to_canonical() == ip)
 }
 
-/// The bucket an address counts in, for the rate limit and the connection caps: IPv4
-/// addresses alone, IPv6 addresses by their /64 (one subscriber's usual allocation), so a
-/// client cannot multiply its limits by walking through its own prefix.
-pub(crate) fn bucket(ip: IpAddr) -> IpAddr {
-    match ip.to_canonical() {
-        IpAddr::V6(v6) => {
-            let bits = u128::from(v6) & !((1u128 << 64) - 1);
-            IpAddr::V6(std::net::Ipv6Addr::from(bits))
-        }
-        v4 => v4,
-    }
-}
+pub(crate) use semantest_protocol::rules::address_bucket as bucket;
 
 /// The TCP peer of a request (set by the listener); unspecified when served without one, as
 /// in `oneshot` tests.

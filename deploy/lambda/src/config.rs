@@ -51,8 +51,13 @@ pub struct Config {
     pub management_endpoint: Option<String>,
     /// `SEMANTEST_API_KEY_SHA256`: the SHA-256 of each accepted key.
     pub keys: ApiKeys,
-    /// `SEMANTEST_ALLOW_ANONYMOUS=true`: no key needed (a test stack).
+    /// `SEMANTEST_ALLOW_ANONYMOUS=true`: no key needed (a test stack); every socket is then
+    /// in one tenant. Without it, installs register and devices pair (operator keys optional).
     pub allow_anonymous: bool,
+    /// `SEMANTEST_REGISTRATIONS_PER_HOUR`: installs one client address may register per hour.
+    pub registrations_per_hour: u32,
+    /// `SEMANTEST_PAIR_ATTEMPTS_PER_HOUR`: pairing attempts one client address may make per hour.
+    pub pair_attempts_per_hour: u32,
     /// `SEMANTEST_ENVIRONMENT`: what the signature says (default `production`).
     pub environment: String,
     /// `SEMANTEST_S3_FORCE_PATH_STYLE=true`: path-style S3 URLs (moto on loopback).
@@ -80,9 +85,6 @@ pub enum ConfigError {
         /// Why.
         reason: String,
     },
-    /// Keys are required but none is configured.
-    #[error("no API key is configured: set SEMANTEST_API_KEY_SHA256 to the SHA-256 of each key (comma-separated), or SEMANTEST_ALLOW_ANONYMOUS=true for an open test stack")]
-    NoKeys,
 }
 
 impl Config {
@@ -131,10 +133,26 @@ impl Config {
             var: "SEMANTEST_API_KEY_SHA256",
             reason: e.to_string(),
         })?;
-        let checks_keys = matches!(handler, Handler::Connect | Handler::Default);
-        if checks_keys && keys.is_empty() && !allow_anonymous {
-            return Err(ConfigError::NoKeys);
-        }
+        let per_hour = |var: &'static str, default: u32| -> Result<u32, ConfigError> {
+            match get(var) {
+                None => Ok(default),
+                Some(v) => match v.parse::<u32>() {
+                    Ok(n) if n > 0 => Ok(n),
+                    _ => Err(ConfigError::Invalid {
+                        var,
+                        reason: "a whole number of at least 1".to_owned(),
+                    }),
+                },
+            }
+        };
+        let registrations_per_hour = per_hour(
+            "SEMANTEST_REGISTRATIONS_PER_HOUR",
+            semantest_protocol::identity::REGISTRATIONS_PER_HOUR,
+        )?;
+        let pair_attempts_per_hour = per_hour(
+            "SEMANTEST_PAIR_ATTEMPTS_PER_HOUR",
+            semantest_protocol::identity::PAIR_FAILURES_PER_HOUR,
+        )?;
         let max_upload_bytes = match get("SEMANTEST_MAX_UPLOAD_BYTES") {
             None => DEFAULT_MAX_UPLOAD_BYTES,
             Some(v) => v.parse().map_err(|_| ConfigError::Invalid {
@@ -149,6 +167,8 @@ impl Config {
             management_endpoint,
             keys,
             allow_anonymous,
+            registrations_per_hour,
+            pair_attempts_per_hour,
             environment: get("SEMANTEST_ENVIRONMENT").unwrap_or_else(|| "production".to_owned()),
             s3_force_path_style: flag("SEMANTEST_S3_FORCE_PATH_STYLE")?,
             max_upload_bytes,
@@ -199,9 +219,14 @@ mod tests {
     }
 
     #[test]
-    fn keys_are_required_unless_the_stack_is_open_on_purpose() {
+    fn tokens_are_required_unless_the_stack_is_open_on_purpose() {
         let base = [("SEMANTEST_HANDLER", "connect"), ("SEMANTEST_TABLE", "t")];
-        assert_eq!(read(&base).unwrap_err(), ConfigError::NoKeys);
+        // No operator key: installs register and devices pair.
+        let identities = read(&base).unwrap();
+        assert!(identities.requires_key());
+        assert_eq!(identities.registrations_per_hour, 10);
+        let bad = read(&[base[0], base[1], ("SEMANTEST_PAIR_ATTEMPTS_PER_HOUR", "0")]).unwrap_err();
+        assert!(bad.to_string().contains("at least 1"), "{bad}");
         let open = read(&[base[0], base[1], ("SEMANTEST_ALLOW_ANONYMOUS", "true")]).unwrap();
         assert!(!open.requires_key());
         let keyed = read(&[base[0], base[1], ("SEMANTEST_API_KEY_SHA256", DIGEST)]).unwrap();

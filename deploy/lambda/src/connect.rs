@@ -10,6 +10,8 @@ use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxy
 use http::{header, HeaderMap, HeaderValue};
 use semantest_protocol::keys::{self, Credentials, SUBPROTOCOL};
 
+use semantest_protocol::identity::{Identity, Lookup};
+
 use crate::reply::ws_status;
 use crate::store::{NewConnection, OPEN_TENANT};
 use crate::{Config, Services};
@@ -19,12 +21,23 @@ use crate::{Config, Services};
 pub enum Admission {
     /// Refuse the handshake with this status and reason.
     Refuse(i64, &'static str),
+    /// A token that is no operator key: look it up in the table, then decide.
+    Lookup {
+        /// The token shown.
+        token: String,
+        /// It came in `Authorization` (a tool, which reads a 401), not the subprotocol.
+        in_authorization: bool,
+        /// Select `semantest.v1` (the client offered it).
+        subprotocol: bool,
+    },
     /// Open the socket; `authed` says whether it still owes a key.
     Accept {
         /// A valid key was shown (or none is needed).
         authed: bool,
-        /// The id of that key ([`OPEN_TENANT`] without keys): the connection's tenant.
+        /// The connection's tenant: its operator key's, or [`OPEN_TENANT`] without keys.
         tenant: Option<String>,
+        /// The operator key's identity, when one was shown.
+        identity: Option<Identity>,
         /// A wrong key came in the subprotocol: a browser cannot read a refused handshake's
         /// status, so the socket opens and its first frame gets the reason, then a close.
         wrong_key: bool,
@@ -41,22 +54,35 @@ pub fn admit(config: &Config, headers: &HeaderMap) -> Admission {
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
         .any(|p| p.trim() == SUBPROTOCOL);
-    let accept = |authed, tenant: Option<String>, wrong_key| Admission::Accept {
+    let accept = |authed, identity: Option<Identity>, wrong_key| Admission::Accept {
         authed,
-        tenant,
+        tenant: identity.as_ref().map(Identity::tenant),
+        identity,
         wrong_key,
         subprotocol: offered,
     };
     if !config.requires_key() {
-        return accept(true, Some(OPEN_TENANT.to_owned()), false);
+        return Admission::Accept {
+            authed: true,
+            tenant: Some(OPEN_TENANT.to_owned()),
+            identity: None,
+            wrong_key: false,
+            subprotocol: offered,
+        };
     }
     match keys::from_headers(&config.keys, headers) {
-        // A tool that set Authorization reads the 401.
-        Credentials::Invalid if keys::bearer(headers).is_some() => {
-            Admission::Refuse(401, "the API key is not valid")
-        }
-        Credentials::Invalid => accept(false, None, true),
-        Credentials::Valid => accept(true, keys::shown(headers).map(keys::key_id), false),
+        Credentials::Invalid => Admission::Lookup {
+            token: keys::shown(headers).unwrap_or_default().to_owned(),
+            in_authorization: keys::bearer(headers).is_some(),
+            subprotocol: offered,
+        },
+        Credentials::Valid => accept(
+            true,
+            keys::shown(headers).map(|key| Identity::Operator {
+                key_id: keys::key_id(key),
+            }),
+            false,
+        ),
         Credentials::Missing => accept(false, None, false),
     }
 }
@@ -70,40 +96,103 @@ pub async fn handle(
     let Some(id) = event.request_context.connection_id.as_deref() else {
         return ws_status(400, Some("no connection id".to_owned()), HeaderMap::new());
     };
-    match admit(&services.config, &event.headers) {
+    let (new, subprotocol) = match admit(&services.config, &event.headers) {
         Admission::Refuse(status, reason) => {
             tracing::warn!(connection = id, "refused a handshake: {reason}");
-            ws_status(status, Some(reason.to_owned()), HeaderMap::new())
+            return ws_status(status, Some(reason.to_owned()), HeaderMap::new());
+        }
+        Admission::Lookup {
+            token,
+            in_authorization,
+            subprotocol,
+        } => {
+            let found = match services.store.lookup_token(&token).await {
+                Ok(found) => found,
+                Err(e) => {
+                    tracing::error!(connection = id, "{e}");
+                    return ws_status(
+                        500,
+                        Some("the service could not check the token; retry".to_owned()),
+                        HeaderMap::new(),
+                    );
+                }
+            };
+            let revoked = found == Lookup::Revoked;
+            match found {
+                Lookup::Known(identity) => {
+                    let new = NewConnection {
+                        authed: true,
+                        wrong_key: false,
+                        revoked: false,
+                        tenant: None,
+                        identity: Some(identity),
+                    };
+                    (new, subprotocol)
+                }
+                // A tool that set Authorization reads the 401.
+                _ if in_authorization => {
+                    let reason = if revoked {
+                        semantest_protocol::identity::REVOKED_MESSAGE
+                    } else {
+                        "the API key is not valid"
+                    };
+                    tracing::warn!(connection = id, "refused a handshake: {reason}");
+                    return ws_status(401, Some(reason.to_owned()), HeaderMap::new());
+                }
+                _ => {
+                    let new = NewConnection {
+                        authed: false,
+                        wrong_key: true,
+                        revoked,
+                        tenant: None,
+                        identity: None,
+                    };
+                    (new, subprotocol)
+                }
+            }
         }
         Admission::Accept {
             authed,
             tenant,
+            identity,
             wrong_key,
             subprotocol,
         } => {
             let new = NewConnection {
                 authed,
                 wrong_key,
+                revoked: false,
                 tenant,
+                identity,
             };
-            let stored = services.store.put_connection(id, &new, now_ms);
-            if let Err(e) = stored.await {
-                tracing::error!(connection = id, "{e}");
-                return ws_status(
-                    500,
-                    Some("the service could not store the connection; retry".to_owned()),
-                    HeaderMap::new(),
-                );
-            }
-            tracing::info!(connection = id, authed, wrong_key, "connected");
-            let mut headers = HeaderMap::new();
-            if subprotocol {
-                headers.insert(
-                    header::SEC_WEBSOCKET_PROTOCOL,
-                    HeaderValue::from_static(SUBPROTOCOL),
-                );
-            }
-            ws_status(200, None, headers)
+            (new, subprotocol)
         }
+    };
+    let stored = services.store.put_connection(id, &new, now_ms).await;
+    let noted = match (&stored, &new.identity) {
+        (Ok(()), Some(identity)) => services.store.device_socket(identity, id, now_ms).await,
+        _ => Ok(()),
+    };
+    if let Err(e) = stored.and(noted) {
+        tracing::error!(connection = id, "{e}");
+        return ws_status(
+            500,
+            Some("the service could not store the connection; retry".to_owned()),
+            HeaderMap::new(),
+        );
     }
+    tracing::info!(
+        connection = id,
+        authed = new.authed,
+        wrong_key = new.wrong_key,
+        "connected"
+    );
+    let mut headers = HeaderMap::new();
+    if subprotocol {
+        headers.insert(
+            header::SEC_WEBSOCKET_PROTOCOL,
+            HeaderValue::from_static(SUBPROTOCOL),
+        );
+    }
+    ws_status(200, None, headers)
 }

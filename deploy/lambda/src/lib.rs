@@ -9,6 +9,9 @@
 //!   answer 410 Gone), `reply`, `requestUpload` (a presigned S3 `PUT`);
 //! - `http` ([`http_routes`]): `GET /health`, `/signature`, `/semantest-signature`.
 //!
+//! Registration, pairing and revocation keep their items beside the connections
+//! ([`identity`]).
+//!
 //! Effects are behind three small adapters — [`store`] (DynamoDB), [`push`] (the API Gateway
 //! management API) and [`uploads`] (S3 presigning) — built from one [`aws`] SDK configuration,
 //! so the tests run the same code against moto and a local management API.
@@ -17,7 +20,9 @@ pub mod aws;
 pub mod config;
 pub mod connect;
 pub mod disconnect;
+mod enroll;
 pub mod http_routes;
+pub mod identity;
 pub mod message;
 pub mod push;
 pub mod reply;

@@ -19,19 +19,23 @@ use std::time::Duration;
 
 use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
 use futures::stream::{self, StreamExt};
-use semantest_protocol::keys;
+use std::net::{IpAddr, Ipv4Addr};
+
+use semantest_protocol::rules::{
+    self, needs_extension, refuse_names, subscriptions_after, takes_extension_events,
+};
 use semantest_protocol::{
-    frame_id, shorten, valid_event_name, Ack, ClientFrame, ClientMessage, ErrorCode, EventPayload,
-    FrameError, Pong, ServerFrame, ServerMessage, Welcome, EXTENSION_EVENTS,
+    frame_id, shorten, Ack, ClientFrame, ClientMessage, ErrorCode, EventPayload, Pong, Role,
+    ServerFrame, ServerMessage, Welcome,
 };
 
+use crate::enroll::Asker;
 use crate::push::Delivery;
 use crate::reply::ws;
 use crate::store::{Claim, Connection, Publisher, Remembered, StoreError, OPEN_TENANT};
 use crate::{http_routes, Services};
 
-/// How many event names one connection may subscribe to (as the local server).
-pub const MAX_SUBSCRIPTIONS: usize = 64;
+pub use semantest_protocol::rules::MAX_SUBSCRIPTIONS;
 /// How often the service expects a ping (API Gateway closes a socket idle for 10 minutes).
 pub const HEARTBEAT_SECS: u64 = 20;
 /// How many management API calls one publish makes at once.
@@ -61,7 +65,14 @@ pub async fn handle(
             return ws(Some(frame.to_json()));
         }
     };
-    match answer(services, id, text, now_ms).await {
+    let client = event
+        .request_context
+        .identity
+        .source_ip
+        .as_deref()
+        .and_then(|ip| ip.parse().ok())
+        .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+    match answer(services, id, client, text, now_ms).await {
         Ok(Some(frame)) => ws(Some(frame.to_json())),
         Ok(None) => ws(None),
         Err(e) => {
@@ -80,6 +91,7 @@ pub async fn handle(
 async fn answer(
     services: &Services,
     id: &str,
+    client: IpAddr,
     text: &str,
     now_ms: u64,
 ) -> Result<Option<ServerFrame>, StoreError> {
@@ -99,77 +111,47 @@ async fn answer(
         return Ok(Some(frame));
     };
     if connection.wrong_key {
-        let frame = ServerFrame::error(None, ErrorCode::Unauthorized, "the API key is not valid");
-        tracing::warn!(connection = id, "unauthorized: API key not valid");
+        let message = if connection.revoked {
+            semantest_protocol::identity::REVOKED_MESSAGE
+        } else {
+            "the API key is not valid"
+        };
+        let frame = ServerFrame::error(None, ErrorCode::Unauthorized, message);
+        tracing::warn!(connection = id, "unauthorized: {message}");
         services.push.post(id, &frame.to_json()).await;
         services.push.close(id).await;
         return Ok(None);
     }
     if config.requires_key() && !connection.authed {
-        return match keys::first_frame(&config.keys, text) {
-            Ok(frame) => {
-                // A hello with a valid key: its id is the connection's tenant from now on.
-                let tenant = match &frame.message {
-                    ClientMessage::Hello(h) => h.token.as_ref().map(|t| keys::key_id(t.expose())),
-                    _ => None,
-                };
-                let session = Session {
-                    id,
-                    connection: &connection,
-                    tenant: tenant.as_deref().unwrap_or(OPEN_TENANT),
-                    new_tenant: tenant.as_deref(),
-                };
-                dispatch(services, &session, frame, now_ms).await
-            }
-            // A hello without a valid key: the error goes out before the close, so the
-            // client can say why (a close through the management API carries no reason).
-            Err(refusal) if is_hello(text) => {
-                tracing::warn!(connection = id, "{}", refusal.close_reason);
-                services.push.post(id, &refusal.frame.to_json()).await;
-                services.push.close(id).await;
-                Ok(None)
-            }
-            // Anything else before the key only gets this frame refused: API Gateway may
-            // hand a socket's frames to the handlers out of order, so the hello with the key
-            // may still be on its way. Such a socket can do nothing, and API Gateway closes
-            // it after 10 idle minutes.
-            Err(refusal) => Ok(Some(*refusal.frame)),
+        let asker = Asker {
+            id,
+            connection: &connection,
+            client,
+            now_ms,
         };
+        return crate::enroll::keyless(services, &asker, text).await;
     }
     let tenant = connection.tenant.as_deref().unwrap_or(OPEN_TENANT);
     let session = Session {
         id,
         connection: &connection,
         tenant,
-        new_tenant: None,
+        client,
     };
     match ClientFrame::parse(text) {
         Ok(frame) => dispatch(services, &session, frame, now_ms).await,
-        Err(error) => Ok(Some(refuse(&error))),
+        Err(error) => Ok(Some(ServerFrame::refusing(&error))),
     }
 }
 
-/// The connection a frame came from.
-struct Session<'a> {
-    id: &'a str,
-    connection: &'a Connection,
-    /// Its tenant: the id of its key, or [`OPEN_TENANT`].
-    tenant: &'a str,
-    /// Set when this frame is the hello that brings the key.
-    new_tenant: Option<&'a str>,
-}
-
-fn is_hello(text: &str) -> bool {
-    matches!(ClientFrame::parse(text), Ok(f) if matches!(f.message, ClientMessage::Hello(_)))
-}
-
-fn refuse(error: &FrameError) -> ServerFrame {
-    let code = match error {
-        FrameError::UnknownAction { .. } => ErrorCode::UnknownAction,
-        FrameError::BadPayload { .. } => ErrorCode::BadPayload,
-        _ => ErrorCode::BadJson,
-    };
-    ServerFrame::error(error.id().map(str::to_owned), code, error.to_string())
+/// The connection an authenticated frame came from.
+pub(crate) struct Session<'a> {
+    pub(crate) id: &'a str,
+    pub(crate) connection: &'a Connection,
+    /// Its tenant: its identity's, or [`OPEN_TENANT`] on a stack without identities.
+    pub(crate) tenant: &'a str,
+    /// The client's address.
+    pub(crate) client: IpAddr,
 }
 
 fn bad(frame_id: &str, message: impl Into<String>) -> Option<ServerFrame> {
@@ -200,16 +182,25 @@ async fn dispatch(
         ClientMessage::Hello(hello) => {
             let stored = services
                 .store
-                .hello(id, hello.role, &hello.client_id, session.new_tenant)
+                .hello(id, hello.role, &hello.client_id, None)
                 .await?;
             if !stored {
                 return Ok(None); // the socket is gone
             }
-            reply(ServerMessage::Welcome(Welcome {
-                connection_id: id.to_owned(),
-                server: http_routes::signature(&services.config),
-                heartbeat_secs: HEARTBEAT_SECS,
-            }))
+            reply(welcome(services, id))
+        }
+        message @ (ClientMessage::Register(_)
+        | ClientMessage::Pair(_)
+        | ClientMessage::PairCode
+        | ClientMessage::Devices
+        | ClientMessage::Revoke(_)) => {
+            let asker = Asker {
+                id,
+                connection: session.connection,
+                client: session.client,
+                now_ms,
+            };
+            Some(crate::enroll::manage(services, &asker, fid, message).await?)
         }
         ClientMessage::Ping(ping) => reply(ServerMessage::Pong(Pong {
             t: ping.t,
@@ -222,15 +213,15 @@ async fn dispatch(
             subscribe(services, session, &fid, e.events, false, now_ms).await?
         }
         ClientMessage::Publish(p) => {
-            if !valid_event_name(&p.event) {
-                return Ok(bad(&fid, invalid_name(&p.event)));
+            if let Some(refused) = refuse_names(&fid, [&p.event]) {
+                return Ok(Some(refused));
             }
             let first = publish(services, session, &fid, p.event, p.data, now_ms);
             once(services, session, &fid, now_ms, first).await?
         }
         ClientMessage::Reply(r) => {
-            if !valid_event_name(&r.event) {
-                return Ok(bad(&fid, invalid_name(&r.event)));
+            if let Some(refused) = refuse_names(&fid, [&r.event]) {
+                return Ok(Some(refused));
             }
             let first = reply_to_publisher(services, session, &fid, r, now_ms);
             once(services, session, &fid, now_ms, first).await?
@@ -361,11 +352,13 @@ async fn repeat(
     }
 }
 
-fn invalid_name(name: &str) -> String {
-    format!(
-        "invalid event name '{}': use 1-64 letters, digits or ._:-",
-        shorten(name, 64)
-    )
+/// The `welcome` of the service to connection `id`.
+pub(crate) fn welcome(services: &Services, id: &str) -> ServerMessage {
+    ServerMessage::Welcome(Welcome {
+        connection_id: id.to_owned(),
+        server: http_routes::signature(&services.config),
+        heartbeat_secs: HEARTBEAT_SECS,
+    })
 }
 
 async fn subscribe(
@@ -376,23 +369,24 @@ async fn subscribe(
     on: bool,
     now_ms: u64,
 ) -> Result<Option<ServerFrame>, StoreError> {
-    if let Some(name) = names.iter().find(|n| !valid_event_name(n)) {
-        return Ok(bad(fid, invalid_name(name)));
+    let known = &session.connection.events;
+    if let Err(refused) = subscriptions_after(fid, known, &names, on) {
+        return Ok(Some(*refused));
     }
     let names: BTreeSet<String> = names.into_iter().collect();
-    let known = &session.connection.events;
-    if on && known.union(&names).count() > MAX_SUBSCRIPTIONS {
-        return Ok(bad(
-            fid,
-            format!("at most {MAX_SUBSCRIPTIONS} subscriptions per connection"),
-        ));
-    }
     let now = if names.is_empty() {
         known.clone()
     } else {
         let changed = services
             .store
-            .change_events(session.id, session.tenant, &names, on, now_ms)
+            .change_events(
+                session.id,
+                session.tenant,
+                session.connection.role,
+                &names,
+                on,
+                now_ms,
+            )
             .await?;
         match changed {
             Some(now) => now,
@@ -420,24 +414,22 @@ async fn publish(
     now_ms: u64,
 ) -> Result<Option<ServerFrame>, StoreError> {
     let id = session.id;
-    let targets: Vec<String> = services
+    let subscribers: Vec<(String, Option<Role>)> = services
         .store
         .subscribers(session.tenant, &event)
         .await?
         .into_iter()
-        .filter(|c| c != id)
+        .filter(|(c, _)| c != id)
         .collect();
-    let needs_extension = EXTENSION_EVENTS.contains(&event.as_str());
-    let no_extension = || {
-        Some(ServerFrame::error(
-            Some(fid.to_owned()),
-            ErrorCode::NoExtension,
-            format!("no extension subscribes to '{event}'; is the Semantest extension open in Chrome and connected to the cloud?"),
-        ))
-    };
-    if targets.is_empty() && needs_extension {
+    let needs_extension = needs_extension(&event);
+    let no_extension = || Some(rules::no_extension(fid, &event));
+    let taken = subscribers
+        .iter()
+        .any(|(_, role)| takes_extension_events(*role));
+    if needs_extension && !taken {
         return Ok(no_extension());
     }
+    let targets: Vec<String> = subscribers.into_iter().map(|(c, _)| c).collect();
     let event_id = uuid::Uuid::new_v4().simple().to_string();
     let publisher = Publisher {
         connection_id: id.to_owned(),

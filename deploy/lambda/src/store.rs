@@ -34,6 +34,7 @@ use aws_sdk_dynamodb::types::{
     AttributeValue, DeleteRequest, PutRequest, ReturnValue, WriteRequest,
 };
 use aws_sdk_dynamodb::Client;
+use semantest_protocol::identity::Identity;
 use semantest_protocol::{Role, DEDUPE_WINDOW_SECS};
 
 /// How long a connection item outlives its connection at most (API Gateway's 2 h + 10 min).
@@ -53,7 +54,7 @@ pub struct StoreError {
     reason: String,
 }
 
-fn failed<E: std::fmt::Debug>(call: &'static str) -> impl FnOnce(E) -> StoreError {
+pub(crate) fn failed<E: std::fmt::Debug>(call: &'static str) -> impl FnOnce(E) -> StoreError {
     move |e| StoreError {
         call,
         reason: semantest_protocol::shorten(&format!("{e:?}"), 300),
@@ -67,12 +68,16 @@ pub struct Connection {
     pub authed: bool,
     /// It showed a wrong key in its handshake's subprotocol.
     pub wrong_key: bool,
+    /// That key was a revoked device's token.
+    pub revoked: bool,
     /// The id of the key it showed ([`OPEN_TENANT`] without keys); `None` until it showed one.
     pub tenant: Option<String>,
     /// What its `hello` said it is.
     pub role: Option<Role>,
     /// The events it subscribes to.
     pub events: BTreeSet<String>,
+    /// Who it authenticated as (`None`: keyless, or a stack without identities).
+    pub identity: Option<Identity>,
 }
 
 /// Who published an event, for routing a `reply`.
@@ -93,22 +98,26 @@ pub struct NewConnection {
     pub authed: bool,
     /// It showed a wrong key in its subprotocol.
     pub wrong_key: bool,
+    /// That key was a revoked device's token.
+    pub revoked: bool,
     /// The id of the key it showed, or [`OPEN_TENANT`].
     pub tenant: Option<String>,
+    /// Who its handshake's token says it is.
+    pub identity: Option<Identity>,
 }
 
 /// The table, through the SDK.
 #[derive(Debug, Clone)]
 pub struct Store {
-    client: Client,
-    table: String,
+    pub(crate) client: Client,
+    pub(crate) table: String,
 }
 
-fn s(v: impl Into<String>) -> AttributeValue {
+pub(crate) fn s(v: impl Into<String>) -> AttributeValue {
     AttributeValue::S(v.into())
 }
 
-fn n(v: u64) -> AttributeValue {
+pub(crate) fn n(v: u64) -> AttributeValue {
     AttributeValue::N(v.to_string())
 }
 
@@ -161,7 +170,9 @@ fn frame_key(tenant: &str, frame_id: &str) -> Item {
 }
 
 /// Whether an `UpdateItem` failed only because its condition (the item exists) did not hold.
-fn condition_failed<R>(e: &aws_sdk_dynamodb::error::SdkError<UpdateItemError, R>) -> bool {
+pub(crate) fn condition_failed<R>(
+    e: &aws_sdk_dynamodb::error::SdkError<UpdateItemError, R>,
+) -> bool {
     matches!(
         e.as_service_error(),
         Some(UpdateItemError::ConditionalCheckFailedException(_))
@@ -182,6 +193,71 @@ fn delete_write(key: Item) -> Result<WriteRequest, StoreError> {
         .build()
         .map_err(failed("DeleteRequest"))?;
     Ok(WriteRequest::builder().delete_request(delete).build())
+}
+
+fn read_role(item: &Item) -> Option<Role> {
+    match item
+        .get("role")
+        .and_then(|v| v.as_s().ok())
+        .map(String::as_str)
+    {
+        Some("extension") => Some(Role::Extension),
+        Some("client") => Some(Role::Client),
+        _ => None,
+    }
+}
+
+/// The attributes a connection item keeps of its identity.
+fn identity_attributes(identity: &Identity) -> Item {
+    let mut item = Item::new();
+    match identity {
+        Identity::Operator { key_id } => {
+            item.insert("idKind".to_owned(), s("operator"));
+            item.insert("keyId".to_owned(), s(key_id));
+        }
+        Identity::Install { install_id } => {
+            item.insert("idKind".to_owned(), s("install"));
+            item.insert("installId".to_owned(), s(install_id));
+        }
+        Identity::Device {
+            install_id,
+            device_id,
+        } => {
+            item.insert("idKind".to_owned(), s("device"));
+            item.insert("installId".to_owned(), s(install_id));
+            item.insert("deviceId".to_owned(), s(device_id));
+        }
+    }
+    item
+}
+
+/// `SET` clauses and values that make a connection `identity`'s.
+fn authenticate(identity: &Identity, sets: &mut Vec<String>, values: &mut Item) {
+    sets.push("authed = :authed".to_owned());
+    values.insert(":authed".to_owned(), AttributeValue::Bool(true));
+    sets.push("tenant = :tenant".to_owned());
+    values.insert(":tenant".to_owned(), s(identity.tenant()));
+    for (name, value) in identity_attributes(identity) {
+        sets.push(format!("{name} = :{name}"));
+        values.insert(format!(":{name}"), value);
+    }
+}
+
+fn read_identity(item: &Item) -> Option<Identity> {
+    let get = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
+    match get("idKind").as_deref() {
+        Some("operator") => Some(Identity::Operator {
+            key_id: get("keyId")?,
+        }),
+        Some("install") => Some(Identity::Install {
+            install_id: get("installId")?,
+        }),
+        Some("device") => Some(Identity::Device {
+            install_id: get("installId")?,
+            device_id: get("deviceId")?,
+        }),
+        _ => None,
+    }
 }
 
 fn role_name(role: Role) -> &'static str {
@@ -212,8 +288,15 @@ impl Store {
         if new.wrong_key {
             item.insert("wrongKey".to_owned(), AttributeValue::Bool(true));
         }
+        if new.revoked {
+            item.insert("revoked".to_owned(), AttributeValue::Bool(true));
+        }
         if let Some(tenant) = &new.tenant {
             item.insert("tenant".to_owned(), s(tenant));
+        }
+        if let Some(identity) = &new.identity {
+            item.insert("tenant".to_owned(), s(identity.tenant()));
+            item.extend(identity_attributes(identity));
         }
         item.insert("connectedAt".to_owned(), n(now_ms));
         item.insert(
@@ -223,7 +306,7 @@ impl Store {
         self.put(item).await
     }
 
-    async fn put(&self, item: Item) -> Result<(), StoreError> {
+    pub(crate) async fn put(&self, item: Item) -> Result<(), StoreError> {
         self.client
             .put_item()
             .table_name(&self.table)
@@ -249,15 +332,7 @@ impl Store {
         let Some(item) = out.item else {
             return Ok(None);
         };
-        let role = match item
-            .get("role")
-            .and_then(|v| v.as_s().ok())
-            .map(String::as_str)
-        {
-            Some("extension") => Some(Role::Extension),
-            Some("client") => Some(Role::Client),
-            _ => None,
-        };
+        let role = read_role(&item);
         let events = match item.get("events") {
             Some(AttributeValue::Ss(set)) => set.iter().cloned().collect(),
             _ => BTreeSet::new(),
@@ -265,39 +340,63 @@ impl Store {
         Ok(Some(Connection {
             authed: matches!(item.get("authed"), Some(AttributeValue::Bool(true))),
             wrong_key: matches!(item.get("wrongKey"), Some(AttributeValue::Bool(true))),
+            revoked: matches!(item.get("revoked"), Some(AttributeValue::Bool(true))),
             tenant: item.get("tenant").and_then(|v| v.as_s().ok()).cloned(),
             role,
             events,
+            identity: read_identity(&item),
         }))
     }
 
-    /// Records a `hello`: the connection has a role, and, when the hello brought the key,
-    /// is authenticated as `tenant`. `Ok(false)`: the connection's item is gone (the socket
+    /// Records a `hello`: the connection has a role, and, when the hello brought the token,
+    /// is authenticated as `identity`. `Ok(false)`: the connection's item is gone (the socket
     /// closed), and nothing was written.
     pub async fn hello(
         &self,
         id: &str,
         role: Role,
         client_id: &str,
-        tenant: Option<&str>,
+        identity: Option<&Identity>,
     ) -> Result<bool, StoreError> {
-        let mut update = self
+        let mut sets = vec!["#role = :role".to_owned(), "clientId = :cid".to_owned()];
+        let mut values = HashMap::from([
+            (":role".to_owned(), s(role_name(role))),
+            (":cid".to_owned(), s(client_id)),
+        ]);
+        if let Some(identity) = identity {
+            authenticate(identity, &mut sets, &mut values);
+        }
+        self.update_connection(id, &sets, values).await
+    }
+
+    /// The connection (keyless until now) registered or paired: it is `identity` from now
+    /// on. `Ok(false)`: its item is gone.
+    pub async fn authenticate(&self, id: &str, identity: &Identity) -> Result<bool, StoreError> {
+        let (mut sets, mut values) = (Vec::new(), HashMap::new());
+        authenticate(identity, &mut sets, &mut values);
+        self.update_connection(id, &sets, values).await
+    }
+
+    async fn update_connection(
+        &self,
+        id: &str,
+        sets: &[String],
+        values: Item,
+    ) -> Result<bool, StoreError> {
+        let update = self
             .client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(conn_key(id)))
             .condition_expression("attribute_exists(pk)")
+            .update_expression(format!("SET {}", sets.join(", ")))
             .expression_attribute_names("#role", "role")
-            .expression_attribute_values(":role", s(role_name(role)))
-            .expression_attribute_values(":cid", s(client_id));
-        update = match tenant {
-            Some(tenant) => update
-                .update_expression(
-                    "SET #role = :role, clientId = :cid, authed = :t, tenant = :tenant",
-                )
-                .expression_attribute_values(":t", AttributeValue::Bool(true))
-                .expression_attribute_values(":tenant", s(tenant)),
-            None => update.update_expression("SET #role = :role, clientId = :cid"),
+            .set_expression_attribute_values(Some(values));
+        // `#role` must be used when named; name it only where it is.
+        let update = if sets.iter().any(|s| s.contains("#role")) {
+            update
+        } else {
+            update.set_expression_attribute_names(None)
         };
         match update.send().await {
             Ok(_) => Ok(true),
@@ -313,6 +412,7 @@ impl Store {
         &self,
         id: &str,
         tenant: &str,
+        role: Option<Role>,
         names: &BTreeSet<String>,
         on: bool,
         now_ms: u64,
@@ -345,6 +445,9 @@ impl Store {
             writes.push(if on {
                 let mut item = key;
                 item.insert("expiresAt".to_owned(), n(expires));
+                if let Some(role) = role {
+                    item.insert("role".to_owned(), s(role_name(role)));
+                }
                 put_write(item)?
             } else {
                 delete_write(key)?
@@ -357,9 +460,13 @@ impl Store {
         }))
     }
 
-    /// The connections of `tenant` subscribed to `event` (read consistently: a subscription
-    /// acknowledged a moment ago counts).
-    pub async fn subscribers(&self, tenant: &str, event: &str) -> Result<Vec<String>, StoreError> {
+    /// The connections of `tenant` subscribed to `event`, with the role each had when it
+    /// subscribed (read consistently: a subscription acknowledged a moment ago counts).
+    pub async fn subscribers(
+        &self,
+        tenant: &str,
+        event: &str,
+    ) -> Result<Vec<(String, Option<Role>)>, StoreError> {
         let mut ids = Vec::new();
         let mut pages = self
             .client
@@ -368,7 +475,8 @@ impl Store {
             .consistent_read(true)
             .key_condition_expression("pk = :pk")
             .expression_attribute_values(":pk", s(format!("event#{tenant}#{event}")))
-            .projection_expression("sk")
+            .projection_expression("sk, #role")
+            .expression_attribute_names("#role", "role")
             .into_paginator()
             .send();
         while let Some(page) = pages.next().await {
@@ -379,7 +487,7 @@ impl Store {
                     .and_then(|v| v.as_s().ok())
                     .and_then(|sk| sk.strip_prefix("conn#"))
                 {
-                    ids.push(id.to_owned());
+                    ids.push((id.to_owned(), read_role(&item)));
                 }
             }
         }

@@ -6,9 +6,10 @@ mod support;
 
 use std::collections::HashMap;
 
+use conformance::{Auth, OPERATOR_KEY};
 use semantest_lambda::{connect, disconnect};
 use serde_json::{json, Value};
-use support::{now, Stack, KEY};
+use support::{now, Stack};
 
 struct Lambda {
     stack: Stack,
@@ -22,20 +23,29 @@ fn id(name: &str) -> String {
 }
 
 impl conformance::Server for Lambda {
-    async fn open(&mut self, name: &str, role: &str, client_id: &str) {
+    async fn open(&mut self, name: &str, role: &str, client_id: &str, auth: Auth) -> Value {
         let id = id(name);
         self.stack.management.connect(&id);
-        let bearer = format!("Bearer {KEY}");
-        let event = Stack::connect_event(&id, &[("authorization", &bearer)]);
+        let bearer = format!("Bearer {OPERATOR_KEY}");
+        let headers: &[(&str, &str)] = match auth {
+            Auth::Operator => &[("authorization", &bearer)],
+            _ => &[],
+        };
+        let event = Stack::connect_event(&id, headers);
         let r = connect::handle(&self.stack.services, &event, now()).await;
         assert_eq!(r.status_code, 200);
-        let hello = json!({"action": "hello", "id": "h", "payload": {"role": role, "clientId": client_id, "version": "1"}});
-        let welcome = self
-            .stack
-            .send(&id, &hello.to_string())
-            .await
-            .expect("welcome");
-        assert_eq!(welcome["type"], "welcome", "{welcome}");
+        let mut hello = json!({"action": "hello", "id": "h", "payload": {"role": role, "clientId": client_id, "version": "1"}});
+        if let Auth::Token(token) = auth {
+            hello["payload"]["token"] = token.into();
+        }
+        match self.stack.send(&id, &hello.to_string()).await {
+            Some(answer) => answer,
+            // Refused: the reason was pushed before the close.
+            None => {
+                let pushed = self.received(name, 1).await;
+                pushed.last().cloned().unwrap_or(Value::Null)
+            }
+        }
     }
 
     async fn send(&mut self, name: &str, text: &str) -> Option<Value> {
@@ -47,6 +57,10 @@ impl conformance::Server for Lambda {
         let all = self.stack.management.received(&id(name));
         let seen = self.seen.insert(name.to_owned(), all.len()).unwrap_or(0);
         all[seen..].to_vec()
+    }
+
+    async fn closed(&mut self, name: &str) -> bool {
+        self.stack.management.closed().contains(&id(name))
     }
 
     async fn drop_connection(&mut self, name: &str) {
@@ -63,7 +77,7 @@ impl conformance::Server for Lambda {
 async fn the_lambda_handlers_pass_the_conformance_suite() {
     conformance::run_all(|| async {
         Lambda {
-            stack: Stack::new(true).await,
+            stack: Stack::with_keys(&[OPERATOR_KEY]).await,
             seen: HashMap::new(),
         }
     })

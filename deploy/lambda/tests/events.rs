@@ -5,6 +5,7 @@ use http::{header, HeaderValue, Method};
 use semantest_lambda::connect::{admit, Admission};
 use semantest_lambda::reply::body_text;
 use semantest_lambda::{http_routes, Config};
+use semantest_protocol::identity::Identity;
 use semantest_protocol::keys;
 use serde_json::Value;
 
@@ -98,6 +99,7 @@ fn the_handshake_key_decides_before_any_socket_exists() {
         admit(&keyed, &event.headers),
         Admission::Accept {
             tenant: None,
+            identity: None,
             authed: false,
             wrong_key: false,
             subprotocol: false
@@ -111,7 +113,10 @@ fn the_handshake_key_decides_before_any_socket_exists() {
     assert_eq!(
         admit(&keyed, &headers),
         Admission::Accept {
-            tenant: Some(keys::key_id(KEY)),
+            tenant: Some(format!("key:{}", keys::key_id(KEY))),
+            identity: Some(Identity::Operator {
+                key_id: keys::key_id(KEY)
+            }),
             authed: true,
             wrong_key: false,
             subprotocol: true
@@ -122,12 +127,12 @@ fn the_handshake_key_decides_before_any_socket_exists() {
         HeaderValue::from_static("semantest.v1, bearer.guess-guess-guess-1234"),
     );
     // A browser cannot read a 401: the socket opens, and its first frame gets the reason.
+    // Not an operator key: the table is asked whether it is an install's or a device's.
     assert_eq!(
         admit(&keyed, &headers),
-        Admission::Accept {
-            tenant: None,
-            authed: false,
-            wrong_key: true,
+        Admission::Lookup {
+            token: "guess-guess-guess-1234".to_owned(),
+            in_authorization: false,
             subprotocol: true
         }
     );
@@ -138,7 +143,11 @@ fn the_handshake_key_decides_before_any_socket_exists() {
     );
     assert_eq!(
         admit(&keyed, &wrong_tool),
-        Admission::Refuse(401, "the API key is not valid")
+        Admission::Lookup {
+            token: "guess-guess-guess-1234".to_owned(),
+            in_authorization: true,
+            subprotocol: false
+        }
     );
     let mut tool = event.headers.clone();
     tool.insert(
@@ -148,7 +157,10 @@ fn the_handshake_key_decides_before_any_socket_exists() {
     assert_eq!(
         admit(&keyed, &tool),
         Admission::Accept {
-            tenant: Some(keys::key_id(KEY)),
+            tenant: Some(format!("key:{}", keys::key_id(KEY))),
+            identity: Some(Identity::Operator {
+                key_id: keys::key_id(KEY)
+            }),
             authed: true,
             wrong_key: false,
             subprotocol: false
@@ -159,6 +171,7 @@ fn the_handshake_key_decides_before_any_socket_exists() {
         admit(&config("connect", false), &headers),
         Admission::Accept {
             tenant: Some("open".to_owned()),
+            identity: None,
             authed: true,
             wrong_key: false,
             subprotocol: true

@@ -83,7 +83,7 @@ async fn the_first_answer_is_an_item_with_a_ttl_and_is_forgotten_after_the_windo
     stack.join("p=", "client").await;
     let t0 = now();
     let first = send_at(&stack, "p=", PUBLISH, t0).await;
-    let tenant = semantest_protocol::keys::key_id(support::KEY);
+    let tenant = format!("key:{}", semantest_protocol::keys::key_id(support::KEY));
     let pk = format!(
         "frame#{}",
         support::sha256_hex_of(&semantest_protocol::dedupe_key(&tenant, "c1-k3x9q2"))

@@ -223,7 +223,10 @@ pub const OTHER_KEY: &str = "moto-other-key-0123456789";
 
 /// The pk of `event`'s subscription items for connections that showed [`KEY`].
 pub fn subscribers_pk(event: &str) -> String {
-    format!("event#{}#{event}", semantest_protocol::keys::key_id(KEY))
+    format!(
+        "event#key:{}#{event}",
+        semantest_protocol::keys::key_id(KEY)
+    )
 }
 
 /// `bytes` in lowercase hex.
@@ -240,8 +243,23 @@ pub fn sha256_hex(text: &str) -> String {
 }
 
 impl Stack {
-    /// `keyed`: connections must show [`KEY`] or [`OTHER_KEY`].
+    /// `keyed`: connections must show [`KEY`] or [`OTHER_KEY`] (or register, or pair);
+    /// else the stack runs open.
     pub async fn new(keyed: bool) -> Self {
+        if keyed {
+            Self::make(Some(&[KEY, OTHER_KEY])).await
+        } else {
+            Self::make(None).await
+        }
+    }
+
+    /// A stack whose operator keys are `keys` (and where installs register and devices pair).
+    pub async fn with_keys(keys: &[&str]) -> Self {
+        Self::make(Some(keys)).await
+    }
+
+    async fn make(keys: Option<&[&str]>) -> Self {
+        let keyed = keys.is_some();
         let sdk = sdk().await;
         let table = unique("connections");
         let bucket = unique("images");
@@ -253,7 +271,12 @@ impl Stack {
             .await
             .expect("create bucket");
         let management = Management::start().await;
-        let digest = format!("{},{}", sha256_hex(KEY), sha256_hex(OTHER_KEY));
+        let digest = keys
+            .unwrap_or_default()
+            .iter()
+            .map(|k| sha256_hex(k))
+            .collect::<Vec<_>>()
+            .join(",");
         let config = Config::from_lookup(|k| match k {
             "SEMANTEST_HANDLER" => Some("default".to_owned()),
             "SEMANTEST_TABLE" => Some(table.clone()),
