@@ -184,4 +184,19 @@ pub enum Command {
     },
     /// The status changed; show it.
     Status(Status),
+    /// This client has a token now (`Some`: store it where no page can read it, and give it
+    /// back as the token setting next time), or must forget the stored one (`None`: the
+    /// service no longer knows it).
+    Credentials(Option<Credentials>),
+}
+
+/// A token the remote server issued to this client (by `register` or `pair`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Credentials {
+    /// The token (never printed).
+    pub token: semantest_protocol::Token,
+    /// The install this client is, or is paired to.
+    pub install_id: String,
+    /// For a paired device, its id.
+    pub device_id: Option<String>,
 }

@@ -28,7 +28,7 @@ mod whatwg;
 #[cfg(target_arch = "wasm32")]
 pub mod web;
 
-pub use event::{Command, Event, ProbeId, Side, SocketId, Timer};
+pub use event::{Command, Credentials, Event, ProbeId, Side, SocketId, Timer};
 pub use machine::{Machine, SendError};
 pub use request::{FailureCode, RequestError};
 pub use semantest_protocol::SUBPROTOCOL;

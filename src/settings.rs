@@ -97,6 +97,9 @@ pub struct Settings {
     pub role: Role,
     /// Sent in `hello`; stable across reconnects.
     pub client_id: String,
+    /// A name for people, sent when an extension registers (e.g. `Chrome on Linux`); the
+    /// server picks one when empty.
+    pub name: String,
     /// The API key for a server that asks for one (the public service in production). Sent in
     /// `hello` to the remote server only — a local server never sees it — and never serialized
     /// back out of the settings.
@@ -167,6 +170,8 @@ pub struct Overrides {
     pub role: Option<Role>,
     /// See [`Settings::client_id`].
     pub client_id: Option<String>,
+    /// See [`Settings::name`].
+    pub name: Option<String>,
     /// See [`Settings::token`]; checked when read (16–256 of letters, digits, `-._~`).
     #[serde(skip_serializing)]
     pub token: Option<Token>,
@@ -249,6 +254,7 @@ impl Settings {
             },
             role: Role::Client,
             client_id: "semantest-client".to_owned(),
+            name: String::new(),
             token: None,
         };
         match preset {
@@ -305,6 +311,7 @@ impl Settings {
         set(&mut self.drain_ms, o.drain_ms);
         set(&mut self.role, o.role);
         set(&mut self.client_id, o.client_id.clone());
+        set(&mut self.name, o.name.clone());
         if o.token.is_some() {
             self.token = o.token.clone();
         }
@@ -390,6 +397,11 @@ impl Settings {
         }
     }
 
+    /// Whether the remote URL in use may carry a key (`wss://`, or `ws://` to this machine).
+    pub fn may_carry_a_key(&self) -> bool {
+        safe_for_a_key(self.effective_remote_url())
+    }
+
     /// The remote URL in use: the custom one if set, else the public service.
     pub fn effective_remote_url(&self) -> &str {
         self.custom_url.as_deref().unwrap_or(&self.remote_url)
@@ -461,6 +473,7 @@ impl Overrides {
             retry,
             role,
             client_id,
+            name,
             token
         );
         self

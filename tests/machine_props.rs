@@ -162,6 +162,7 @@ impl Model {
                     );
                 }
                 Command::Status(s) => self.status = Some(s.clone()),
+                Command::Credentials(_) => {}
             }
         }
     }

@@ -59,6 +59,7 @@ impl Machine {
             opened: false,
             heartbeat_ms: None,
             pongs: 0,
+            registering: None,
         });
         self.arm(
             now,

@@ -62,6 +62,7 @@ use crate::status::Status;
 
 mod decide;
 mod effects;
+mod identity;
 mod session;
 mod sorted;
 mod view;
@@ -102,6 +103,8 @@ struct Conn {
     heartbeat_ms: Option<u64>,
     /// Pongs to our pings on this socket (the first is a warm-up).
     pongs: u32,
+    /// The id of the `register` this socket sent and waits for (see `identity`).
+    registering: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -505,7 +508,8 @@ impl Machine {
                 message: ServerMessage::Event(e),
                 ..
             }) => self.saw_event(&e.id, id),
-            _ => {}
+            Some(ServerFrame { message, .. }) => self.adopt(message, out),
+            None => {}
         }
         let answers = frame.as_ref().and_then(|f| f.reply_to.clone());
         out.push(Command::Deliver(text.clone()));
@@ -514,9 +518,16 @@ impl Machine {
         }
     }
 
-    /// A frame on the socket that is not ready yet: only the `welcome` (or a refusal) matters.
+    /// A frame on the socket that is not ready yet: only the `welcome` (or a refusal), and
+    /// the answer to its `register`, matter.
     fn pending_message(&mut self, now: u64, text: String, out: &mut Vec<Command>) {
-        match ServerFrame::parse(&text) {
+        let frame = ServerFrame::parse(&text);
+        if let Ok(frame) = &frame {
+            if self.registration_answered(now, frame, out) {
+                return;
+            }
+        }
+        match frame {
             Ok(ServerFrame {
                 message: ServerMessage::Welcome(w),
                 ..
@@ -528,10 +539,15 @@ impl Machine {
                 message: ServerMessage::Error(e),
                 ..
             }) => {
+                let mut refused_on = None;
                 if let Some(conn) = self.pending.as_mut() {
                     if e.code == ErrorCode::Unauthorized {
                         conn.refused = Some(semantest_protocol::shorten(&e.message, 120));
+                        refused_on = Some(conn.side);
                     }
+                }
+                if let Some(side) = refused_on {
+                    self.refused_token(side, &e.message, out);
                 }
                 out.push(Command::Deliver(text));
             }
@@ -594,7 +610,9 @@ impl Machine {
             Timer::ConnectDeadline => {
                 if let Some(conn) = self.pending.take() {
                     out.push(close(conn.id, CLOSE_CONNECT_TIMEOUT, "connect timeout"));
-                    let what = if conn.opened {
+                    let what = if conn.registering.is_some() {
+                        "no answer to register from the server"
+                    } else if conn.opened {
                         "no welcome from the server"
                     } else {
                         "socket did not open"

@@ -22,8 +22,13 @@ impl Machine {
         let Some(mut conn) = self.pending.take() else {
             return;
         };
-        self.disarm(Timer::ConnectDeadline, out);
+        if conn.registering.is_some() {
+            // A second welcome while registering: the answer is still to come.
+            self.pending = Some(conn);
+            return;
+        }
         if let Err(e) = signature::ours(welcome.server) {
+            self.disarm(Timer::ConnectDeadline, out);
             out.push(close(
                 conn.id,
                 CLOSE_WRONG_SERVER,
@@ -32,6 +37,19 @@ impl Machine {
             let why = format!("its welcome is not a Semantest server's: {e}");
             return self.pending_failed(now, conn.side, why, out);
         }
+        conn.heartbeat_ms = Some(welcome.heartbeat_secs.saturating_mul(1000)).filter(|ms| *ms > 0);
+        if self.must_register(&conn) {
+            // Ready once registered, within the same connect deadline.
+            self.register(&mut conn, out);
+            self.pending = Some(conn);
+            return;
+        }
+        self.ready(now, conn, out);
+    }
+
+    /// The welcomed (and, if it had to, registered) socket becomes the ready one.
+    pub(super) fn ready(&mut self, now: u64, mut conn: super::Conn, out: &mut Vec<Command>) {
+        self.disarm(Timer::ConnectDeadline, out);
         self.disarm(Timer::HeadStart, out);
         self.disarm(Timer::Retry, out);
         if let Some(old) = self.active.take() {
@@ -39,7 +57,6 @@ impl Machine {
         }
         conn.since = now;
         conn.refused = None;
-        conn.heartbeat_ms = Some(welcome.heartbeat_secs.saturating_mul(1000)).filter(|ms| *ms > 0);
         match conn.side {
             Side::Local => self.local_reason = None,
             Side::Remote => self.remote_reason = None,

@@ -50,6 +50,8 @@ pub struct Sim {
     /// Probes out: url.
     pub probes: BTreeMap<ProbeId, String>,
     pub statuses: Vec<(u64, Status)>,
+    /// Every token the machine handed over (or forgot), with when.
+    pub credentials: Vec<(u64, Option<semantest_connect::Credentials>)>,
     pub sent: Vec<(u64, SocketId, String)>,
     pub delivered: Vec<String>,
     /// Sockets whose server stopped answering (but keeps them open).
@@ -60,6 +62,10 @@ pub struct Sim {
     pub heartbeat_secs: u64,
     /// The remote refuses the key: `error unauthorized` to the hello, then a 1008 close.
     pub refuse_key: bool,
+    /// How the remote answers `register` (a fresh install with its token when `None`).
+    pub register_answer: Option<ServerMessage>,
+    /// How many installs the remote registered.
+    pub registered: u32,
     /// The first answer to each tracked frame: (time, frame id, text).
     pub answers: Vec<(u64, String, String)>,
     /// Frames that failed: (time, frame id, why).
@@ -90,12 +96,15 @@ impl Sim {
             sockets: BTreeMap::new(),
             probes: BTreeMap::new(),
             statuses: Vec::new(),
+            credentials: Vec::new(),
             sent: Vec::new(),
             delivered: Vec::new(),
             hung: Default::default(),
             welcome_as: None,
             heartbeat_secs: 20,
             refuse_key: false,
+            register_answer: None,
+            registered: 0,
             answers: Vec::new(),
             failures: Vec::new(),
             log: Vec::new(),
@@ -161,6 +170,7 @@ impl Sim {
                 Command::Answer { id, text } => self.answers.push((self.now, id, text)),
                 Command::Fail { id, error } => self.failures.push((self.now, id, error)),
                 Command::Status(s) => self.statuses.push((self.now, s)),
+                Command::Credentials(c) => self.credentials.push((self.now, c)),
             }
         }
     }
@@ -293,6 +303,17 @@ impl Sim {
                     heartbeat_secs: self.heartbeat_secs,
                 })
             }
+            ClientMessage::Register(_) => match self.register_answer.clone() {
+                Some(answer) => answer,
+                None => {
+                    self.registered += 1;
+                    let n = self.registered;
+                    ServerMessage::Registered(semantest_protocol::identity::Registered {
+                        install_id: format!("inst_sim{n}"),
+                        token: format!("sti_{n:064}").parse().unwrap(),
+                    })
+                }
+            },
             other => ServerMessage::Ack(Ack {
                 action: other.action().to_owned(),
                 events: None,
