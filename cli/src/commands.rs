@@ -11,9 +11,32 @@ use semantest_protocol::{ErrorCode, EventPayload, Role, ServerFrame, ServerMessa
 use serde_json::{json, Value};
 use tokio::sync::broadcast::error::RecvError;
 
+use crate::credentials;
 use crate::driver::{Answer, ConnectionError};
 use crate::image::{self, Download};
 use crate::Connection;
+
+/// [`settings`], with the token `semantest pair` stored for the remote server in use when
+/// `SEMANTEST_TOKEN` gives none.
+pub fn settings_with_credentials(var: impl Fn(&str) -> Option<String>) -> anyhow::Result<Settings> {
+    let settings = settings(&var)?;
+    if settings.token.is_some() {
+        return Ok(settings);
+    }
+    let Ok(path) = credentials::path(&var) else {
+        return Ok(settings);
+    };
+    match credentials::load(&path)? {
+        Some(stored) if stored.server == settings.effective_remote_url() => {
+            let token = Overrides {
+                token: Some(stored.token),
+                ..Default::default()
+            };
+            Ok(settings.with(&token)?)
+        }
+        _ => Ok(settings),
+    }
+}
 
 /// The CLI's settings: one attempt (a command reports rather than retries), the client role,
 /// then the `SEMANTEST_*` environment over everything (read through `var`).
@@ -108,6 +131,7 @@ pub async fn status(settings: Settings, json: bool, out: &mut impl Write) -> any
         )?;
         return Ok(false);
     };
+    let unpaired = status.mode == Mode::Cloud && settings.token.is_none();
     if json {
         writeln!(out, "{}", serde_json::to_string(&status)?)?;
     } else if connected(&status) {
@@ -125,10 +149,119 @@ pub async fn status(settings: Settings, json: bool, out: &mut impl Write) -> any
         if let Some(reason) = &status.reason {
             writeln!(out, "({reason})")?;
         }
+        if unpaired {
+            writeln!(out, "{UNPAIRED}")?;
+        }
     } else {
         offline_lines(&status, out)?;
     }
-    Ok(connected(&status))
+    Ok(connected(&status) && !unpaired)
+}
+
+/// What `status` says on the cloud without a token.
+pub const UNPAIRED: &str = "not paired: this CLI has no token for the cloud, so it cannot reach your extension. \
+In Chrome, open the Semantest popup, click \"Pair a device\", and run the line it shows: semantest pair CODE";
+
+/// `semantest pair CODE`: pairs this CLI with the extension that shows `code`, on the remote
+/// server, and stores the device token in `file` (see [`credentials`]).
+pub async fn pair(
+    settings: Settings,
+    code: &str,
+    name: Option<String>,
+    file: &std::path::Path,
+    out: &mut impl Write,
+) -> anyhow::Result<bool> {
+    if let Err(e) = semantest_protocol::identity::PairingCode::parse(code) {
+        writeln!(out, "not a pairing code: {e}")?;
+        return Ok(false);
+    }
+    // Pairing is with the remote server, from a socket without a token.
+    let remote = Overrides {
+        strategy: Some(semantest_connect::Strategy::RemoteOnly),
+        ..Default::default()
+    };
+    let mut settings = settings.with(&remote)?;
+    settings.token = None;
+    let server = settings.effective_remote_url().to_owned();
+    let Some((conn, _)) = open(&settings, out).await? else {
+        return Ok(false);
+    };
+    let name = name.unwrap_or_else(default_device_name);
+    let answer = request(
+        &conn,
+        "pair",
+        json!({"code": code, "name": name}),
+        Duration::from_secs(10),
+    )
+    .await?;
+    let ok = match answer {
+        Ok(Answer {
+            frame:
+                ServerFrame {
+                    message: ServerMessage::Paired(paired),
+                    ..
+                },
+            ..
+        }) => {
+            let stored = credentials::Stored {
+                server: server.clone(),
+                token: paired.token,
+                install_id: paired.install_id,
+                device_id: paired.device_id,
+                paired_at: u64::try_from(
+                    std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)?
+                        .as_millis(),
+                )?,
+            };
+            credentials::save(file, &stored)?;
+            writeln!(
+                out,
+                "paired with your extension as \"{name}\" (device {}); the token is in {}",
+                stored.device_id,
+                file.display()
+            )?;
+            true
+        }
+        Ok(Answer {
+            frame:
+                ServerFrame {
+                    message: ServerMessage::Error(e),
+                    ..
+                },
+            ..
+        }) => {
+            let wait = e
+                .retry_after_secs
+                .map(|s| format!(" (try again in {s} s)"))
+                .unwrap_or_default();
+            writeln!(out, "pairing refused: {}{wait}", e.message)?;
+            false
+        }
+        Ok(other) => {
+            writeln!(out, "unexpected answer to pair: {}", other.text)?;
+            false
+        }
+        Err(e) => {
+            writeln!(out, "no answer to pair: {e}")?;
+            false
+        }
+    };
+    conn.close().await;
+    Ok(ok)
+}
+
+/// `semantest CLI on <host>`, the name the extension's device list shows by default.
+fn default_device_name() -> String {
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty());
+    match host {
+        Some(host) => format!("semantest CLI on {host}"),
+        None => "semantest CLI".to_owned(),
+    }
 }
 
 /// Sends `action` with `payload` and waits (at most `limit`) for its answer. The inner

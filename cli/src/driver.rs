@@ -25,7 +25,8 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use semantest_connect::{
-    Command, Event, Machine, ProbeId, RequestError, SendError, Settings, SocketId, Status, Timer,
+    Command, Credentials, Event, Machine, ProbeId, RequestError, SendError, Settings, SocketId,
+    Status, Timer,
 };
 use semantest_protocol::ServerFrame;
 use serde_json::Value;
@@ -97,6 +98,7 @@ pub struct Connection {
     inputs: mpsc::Sender<Input>,
     status: watch::Receiver<Status>,
     messages: broadcast::Sender<String>,
+    credentials: watch::Receiver<Option<Credentials>>,
 }
 
 /// The machine's clock: monotonic milliseconds since the first reading in this process,
@@ -141,6 +143,7 @@ impl Connection {
         let machine = Machine::new(settings, fastrand::u64(..));
         let (status_tx, status) = watch::channel(publish(machine.status(now())));
         let (messages, _) = broadcast::channel(MESSAGE_BUFFER);
+        let (credentials_tx, credentials) = watch::channel(None);
         let (inputs, input_rx) = mpsc::channel(INPUT_QUEUE);
         let (events_tx, events_rx) = mpsc::channel(EVENT_QUEUE);
         let (fired_tx, fired_rx) = mpsc::channel(TIMER_QUEUE);
@@ -154,6 +157,7 @@ impl Connection {
             events: events_tx,
             status: status_tx,
             messages: messages.clone(),
+            credentials: credentials_tx,
             http: crate::tls::client(crate::tls::webpki_roots())
                 .build()
                 .expect("a client with a built rustls config builds"),
@@ -166,7 +170,13 @@ impl Connection {
             inputs,
             status,
             messages,
+            credentials,
         }
+    }
+
+    /// The token the server issued on this connection (`semantest pair`), once it did.
+    pub fn credentials(&self) -> Option<Credentials> {
+        self.credentials.borrow().clone()
     }
 
     /// The latest status.
@@ -278,6 +288,7 @@ struct Runner {
     events: mpsc::Sender<Event>,
     status: watch::Sender<Status>,
     messages: broadcast::Sender<String>,
+    credentials: watch::Sender<Option<Credentials>>,
     http: reqwest::Client,
     /// Where timer tasks report that they ran out.
     fired: mpsc::Sender<Timer>,
@@ -458,6 +469,11 @@ impl Runner {
                 Command::Status(status) => {
                     let _ = self.status.send(publish(status));
                 }
+                // The command that asked for it (`pair`) stores it; a tool never forgets one.
+                Command::Credentials(Some(credentials)) => {
+                    let _ = self.credentials.send(Some(credentials));
+                }
+                Command::Credentials(None) => {}
             }
         }
     }

@@ -7,14 +7,17 @@
 //! - `probe`, `socket`: the two kinds of I/O the machine asks for.
 //! - [`commands`]: what `semantest status|ping|send|listen|request-image` do, as functions of
 //!   a [`Connection`].
+//! - [`credentials`]: the token `semantest pair` stores (0600, in the user's config folder).
 //! - [`image`]: where `request-image` may fetch the image from, and the bounded download.
 //! - [`tls`]: the HTTP clients' TLS (rustls with ring, the webpki roots).
 //!
 //! Settings come from the environment (IR-5): `SEMANTEST_SERVER=local|remote|auto`,
 //! `SEMANTEST_LOCAL_URL`, `SEMANTEST_REMOTE_URL`; unset means local first, then remote.
-//! `SEMANTEST_TOKEN` is the public service's API key, sent to the remote server only.
+//! `SEMANTEST_TOKEN` is the public service's API key, sent to the remote server only; without
+//! it, the token `semantest pair` stored for that server.
 
 pub mod commands;
+pub mod credentials;
 pub mod driver;
 pub mod image;
 mod probe;

@@ -8,8 +8,9 @@ use semantest_cli::commands;
 
 /// Semantest from the command line. Environment: SEMANTEST_SERVER=local|remote|auto,
 /// SEMANTEST_LOCAL_URL (default http://localhost:3003), SEMANTEST_REMOTE_URL
-/// (default wss://api.extension.semantest.com), SEMANTEST_TOKEN (the public service's API key;
-/// sent to the remote server only).
+/// (default wss://api.extension.semantest.com), SEMANTEST_TOKEN (a token for the public service,
+/// sent to the remote server only; without it, the one `semantest pair` stored in
+/// $XDG_CONFIG_HOME/semantest/credentials.json).
 #[derive(Debug, Parser)]
 #[command(name = "semantest", version)]
 struct Args {
@@ -57,6 +58,16 @@ enum Command {
         #[arg(long, default_value_t = 120)]
         timeout: u64,
     },
+    /// Pairs this CLI with your extension through the cloud: run the line the extension's popup
+    /// shows under "Pair a device" (a one-time code, valid 10 minutes). The token is stored in
+    /// $XDG_CONFIG_HOME/semantest/credentials.json (mode 0600).
+    Pair {
+        /// The code the extension shows, e.g. K7QM-3XTD.
+        code: String,
+        /// How the extension's device list names this CLI [default: semantest CLI on <host>].
+        #[arg(long)]
+        name: Option<String>,
+    },
     /// Sends one frame (`ACTION` with the `JSON` object as payload) and prints the answer.
     Send {
         /// The action, e.g. ping.
@@ -69,10 +80,10 @@ enum Command {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    let settings = match commands::settings(|k| std::env::var(k).ok()) {
+    let settings = match commands::settings_with_credentials(|k| std::env::var(k).ok()) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("semantest: {e}");
+            eprintln!("semantest: {e:#}");
             return ExitCode::from(2);
         }
     };
@@ -112,6 +123,12 @@ fn main() -> ExitCode {
                 };
                 let limit = std::time::Duration::from_secs(timeout);
                 commands::request_image(settings, source, &dir, name, limit, &mut out).await
+            }
+            Command::Pair { code, name } => {
+                match semantest_cli::credentials::path(|k| std::env::var(k).ok()) {
+                    Ok(file) => commands::pair(settings, &code, name, &file, &mut out).await,
+                    Err(e) => Err(e.into()),
+                }
             }
             Command::Send { action, payload } => {
                 commands::send(settings, &action, &payload, &mut out).await

@@ -45,7 +45,12 @@ async fn semantest(env: &[(&str, String)], args: &[&str]) -> Output {
         .env_remove("SEMANTEST_SERVER")
         .env_remove("SEMANTEST_LOCAL_URL")
         .env_remove("SEMANTEST_REMOTE_URL")
-        .env_remove("SEMANTEST_TOKEN");
+        .env_remove("SEMANTEST_TOKEN")
+        // No credentials of whoever runs the tests.
+        .env(
+            "XDG_CONFIG_HOME",
+            std::env::temp_dir().join("semantest-cli-tests-no-config"),
+        );
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -377,7 +382,7 @@ async fn request_image_reports_the_extensions_failure_and_a_missing_extension() 
 }
 
 #[tokio::test]
-async fn the_remote_without_the_key_says_unauthorized_and_fails() {
+async fn the_remote_without_a_token_says_to_pair_and_a_wrong_key_unauthorized() {
     let remote = server(Environment::Production).await;
     let mut env = urls(refused_port(), remote.port);
     env.retain(|(k, _)| *k != "SEMANTEST_TOKEN");
@@ -385,7 +390,10 @@ async fn the_remote_without_the_key_says_unauthorized_and_fails() {
     let out = semantest(&env, &["status"]).await;
     assert_eq!(out.status.code(), Some(1), "{out:?}");
     let text = stdout(&out);
-    assert!(text.contains("unauthorized"), "{text}");
+    assert!(
+        text.contains("not paired") && text.contains("semantest pair CODE"),
+        "{text}"
+    );
     env.push(("SEMANTEST_TOKEN", "a-wrong-key-0123456789".into()));
     let out = semantest(&env, &["status"]).await;
     assert_eq!(out.status.code(), Some(1), "{out:?}");

@@ -236,6 +236,35 @@ impl SemantestClient {
         }
     }
 
+    /// Calls `callback(credentials)` when the server issues this client a token (an extension
+    /// registering, a `pair`): `{token, installId, deviceId}`, to keep where no page can read
+    /// it and give back as the `token` option next time; `callback(null)` when the stored one
+    /// must be forgotten (the service no longer knows it). `null` removes the callback.
+    #[wasm_bindgen(js_name = onCredentials)]
+    pub fn on_credentials(
+        &self,
+        #[wasm_bindgen(
+            unchecked_param_type = "((credentials: Credentials | null) => void) | null"
+        )]
+        callback: Option<Function>,
+    ) {
+        self.shared.borrow_mut().on_credentials = callback;
+    }
+
+    /// Pairs this client with the extension that shows `code` (its popup's **Pair a device**)
+    /// as a device named `name`: resolves with the `paired` frame (`payload: {token,
+    /// deviceId, installId}`); the token also goes to `onCredentials` and is shown on every
+    /// later socket. Rejects with `invalid_code` (mistyped, used, expired), `rate_limited`, or
+    /// what `request()` rejects with. Needs the remote server (the public service).
+    #[wasm_bindgen(unchecked_return_type = "Promise<ServerFrame>")]
+    pub fn pair(&self, code: &str, name: Option<String>) -> js_sys::Promise {
+        if let Err(e) = semantest_protocol::identity::PairingCode::parse(code) {
+            return js_sys::Promise::reject(&js_error("invalid_code", &e.to_string()));
+        }
+        let payload = serde_json::json!({"code": code, "name": name.unwrap_or_default()});
+        request(&self.shared, "pair", payload, None)
+    }
+
     /// Calls `callback(text)` for every frame the server sends (`null` removes it).
     #[wasm_bindgen(js_name = onMessage)]
     pub fn on_message(

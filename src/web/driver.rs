@@ -36,6 +36,8 @@ pub(crate) struct Driver {
     probes: HashMap<ProbeId, AbortController>,
     pub(crate) on_status: Option<Function>,
     pub(crate) on_message: Option<Function>,
+    /// `onCredentials(callback)`: where a token the server issued goes to be stored.
+    pub(crate) on_credentials: Option<Function>,
     /// `on(event, handler)`: handlers by event name.
     pub(crate) on_event: HashMap<String, Vec<Function>>,
     /// `request()` promises by frame id.
@@ -91,6 +93,7 @@ impl Driver {
             timers: HashMap::new(),
             probes: HashMap::new(),
             on_status: None,
+            on_credentials: None,
             on_message: None,
             on_event: HashMap::new(),
             requests: HashMap::new(),
@@ -236,6 +239,19 @@ pub(crate) fn execute(shared: &Shared, commands: Vec<Command>) {
                     if let Some(settle) = d.requests.remove(&id) {
                         let e = js_error(error.code.as_str(), &error.message);
                         calls.push((settle.reject, e));
+                    }
+                }
+                Command::Credentials(credentials) => {
+                    if let Some(f) = &d.on_credentials {
+                        let value = match credentials {
+                            Some(c) => to_js(&serde_json::json!({
+                                "token": c.token.expose(),
+                                "installId": c.install_id,
+                                "deviceId": c.device_id,
+                            })),
+                            None => JsValue::NULL,
+                        };
+                        calls.push((f.clone(), value));
                     }
                 }
                 Command::Status(status) => {

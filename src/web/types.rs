@@ -47,6 +47,16 @@ export type ServerFrame = ServerMessage & {
     replyTo?: string;
 };
 
+/** A token the server issued to this client (see `onCredentials`). */
+export interface Credentials {
+    /** The token: keep it where no page can read it; never log it. */
+    token: string;
+    /** The install this client is (an extension), or is paired to (a device). */
+    installId: string;
+    /** A paired device's id; `null` for an install. */
+    deviceId: string | null;
+}
+
 /** The options of `request()`. */
 export interface RequestOptions {
     /** Reject with `timeout` after this many ms (default: the settings' `requestTimeoutMs`). */
