@@ -107,9 +107,8 @@ fn a_refused_registration_is_a_failure_of_the_cloud_with_its_reason_and_wait() {
     }));
     s.start();
     s.run_for(500);
-    assert_ne!(
-        s.first_time_in(Mode::Cloud).is_some(),
-        true,
+    assert!(
+        s.first_time_in(Mode::Cloud).is_none(),
         "never shown as connected"
     );
     let status = s.status();
