@@ -8,12 +8,16 @@
 //                                    restarts resumes the reconnect schedule rather than starting anew
 //   the toolbar badge                LOC / WEB / OFF / … per mode
 //   chrome.storage.local "settingsError"  why the saved settings were refused, if they were
+//   chrome.storage.local "install"   {installId} this extension registered as on the cloud (not a secret)
+// A fresh install that ends up on the cloud registers there by itself (the core sends
+// `register`): the token it gets comes to onCredentials and goes to secrets.js, never to
+// chrome.storage. Pairing a device and the device list go through the core's request().
 // Nothing lives only in globals: when Chrome stops the worker, the next event (the keepalive
 // alarm, a message, a settings change, the browser starting) creates the client again from
 // chrome.storage and the access key (secrets.js: never in chrome.storage, where content scripts
 // could read it). Listeners are registered synchronously at top level, as MV3 requires.
 import init, { SemantestClient, testConnection } from "./pkg/semantest_connect.js";
-import { moveTokenOutOfSync, readToken } from "./secrets.js";
+import { moveTokenOutOfSync, readToken, writeToken } from "./secrets.js";
 
 const KEEPALIVE = "semantest-keepalive";
 const BADGES = {
@@ -56,7 +60,8 @@ function identity() {
             clientId = `extension-${crypto.randomUUID()}`;
             await chrome.storage.local.set({ clientId });
         }
-        return { role: "extension", clientId };
+        const platform = navigator.userAgentData?.platform || navigator.platform || "";
+        return { role: "extension", clientId, name: platform ? `Chrome on ${platform}` : "Chrome" };
     });
     return identityReady;
 }
@@ -92,6 +97,9 @@ async function startClient() {
         await chrome.storage.local.set({ settingsError: errorText(e) });
         client = new SemantestClient(id); // the defaults, rather than no connection at all
     }
+    // A token the service issued (this install registered) is kept in secrets.js; a stale one
+    // the service no longer knows is forgotten, so the next attempt registers afresh.
+    client.onCredentials((credentials) => void keepCredentials(credentials).catch(logError));
     // Image requests from tools (the `semantest request-image` command, SDKs): on() subscribes on
     // every socket the core opens and hands over the event's payload ({event, id, from, data}).
     client.on("imageDownloadRequested", (payload) => answerImageRequest(client, payload).catch(logError));
@@ -104,6 +112,26 @@ async function startClient() {
         publish(status, schedule).catch(logError);
     });
     return client;
+}
+
+async function keepCredentials(credentials) {
+    await writeToken(credentials?.token ?? null);
+    if (credentials) await chrome.storage.local.set({ install: { installId: credentials.installId } });
+    else await chrome.storage.local.remove("install");
+}
+
+// An install's own requests to the service (pairing, devices): only on the cloud, where
+// tools need pairing; on a local server tools connect directly, with no identity.
+async function onCloud(action, payload) {
+    const client = await ensureClient();
+    if (client.status().mode !== "cloud") {
+        throw new Error(
+            client.status().mode === "local"
+                ? "the extension is on your local server: tools on this machine reach it directly, no pairing needed"
+                : "the extension is not connected to the cloud; pairing needs it",
+        );
+    }
+    return (await client.request(action, payload)).payload;
 }
 
 // connect() answers with a promise that rejects when an attempt finds no server; the status
@@ -202,6 +230,11 @@ const HANDLERS = {
         await wasm();
         return testConnection(await clientOptions());
     },
+    // The popup's "Pair a device": a one-time code ({code, expiresAt}) for `semantest pair`.
+    pairCode: () => onCloud("pairCode", {}),
+    // The options page's device list, and its Revoke.
+    devices: () => onCloud("devices", {}),
+    revoke: async ({ deviceId }) => (await onCloud("revoke", { deviceId }), { ok: true }),
 };
 
 chrome.runtime.onMessage.addListener((message, _sender, reply) => {

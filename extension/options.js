@@ -1,5 +1,5 @@
 // options.js — the settings page: prefer-local, a custom server, the retry schedule, the live
-// status and a connection test.
+// status, a connection test, and the paired devices with Revoke.
 //
 // The form shows the settings in force (the worker's client.settings(): defaults live only in
 // the Rust core). Save writes into chrome.storage.sync "settings" only the fields the user
@@ -134,6 +134,51 @@ async function forgetToken() {
     await showTokenState();
 }
 
+const when = (ms) => (Number.isFinite(ms) ? new Date(ms).toLocaleString() : "—");
+
+// The paired devices, each with Revoke (the service closes its sockets and refuses its token).
+async function showDevices() {
+    const rows = $("deviceRows");
+    try {
+        const { items } = await ask({ type: "devices" });
+        rows.replaceChildren(
+            ...items.map((d) => {
+                const tr = document.createElement("tr");
+                for (const text of [d.name, when(d.pairedAt), when(d.lastSeen)]) {
+                    const td = document.createElement("td");
+                    td.textContent = text;
+                    tr.append(td);
+                }
+                const button = document.createElement("button");
+                button.type = "button";
+                button.className = "secondary";
+                button.textContent = "Revoke";
+                button.dataset.deviceId = d.deviceId;
+                button.addEventListener("click", () => revoke(d.deviceId, button));
+                const td = document.createElement("td");
+                td.append(button);
+                tr.append(td);
+                return tr;
+            }),
+        );
+        $("devices").hidden = items.length === 0;
+        $("devicesNote").textContent = items.length === 0 ? "No device is paired." : "";
+    } catch (e) {
+        $("devices").hidden = true;
+        $("devicesNote").textContent = `Devices are listed on the cloud connection: ${e.message}`;
+    }
+}
+
+async function revoke(deviceId, button) {
+    button.disabled = true;
+    try {
+        await ask({ type: "revoke", deviceId });
+    } catch (e) {
+        $("devicesNote").textContent = `Could not revoke: ${e.message}`;
+    }
+    await showDevices();
+}
+
 async function load() {
     try {
         const settings = await ask({ type: "settings" });
@@ -165,3 +210,4 @@ $("form").addEventListener("input", () => {
 });
 showSettingsError();
 load();
+showDevices();
