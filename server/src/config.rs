@@ -123,6 +123,9 @@ pub struct Config {
     /// Production: where installs and paired devices are kept (digests only); `None` keeps
     /// them in memory, lost at a restart.
     pub identity_file: Option<PathBuf>,
+    /// Production: whether a keyless extension may `register` (an install of its own);
+    /// closed, only operator keys and already issued tokens get in.
+    pub registration: bool,
     /// Production: how many installs one client address may register per hour.
     pub registrations_per_hour: u32,
     /// Production: how many pairing attempts one client address may make per hour.
@@ -164,6 +167,7 @@ impl Default for Config {
             api_keys: Vec::new(),
             allow_anonymous: false,
             identity_file: None,
+            registration: true,
             registrations_per_hour: semantest_protocol::identity::REGISTRATIONS_PER_HOUR,
             pair_attempts_per_hour: semantest_protocol::identity::PAIR_FAILURES_PER_HOUR,
             auth_deadline_ms: 5_000,

@@ -23,6 +23,10 @@ use crate::metrics::Action;
 use crate::reply::Reply;
 use crate::AppState;
 
+/// The refusal of `register` on a server run with `--no-registration`.
+pub(crate) const REGISTRATION_CLOSED: &str =
+    "registration is closed on this server: ask its operator for an API key (the extension's options, Access key)";
+
 /// Who is asking: the server, the connection and the client's address.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Asker<'a> {
@@ -112,6 +116,10 @@ pub(crate) fn keyless(text: &str, asker: &Asker<'_>) -> Keyless {
             ),
         ),
         ClientMessage::Register(register) => {
+            if !state.config().registration {
+                let frame = ServerFrame::error(id, ErrorCode::Unauthorized, REGISTRATION_CLOSED);
+                return Keyless::answer(action, frame);
+            }
             if let Err(wait) = state.registrations().check(asker.client) {
                 let text = format!(
                     "too many registrations from this address: at most {} an hour",

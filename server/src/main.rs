@@ -62,6 +62,9 @@ struct Args {
     /// an empty value keeps them in memory only.
     #[arg(long, value_name = "FILE", env = "SEMANTEST_IDENTITY_FILE")]
     identity_file: Option<PathBuf>,
+    /// Production: refuse `register`, so only operator keys (and tokens issued before) get in.
+    #[arg(long, env = "SEMANTEST_NO_REGISTRATION")]
+    no_registration: bool,
     /// Production: installs one client address may register per hour.
     #[arg(long, default_value_t = semantest_protocol::identity::REGISTRATIONS_PER_HOUR, env = "SEMANTEST_REGISTRATIONS_PER_HOUR")]
     registrations_per_hour: u32,
@@ -168,6 +171,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         api_keys,
         allow_anonymous: args.allow_anonymous,
         identity_file,
+        registration: !args.no_registration,
         registrations_per_hour: args.registrations_per_hour,
         pair_attempts_per_hour: args.pair_attempts_per_hour,
         trusted_proxies: args.trusted_proxies,

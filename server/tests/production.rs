@@ -585,3 +585,30 @@ async fn a_trusted_proxys_own_health_checks_are_not_rate_limited() {
         .await
         .starts_with("HTTP/1.1 429"));
 }
+
+#[tokio::test]
+async fn with_registration_closed_a_keyless_extension_is_told_to_ask_for_a_key() {
+    let server = TestServer::start(Config {
+        registration: false,
+        ..production()
+    })
+    .await;
+    let mut keyless = server.connect().await;
+    send_text(&mut keyless, HELLO).await;
+    assert!(matches!(
+        next_frame(&mut keyless).await.message,
+        ServerMessage::Welcome(_)
+    ));
+    send_text(
+        &mut keyless,
+        r#"{"action":"register","id":"r1","payload":{"role":"extension","name":"Chrome"}}"#,
+    )
+    .await;
+    let message = expect_error(&mut keyless, ErrorCode::Unauthorized).await;
+    assert!(
+        message.starts_with("registration is closed on this server"),
+        "{message}"
+    );
+    let mut good = authenticated(&server).await;
+    still_served(&mut good).await;
+}

@@ -19,7 +19,7 @@ import { promisify } from "node:util";
 import WebSocket from "ws";
 import { CLOUD_LABEL, ExtensionSession, GREEN, showGeneratedImage } from "./lib/browser.mjs";
 import { testCertificate } from "./lib/certs.mjs";
-import { CLI_BIN, EXTENSION_DIR, LOGS, ROOT, extensionIdFromManifest } from "./lib/env.mjs";
+import { ARTIFACTS, CLI_BIN, EXTENSION_DIR, LOGS, ROOT, extensionIdFromManifest } from "./lib/env.mjs";
 import { ChatGptStandIn, GENERATED_IMAGE, freePort } from "./lib/servers.mjs";
 import { waitFor, within } from "./lib/wait.mjs";
 import { startGateway } from "../../deploy/local/gateway.mjs";
@@ -36,7 +36,6 @@ const BUCKET = "semantest-e2e-images";
 /** Keys the service refuses, and the message of its `error unauthorized` (protocol/src/keys.rs). */
 const REFUSED_KEYS = [
   { what: "wrong key", token: "not-the-key-0123456789", message: "the API key is not valid" },
-  { what: "no key", token: null, message: "an API key is required: send it in payload.token of hello" },
 ];
 
 let moto;
@@ -76,8 +75,9 @@ function lambdaEnv() {
 }
 
 /** Runs the `semantest` command against the gateway (or `url`): { status, stdout, stderr }. */
-async function semantest(args, { token = KEY, url = gateway.wsUrl } = {}) {
-  const env = { ...process.env, SEMANTEST_SERVER: "remote", SEMANTEST_REMOTE_URL: url };
+async function semantest(args, { token = KEY, url = gateway.wsUrl, config = join(tmpdir(), "semantest-e2e-no-config") } = {}) {
+  // The config folder is where semantest pair keeps its token: never the one of whoever runs the tests.
+  const env = { ...process.env, SEMANTEST_SERVER: "remote", SEMANTEST_REMOTE_URL: url, XDG_CONFIG_HOME: config };
   delete env.SEMANTEST_TOKEN;
   if (token) env.SEMANTEST_TOKEN = token;
   try {
@@ -158,7 +158,26 @@ describe("the public service on AWS (Lambda behind the API Gateway stand-in, mot
     assert.equal(typeof frame.payload.serverTime, "number");
   });
 
-  test("a2) a wrong or missing key is refused: the Lambda sends 'error unauthorized' with the reason, then deletes the connection; the CLI exits 1", { timeout: TEST_TIMEOUT }, async () => {
+  test("a1) without a token a socket is welcomed and may ping, nothing else; semantest status says to pair and exits 1", { timeout: TEST_TIMEOUT }, async () => {
+    const client = await rawClient("who=a1-keyless");
+    try {
+      client.send({ action: "hello", id: "h1", payload: { role: "client", clientId: "a1", version: "0.0.0" } });
+      assert.equal((await client.reply("h1")).type, "welcome");
+      client.send({ action: "ping", id: "p1", payload: { t: 1 } });
+      assert.equal((await client.reply("p1")).type, "pong");
+      client.send({ action: "subscribe", id: "s1", payload: { events: ["x"] } });
+      const refused = await client.reply("s1");
+      assert.equal(refused.payload.code, "unauthorized", JSON.stringify(refused));
+      assert.match(refused.payload.message, /register .* pair/);
+    } finally {
+      client.ws.terminate();
+    }
+    const run = await semantest(["status"], { token: null });
+    assert.equal(run.status, 1, run.stdout + run.stderr);
+    assert.match(run.stdout, /not paired: .*semantest pair CODE/s);
+  });
+
+  test("a2) a wrong key is refused: the Lambda sends 'error unauthorized' with the reason, then deletes the connection; the CLI exits 1", { timeout: TEST_TIMEOUT }, async () => {
     for (const { what, token, message } of REFUSED_KEYS) {
       // What the service sends, as a raw client sees it.
       const client = await rawClient(`who=a2-${what.replace(/\W/g, "-")}`);
@@ -186,7 +205,7 @@ describe("the public service on AWS (Lambda behind the API Gateway stand-in, mot
 
   // API Gateway's DeleteConnection gives no close reason: the core takes the reason from the
   // 'error unauthorized' frame that comes just before the close.
-  test("a2') the CLI names the refusal ('unauthorized') when the key is wrong or missing", { timeout: TEST_TIMEOUT }, async () => {
+  test("a2') the CLI names the refusal ('unauthorized') when the key is wrong", { timeout: TEST_TIMEOUT }, async () => {
     for (const { what, token } of REFUSED_KEYS) {
       const run = await semantest(["ping", "--count", "1"], { token });
       assert.match(run.stdout, /unauthorized/, `${what}: ${run.stdout}`);
@@ -360,6 +379,96 @@ describe("the public service on AWS (Lambda behind the API Gateway stand-in, mot
         assert.match(listing, new RegExp(`<Key>images/${lastImage.imageId}/[^<]*-cat\\.png</Key>`), listing);
         assert.ok(lastImage.url.startsWith(`${moto.url}/${BUCKET}/images/${lastImage.imageId}/`), lastImage.url);
         await session.screenshot("aws-cloud-after-image-request");
+      } catch (e) {
+        await session.dumpFailure(t.name);
+        throw e;
+      }
+    });
+  });
+
+  describe("zero-setup identity: a fresh install registers, a CLI pairs with it by a code, request-image reaches it, revoke shuts the CLI out", () => {
+    let chatgpt;
+    let session;
+    let page;
+    const config = mkdtempSync(join(tmpdir(), "semantest-e2e-paired-"));
+    /** The CLI as paired: its token comes from the credentials file, never from the environment. */
+    const paired = (args) => semantest(args, { token: null, config });
+
+    before(async () => {
+      chatgpt = await new ChatGptStandIn(testCertificate()).start();
+      session = await ExtensionSession.launch({ name: "aws-identity", extensionId: extensionIdFromManifest(), chatgptPort: chatgpt.port, publicPort: await freePort() });
+      // Only where the service is (the gateway stand-in instead of api.extension.semantest.com): no key.
+      await session.setSettings({ strategy: "remoteOnly", remoteUrl: gateway.wsUrl, retry: { baseMs: 300, factor: 2, capMs: 2000, maxAttempts: 0 } });
+    });
+
+    after(async () => {
+      await session?.close();
+      await chatgpt?.close();
+    });
+
+    test("i1) a fresh profile with no key is registered by the service and green; the token is in the extension's IndexedDB only", { timeout: TEST_TIMEOUT }, async (t) => {
+      try {
+        page = await session.openChatGpt();
+        await session.waitForLabel(CLOUD_LABEL, { timeout: 30_000 });
+        assert.equal(await session.boxBackground(), GREEN);
+        const token = await session.savedToken();
+        assert.match(token ?? "", /^sti_[0-9a-f]{64}$/, "an install token, kept in secrets.js");
+        const everything = JSON.stringify(await session.allStorage());
+        assert.ok(!everything.includes(token), "the token is in no chrome.storage area");
+        const { install } = await session.inWorker(() => chrome.storage.local.get("install"));
+        assert.match(install?.installId ?? "", /^inst_/);
+        const register = finished("register");
+        assert.equal(register.length, 1, "one registration");
+        assert.doesNotMatch(readFileSync(join(LOGS, "aws-gateway.log"), "utf8"), new RegExp(token), "the token is not logged");
+      } catch (e) {
+        await session.dumpFailure(t.name);
+        throw e;
+      }
+    });
+
+    test("i2) Pair a device in the popup → semantest pair CODE → semantest request-image through the cloud writes the bytes ChatGPT served", { timeout: TEST_TIMEOUT }, async (t) => {
+      try {
+        const unpaired = await paired(["status"]);
+        assert.equal(unpaired.status, 1);
+        assert.match(unpaired.stdout, /not paired/);
+        const popup = await session.openExtensionPage("popup.html");
+        await popup.locator("#pair").click({ timeout: 5000 });
+        await popup.locator("#pairing").waitFor({ state: "visible", timeout: 10_000 });
+        const code = (await popup.locator("#pairCode").textContent()).trim();
+        assert.match(code, /^[A-HJ-NP-Z2-9]{4}-[A-HJ-NP-Z2-9]{4}$/, "8 letters without 0, O, 1 or I");
+        assert.equal((await popup.locator("#pairLine").textContent()).trim(), `semantest pair ${code}`);
+        await popup.screenshot({ path: join(ARTIFACTS, "pairing-popup.png"), timeout: 10_000 });
+        const wrong = await paired(["pair", "AAAA-AAAA"]);
+        assert.equal(wrong.status, 1);
+        assert.match(wrong.stdout, /pairing refused: this pairing code is not valid/);
+        const pairing = await paired(["pair", code, "--name", "e2e laptop"]);
+        assert.equal(pairing.status, 0, pairing.stdout + pairing.stderr);
+        assert.match(pairing.stdout, /paired with your extension as "e2e laptop"/);
+        const again = await paired(["pair", code, "--name", "thief"]);
+        assert.equal(again.status, 1, "a code is used once");
+
+        await showGeneratedImage(page);
+        const out = mkdtempSync(join(tmpdir(), "semantest-e2e-paired-out-"));
+        const run = await paired(["request-image", "--prompt", "a cat", "--out", out, "--name", "paired-cat.png", "--timeout", "30"]);
+        assert.equal(run.status, 0, run.stdout + run.stderr);
+        assert.deepEqual(readFileSync(join(out, "paired-cat.png")), GENERATED_IMAGE, "the bytes ChatGPT served");
+      } catch (e) {
+        await session.dumpFailure(t.name);
+        throw e;
+      }
+    });
+
+    test("i3) the options page lists the paired CLI; Revoke refuses it from then on, with the reason", { timeout: TEST_TIMEOUT }, async (t) => {
+      try {
+        const options = await session.openExtensionPage("options.html");
+        const row = options.locator("#deviceRows tr", { hasText: "e2e laptop" });
+        await row.waitFor({ state: "visible", timeout: 10_000 });
+        await options.screenshot({ path: join(ARTIFACTS, "paired-devices.png"), fullPage: true, timeout: 10_000 });
+        await row.locator("button", { hasText: "Revoke" }).click({ timeout: 5000 });
+        await waitFor("the device gone from the list", async () => (await options.locator("#deviceRows tr", { hasText: "e2e laptop" }).count()) === 0, { timeout: 10_000 });
+        const refused = await paired(["status"]);
+        assert.equal(refused.status, 1, refused.stdout);
+        assert.match(refused.stdout, /revoked/);
       } catch (e) {
         await session.dumpFailure(t.name);
         throw e;

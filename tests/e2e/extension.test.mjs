@@ -43,7 +43,7 @@ before(async () => {
   extensionId = extensionIdFromManifest();
   const tls = testCertificate();
   chatgpt = await new ChatGptStandIn(tls).start();
-  publicService = await new PublicStandIn({ ...tls, allowOrigins: [`chrome-extension://${extensionId}`], apiKey: PUBLIC_KEY }).start();
+  publicService = await new PublicStandIn({ ...tls, allowOrigins: [`chrome-extension://${extensionId}`], apiKey: PUBLIC_KEY, registration: false }).start();
   console.log(`e2e: extension ${extensionId}; chatgpt.com → 127.0.0.1:${chatgpt.port}; ${PUBLIC_HOST} → 127.0.0.1:${publicService.port} → semantest-server :${publicService.backend.port}`);
 });
 
@@ -375,16 +375,17 @@ describe("the extension on ChatGPT", { timeout: 15 * 60_000 }, () => {
     });
   });
 
-  test("g2) without the public service's key → offline saying unauthorized; the key entered in the options page → cloud", { timeout: TEST_TIMEOUT }, async () => {
+  test("g2) a server with registration closed and no key → offline saying registration is closed; the key entered in the options page → cloud", { timeout: TEST_TIMEOUT }, async () => {
     await scenario("g2-access-key", async (s) => {
       const nothing = await freePort();
       const noKey = settings(`http://localhost:${nothing}`, { retry: { baseMs: 2000, factor: 2, capMs: 4000, maxAttempts: 0 } });
       delete noKey.token;
       await s.setSettings(noKey);
       await s.openChatGpt();
-      const refused = await s.waitForStatus("the public service refuses the missing key", (st) => /unauthorized/.test(st.remoteReason ?? ""));
+      const refused = await s.waitForStatus("the server refuses to register the extension", (st) => /refused to register/.test(st.remoteReason ?? ""));
       console.log(`info: g2) without a key: ${JSON.stringify(refused.remoteReason)}`);
-      assert.match(refused.remoteReason, /no API key/);
+      assert.match(refused.remoteReason, /registration is closed on this server: ask its operator for an API key/);
+      assert.notEqual(refused.mode, "cloud");
 
       const options = await s.openExtensionPage("options.html");
       await waitFor("the options form loaded", () => options.locator("#token").isEnabled(), { timeout: 10_000 });

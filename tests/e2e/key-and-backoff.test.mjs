@@ -9,7 +9,8 @@
 //   gives up and stays given up across alarms and a restart of the worker, until the user's
 //   Reconnect starts a fresh schedule.
 //
-// The production server is the public stand-in (lib/servers.mjs PublicStandIn, with an API key);
+// The production server is the public stand-in (lib/servers.mjs PublicStandIn, with an API key and
+// registration closed, so that without the key the extension is refused);
 // every wait is bounded. Functions passed to evaluate run in the browser:
 /* global window, chrome, indexedDB, location, self */
 import assert from "node:assert/strict";
@@ -36,7 +37,7 @@ before(async () => {
   extensionId = extensionIdFromManifest();
   const tls = testCertificate();
   chatgpt = await new ChatGptStandIn(tls).start();
-  publicService = await new PublicStandIn({ ...tls, allowOrigins: [`chrome-extension://${extensionId}`], apiKey: KEY }).start();
+  publicService = await new PublicStandIn({ ...tls, allowOrigins: [`chrome-extension://${extensionId}`], apiKey: KEY, registration: false }).start();
 });
 
 after(async () => {
@@ -154,8 +155,8 @@ describe("the access key", { timeout: 10 * 60_000 }, () => {
   test("s1) saved in the options page: in no chrome.storage area, unreadable from the ChatGPT page's content script, and used to connect (also by a restarted worker)", { timeout: TEST_TIMEOUT }, async () => {
     await scenario("s1-key-kept-apart", async (s) => {
       await s.setSettings(REMOTE_ONLY);
-      const refused = await s.waitForStatus("the production server refuses the missing key", (st) => /unauthorized/.test(st.remoteReason ?? ""));
-      assert.match(refused.remoteReason, /no API key/);
+      const refused = await s.waitForStatus("the production server (registration closed) refuses the extension without a key", (st) => /refused to register/.test(st.remoteReason ?? ""));
+      assert.match(refused.remoteReason, /registration is closed/);
 
       const options = await s.openExtensionPage("options.html");
       await waitFor("the options form loaded", () => options.locator("#token").isEnabled(), { timeout: 10_000 });
@@ -193,7 +194,7 @@ describe("the access key", { timeout: 10 * 60_000 }, () => {
       await options.locator("#forgetToken").click({ timeout: 5000 });
       await waitFor("No key saved.", async () => (await options.locator("#tokenState").textContent()).trim() === "No key saved.", { timeout: 5000 });
       assert.equal(await s.savedToken(), null);
-      await s.waitForStatus("refused again without the key", (st) => st.mode !== "cloud" && /unauthorized/.test(st.remoteReason ?? ""));
+      await s.waitForStatus("refused again without the key", (st) => st.mode !== "cloud" && /refused to register/.test(st.remoteReason ?? ""));
       await s.setSettings({ ...REMOTE_ONLY, token: KEY });
       await s.waitForStatus("cloud with the key from sync", (st) => st.mode === "cloud");
       await waitFor("the key out of sync", async () => !(await s.allStorage()).sync.settings?.token, { timeout: 5000 });

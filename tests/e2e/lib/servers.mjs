@@ -76,11 +76,14 @@ export class SemantestServer {
   /**
    * @param {string} name   log file name (.build/e2e-logs/NAME.log, appended across restarts)
    * @param {object} opts   environment ("local" | "production"), port (0 = pick one on first
-   *                        start, then keep it), allowOrigins (CORS), apiKey (production: the key
-   *                        clients must show; none = --allow-anonymous), bin
+   *                        start, then keep it), allowOrigins (CORS), apiKey (production: an
+   *                        operator key clients may show), registration (production: whether a
+   *                        keyless extension may register; false = --no-registration), bin.
+   *                        A production server keeps its installs in memory, and lets 1000
+   *                        registrations and pairings an hour through: every test client is 127.0.0.1.
    */
-  constructor(name, { environment = "local", port = 0, allowOrigins = [], apiKey = null, bin = SERVER_BIN } = {}) {
-    Object.assign(this, { name, environment, port, allowOrigins, apiKey, bin });
+  constructor(name, { environment = "local", port = 0, allowOrigins = [], apiKey = null, registration = true, bin = SERVER_BIN } = {}) {
+    Object.assign(this, { name, environment, port, allowOrigins, apiKey, registration, bin });
     this.child = null;
   }
 
@@ -119,10 +122,14 @@ export class SemantestServer {
     }
     const args = ["--bind", "127.0.0.1", "--port", String(this.port), "--environment", this.environment, "--images-dir", images];
     for (const origin of this.allowOrigins) args.push("--allow-origin", origin);
-    if (this.environment === "production") args.push(...(this.apiKey ? ["--api-key", this.apiKey] : ["--allow-anonymous"]));
+    if (this.environment === "production") {
+      if (this.apiKey) args.push("--api-key", this.apiKey);
+      if (!this.registration) args.push("--no-registration");
+      args.push("--identity-file", "", "--registrations-per-hour", "1000", "--pair-attempts-per-hour", "1000");
+    }
     log.write(`\n=== ${new Date().toISOString()} ${this.bin} ${args.join(" ")}\n`);
     const env = { ...process.env, NO_COLOR: "1" };
-    for (const k of ["SEMANTEST_PORT", "SEMANTEST_BIND", "SEMANTEST_ENVIRONMENT", "SEMANTEST_ALLOW_ORIGINS", "SEMANTEST_IMAGES_DIR", "SEMANTEST_API_KEYS", "SEMANTEST_API_KEYS_FILE", "SEMANTEST_ALLOW_ANONYMOUS"]) delete env[k];
+    for (const k of ["SEMANTEST_PORT", "SEMANTEST_BIND", "SEMANTEST_ENVIRONMENT", "SEMANTEST_ALLOW_ORIGINS", "SEMANTEST_IMAGES_DIR", "SEMANTEST_API_KEYS", "SEMANTEST_API_KEYS_FILE", "SEMANTEST_ALLOW_ANONYMOUS", "SEMANTEST_IDENTITY_FILE", "SEMANTEST_NO_REGISTRATION"]) delete env[k];
     const child = spawn(this.bin, args, { stdio: ["ignore", "pipe", "pipe"], env });
     live.add(child);
     this.child = child;
@@ -222,9 +229,9 @@ export class TlsTerminator {
 
 /** The public service: a production semantest-server behind TLS on a fixed port. */
 export class PublicStandIn {
-  constructor({ key, cert, allowOrigins = [], apiKey }) {
-    this.backend = new SemantestServer("public-backend", { environment: "production", allowOrigins, apiKey });
-    this.tls = new TlsTerminator("public-tls", { key, cert, targetPort: 0 });
+  constructor({ key, cert, allowOrigins = [], apiKey, registration = true, name = "public" }) {
+    this.backend = new SemantestServer(`${name}-backend`, { environment: "production", allowOrigins, apiKey, registration });
+    this.tls = new TlsTerminator(`${name}-tls`, { key, cert, targetPort: 0 });
   }
 
   get port() {
