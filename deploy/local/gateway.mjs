@@ -28,7 +28,7 @@ import { WebSocketServer } from "ws";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 export const DEFAULT_BOOTSTRAP = join(ROOT, "deploy/lambda/dist/bootstrap");
-export const DEFAULT_ROUTES = ["hello", "ping", "subscribe", "unsubscribe", "publish", "reply", "requestUpload"];
+export const DEFAULT_ROUTES = ["hello", "ping", "subscribe", "unsubscribe", "publish", "reply", "requestUpload", "register", "pairCode", "pair", "devices", "revoke"];
 export const FUNCTIONS = ["connect", "disconnect", "default", "http"];
 export const HTTP_PATHS = ["/health", "/signature", "/semantest-signature"];
 

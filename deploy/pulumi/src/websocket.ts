@@ -6,7 +6,7 @@ import { HandlerFunction } from "./functions";
 import { HandlerName, Settings } from "./settings";
 
 /** The v1 protocol's client actions; each gets its own route (and so its own metrics) to the default handler. */
-export const ACTION_ROUTES = ["hello", "ping", "subscribe", "unsubscribe", "publish", "reply", "requestUpload"] as const;
+export const ACTION_ROUTES = ["hello", "ping", "subscribe", "unsubscribe", "publish", "reply", "requestUpload", "register", "pairCode", "pair", "devices", "revoke"] as const;
 
 /** Every route key and the handler it reaches. */
 export const ROUTES: ReadonlyArray<readonly [string, HandlerName]> = [

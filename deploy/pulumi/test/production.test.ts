@@ -221,7 +221,7 @@ describe("IAM least privilege", () => {
 });
 
 describe("WebSocket API", () => {
-    const actions = ["hello", "ping", "subscribe", "unsubscribe", "publish", "reply", "requestUpload"];
+    const actions = ["hello", "ping", "subscribe", "unsubscribe", "publish", "reply", "requestUpload", "register", "pairCode", "pair", "devices", "revoke"];
     const wsRoutes = () => r.ofType(T.route).filter((x) => x.inputs.apiId === wsApi().id);
     const integrationOf = (route: Recorded) => {
         const id = route.inputs.target.replace(/^integrations\//, "");
