@@ -371,7 +371,8 @@ describe("the public service on AWS (Lambda behind the API Gateway stand-in, mot
         const written = join(out, "cat.png");
         assert.equal(run.stdout, `${written}\n`);
         assert.deepEqual(readFileSync(written), GENERATED_IMAGE, "the bytes ChatGPT served are the bytes written");
-        const { lastImage } = await session.inWorker(() => chrome.storage.local.get("lastImage"));
+        // The outcome is recorded once the reply is acknowledged: the CLI may be faster.
+        const lastImage = await waitFor("the extension recorded the outcome", async () => (await session.inWorker(() => chrome.storage.local.get("lastImage"))).lastImage, { timeout: 10_000 });
         assert.equal(lastImage.event, "imageDownloaded", JSON.stringify(lastImage));
         assert.equal(lastImage.sha256, createHash("sha256").update(GENERATED_IMAGE).digest("hex"));
         // The image is in the bucket under the id the service issued; the socket carried only URLs.
