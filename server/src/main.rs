@@ -61,7 +61,7 @@ struct Args {
     /// tokens only). Default: $XDG_STATE_HOME/semantest/identity.json (~/.local/state/…);
     /// an empty value keeps them in memory only.
     #[arg(long, value_name = "FILE", env = "SEMANTEST_IDENTITY_FILE")]
-    identity_file: Option<PathBuf>,
+    identity_file: Option<String>,
     /// Production: refuse `register`, so only operator keys (and tokens issued before) get in.
     #[arg(long, env = "SEMANTEST_NO_REGISTRATION")]
     no_registration: bool,
@@ -162,8 +162,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
         api_keys.extend(read_keys(file)?);
     }
     let identity_file = match args.identity_file {
-        Some(file) if file.as_os_str().is_empty() => None,
-        Some(file) => Some(file),
+        Some(file) if file.is_empty() => None,
+        Some(file) => Some(PathBuf::from(file)),
         None if args.environment == Environment::Production => Some(default_identity_file()?),
         None => None,
     };

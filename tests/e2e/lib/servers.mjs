@@ -12,7 +12,7 @@
 //
 // Every child process is registered, and killed when the test process exits, whatever happens.
 import { spawn } from "node:child_process";
-import { createWriteStream, existsSync, readFileSync, rmSync, statSync } from "node:fs";
+import { createWriteStream, existsSync, mkdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { createServer as createHttpServer, get as httpGet } from "node:http";
 import { createServer as createHttpsServer } from "node:https";
 import { connect as netConnect, createServer as createNetServer } from "node:net";
@@ -79,7 +79,8 @@ export class SemantestServer {
    *                        start, then keep it), allowOrigins (CORS), apiKey (production: an
    *                        operator key clients may show), registration (production: whether a
    *                        keyless extension may register; false = --no-registration), bin.
-   *                        A production server keeps its installs in memory, and lets 1000
+   *                        A production server keeps its installs in .build/e2e/identity/NAME.json
+   *                        (emptied once per test run), and lets 1000
    *                        registrations and pairings an hour through: every test client is 127.0.0.1.
    */
   constructor(name, { environment = "local", port = 0, allowOrigins = [], apiKey = null, registration = true, bin = SERVER_BIN } = {}) {
@@ -116,8 +117,11 @@ export class SemantestServer {
     // Uploaded images go to a folder of the test run, never to the user's Downloads.
     const images = join(WORK, "images", this.name);
     this.imagesDir = images;
+    this.identityFile = join(WORK, "identity", `${this.name}.json`);
     if (!this.running && !this.imagesCleared) {
       rmSync(images, { recursive: true, force: true }); // each test run starts empty
+      rmSync(this.identityFile, { force: true });
+      mkdirSync(join(WORK, "identity"), { recursive: true });
       this.imagesCleared = true;
     }
     const args = ["--bind", "127.0.0.1", "--port", String(this.port), "--environment", this.environment, "--images-dir", images];
@@ -125,7 +129,8 @@ export class SemantestServer {
     if (this.environment === "production") {
       if (this.apiKey) args.push("--api-key", this.apiKey);
       if (!this.registration) args.push("--no-registration");
-      args.push("--identity-file", "", "--registrations-per-hour", "1000", "--pair-attempts-per-hour", "1000");
+      // Installs outlive a restart of the server, as they would for real; each test run starts with none.
+      args.push("--identity-file", this.identityFile, "--registrations-per-hour", "1000", "--pair-attempts-per-hour", "1000");
     }
     log.write(`\n=== ${new Date().toISOString()} ${this.bin} ${args.join(" ")}\n`);
     const env = { ...process.env, NO_COLOR: "1" };
