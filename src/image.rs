@@ -158,12 +158,7 @@ pub fn stored_name(now_ms: u64, filename: Option<&str>, content_type: &str) -> S
 pub fn destination(mode: Mode, local_url: &str, image: &Image) -> Result<Destination, ImageError> {
     must_be_connected(mode)?;
     if mode == Mode::Local {
-        let base = local_url.trim_end_matches('/');
-        let post_url = format!(
-            "{base}/images?name={}&sha256={}",
-            encode_component(&image.name),
-            image.sha256
-        );
+        let post_url = post_url(local_url, image);
         return Ok(Destination::Local { post_url });
     }
     Ok(Destination::Cloud {
@@ -174,6 +169,32 @@ pub fn destination(mode: Mode, local_url: &str, image: &Image) -> Result<Destina
             "contentType": image.content_type,
         }),
     })
+}
+
+/// `POST {base}/images?name=…&sha256=…` for `image`.
+fn post_url(base: &str, image: &Image) -> String {
+    format!(
+        "{}/images?name={}&sha256={}",
+        base.trim_end_matches('/'),
+        encode_component(&image.name),
+        image.sha256
+    )
+}
+
+/// Where a self-hosted production server takes the image when it has no presigned storage
+/// (it answered `requestUpload` with `unknown_action`): its own `POST /images`, at the remote
+/// socket's URL with `http(s)` for `ws(s)`, shown the client's token. `None` for a URL that
+/// is not `ws://` or `wss://`.
+pub fn self_hosted_post(remote_url: &str, image: &Image) -> Option<String> {
+    let base = if let Some(rest) = remote_url.strip_prefix("wss://") {
+        format!("https://{rest}")
+    } else {
+        format!("http://{}", remote_url.strip_prefix("ws://")?)
+    };
+    Some(post_url(
+        base.split(['?', '#']).next().unwrap_or_default(),
+        image,
+    ))
 }
 
 /// The local server's answer to `POST /images`: `{path, size, sha256, id}`, or `{error}`.
@@ -320,6 +341,20 @@ mod tests {
             size: 3,
             sha256: "ab".repeat(32),
         }
+    }
+
+    #[test]
+    fn a_self_hosted_server_takes_the_image_at_its_own_post_images() {
+        let sha = "ab".repeat(32);
+        assert_eq!(
+            self_hosted_post("wss://api.example.com/", &image()).unwrap(),
+            format!("https://api.example.com/images?name=1700000000000-cat%201.png&sha256={sha}")
+        );
+        assert_eq!(
+            self_hosted_post("ws://127.0.0.1:4000?x=1", &image()).unwrap(),
+            format!("http://127.0.0.1:4000/images?name=1700000000000-cat%201.png&sha256={sha}")
+        );
+        assert_eq!(self_hosted_post("https://api.example.com", &image()), None);
     }
 
     #[test]

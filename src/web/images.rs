@@ -84,7 +84,7 @@ async fn deliver(
         (d.status.mode, d.machine.settings().local_url.clone())
     };
     match image::destination(mode, &local_url, &image)? {
-        Destination::Local { post_url } => upload_local(&post_url, &bytes, &image).await,
+        Destination::Local { post_url } => upload_local(&post_url, None, &bytes, &image).await,
         Destination::Cloud { request_upload } => {
             upload_cloud(shared, request_upload, &bytes, &image).await
         }
@@ -105,20 +105,21 @@ async fn take(take_image: &Function, asked: &ImageRequest) -> Result<String, Ima
         .ok_or_else(|| ImageError::Page("the ChatGPT tab named no image".to_owned()))
 }
 
+/// `POST /images` of a local server, or of a self-hosted production one (shown `authorization`).
 async fn upload_local(
     post_url: &str,
+    authorization: Option<&str>,
     bytes: &Uint8Array,
     image: &Image,
 ) -> Result<Value, ImageError> {
     let local = |e: JsValue| ImageError::Local(message(&e));
-    let response = send(
-        "POST",
-        post_url,
-        &[("content-type", &image.content_type)],
-        bytes,
-    )
-    .await
-    .map_err(local)?;
+    let mut headers = vec![("content-type", image.content_type.as_str())];
+    if let Some(authorization) = authorization {
+        headers.push(("authorization", authorization));
+    }
+    let response = send("POST", post_url, &headers, bytes)
+        .await
+        .map_err(local)?;
     let answer = match response.text() {
         Ok(text) => JsFuture::from(text).await.ok().and_then(|t| t.as_string()),
         Err(_) => None,
@@ -132,14 +133,39 @@ async fn upload_cloud(
     bytes: &Uint8Array,
     image: &Image,
 ) -> Result<Value, ImageError> {
-    let answer = JsFuture::from(request(
+    let asked = JsFuture::from(request(
         shared,
         "requestUpload",
         request_upload,
         Some(image::IMAGE_WAIT_MS),
     ))
-    .await
-    .map_err(|e| ImageError::NoUploadUrl(message(&e)))?;
+    .await;
+    let answer = match asked {
+        Ok(answer) => answer,
+        // A self-hosted production server: no presigned storage, its own POST /images.
+        Err(e)
+            if Reflect::get(&e, &"code".into())
+                .ok()
+                .and_then(|c| c.as_string())
+                .as_deref()
+                == Some("unknown_action") =>
+        {
+            let (remote, token) = {
+                let d = shared.borrow();
+                let settings = d.machine.settings();
+                let token = settings
+                    .token
+                    .as_ref()
+                    .map(|t| format!("Bearer {}", t.expose()));
+                (settings.effective_remote_url().to_owned(), token)
+            };
+            let Some(post_url) = image::self_hosted_post(&remote, image) else {
+                return Err(ImageError::NoUploadUrl(message(&e)));
+            };
+            return upload_local(&post_url, token.as_deref(), bytes, image).await;
+        }
+        Err(e) => return Err(ImageError::NoUploadUrl(message(&e))),
+    };
     let frame = from_js(&answer).map_err(ImageError::NoUploadUrl)?;
     let target = image::upload_target(&frame)?;
     let headers: Vec<(&str, &str)> = target

@@ -111,8 +111,12 @@ async function assertClearOfControls(page, state) {
 const overlaps = (a, b) => a.x < b.x + b.width && b.x < a.x + a.width && a.y < b.y + b.height && b.y < a.y + a.height;
 
 /** Runs the `semantest` command against the local server at `localUrl`: {status, stdout, stderr}. */
-async function semantest(args, localUrl) {
-  const env = { ...process.env, SEMANTEST_SERVER: "local", SEMANTEST_LOCAL_URL: localUrl };
+async function semantest(args, localUrl, remote = null) {
+  // `remote`: {url, token} for the cloud instead of the local server.
+  const env = remote
+    ? { ...process.env, SEMANTEST_SERVER: "remote", SEMANTEST_REMOTE_URL: remote.url, SEMANTEST_TOKEN: remote.token }
+    : { ...process.env, SEMANTEST_SERVER: "local", SEMANTEST_LOCAL_URL: localUrl };
+  env.XDG_CONFIG_HOME = join(tmpdir(), "semantest-e2e-no-config");
   try {
     const { stdout, stderr } = await promisify(execFile)(CLI_BIN, args, { env, timeout: 60_000 });
     return { status: 0, stdout, stderr };
@@ -525,6 +529,26 @@ describe("the extension on ChatGPT", { timeout: 15 * 60_000 }, () => {
       const failed = await semantest(["request-image", "--prompt", "a dog", "--out", out, "--timeout", "30"], local.url);
       assert.equal(failed.status, 1, failed.stdout + failed.stderr);
       assert.equal(failed.stdout, "the extension could not get the image: no generated image on the ChatGPT page\n");
+    });
+  });
+
+  test("k3) through a self-hosted production server on the cloud: the extension uploads to its POST /images with its token, the CLI (same tenant) downloads it", { timeout: TEST_TIMEOUT }, async () => {
+    await scenario("k3-self-hosted-cloud", async (s) => {
+      const nothing = await freePort();
+      await s.setSettings(settings(`http://localhost:${nothing}`));
+      const page = await s.openChatGpt();
+      await s.waitForLabel(CLOUD_LABEL);
+      await showGeneratedImage(page);
+      const out = mkdtempSync(join(tmpdir(), "semantest-e2e-out-"));
+      // The CLI reaches the same server behind the TLS stand-in, on its plain port.
+      const remote = { url: `ws://127.0.0.1:${publicService.backend.port}`, token: PUBLIC_KEY };
+      const run = await semantest(["request-image", "--prompt", "a cat", "--out", out, "--name", "cloud-cat.png", "--timeout", "30"], null, remote);
+      assert.equal(run.status, 0, `semantest request-image failed: ${run.stdout}${run.stderr}`);
+      assert.deepEqual(readFileSync(join(out, "cloud-cat.png")), GENERATED_IMAGE, "the bytes ChatGPT served are the bytes written");
+      // Kept in the key's own folder on the server.
+      const folders = readdirSync(publicService.backend.imagesDir);
+      assert.equal(folders.length, 1, `one tenant folder: ${folders}`);
+      assert.ok(readdirSync(join(publicService.backend.imagesDir, folders[0])).some((f) => f.endsWith("-cloud-cat.png")));
     });
   });
 
