@@ -87,6 +87,7 @@ pub(crate) async fn keyless(
                 .count(Counted::Registrations, asker.client, limit, asker.now_ms)
                 .await?;
             if let Err(wait) = counted {
+                tracing::warn!(connection = id, "registration rate limited");
                 let text =
                     format!("too many registrations from this address: at most {limit} an hour");
                 return Ok(Some(ServerFrame::rate_limited(fid, text, wait)));
@@ -107,6 +108,8 @@ pub(crate) async fn keyless(
                 .count(Counted::PairAttempts, asker.client, limit, asker.now_ms)
                 .await?;
             if let Err(wait) = counted {
+                // Counted by the stack's PairingFailures metric filter (deploy/pulumi/src/alarms.ts).
+                tracing::warn!(connection = id, "pairing rate limited");
                 let text =
                     format!("too many pairing attempts from this address: at most {limit} an hour");
                 return Ok(Some(ServerFrame::rate_limited(fid, text, wait)));

@@ -1,4 +1,4 @@
-// CloudWatch alarms on the functions (errors, throttles, p99 duration) and both APIs (5xx-like errors, p99 integration latency), mailed through SNS.
+// CloudWatch alarms on the functions (errors, throttles, p99 duration), both APIs (5xx-like errors, p99 integration latency) and identity floods (registrations, refused pairings, counted from the default handler's log), mailed through SNS.
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { HandlerFunction } from "./functions";
@@ -47,8 +47,24 @@ export function alarmSpecs(prefix: string, s: Settings, t: AlarmTargets): AlarmS
         { ...http, name: `${prefix}-http-5xx`, description: "HTTP API 5xx answers", metricName: "5xx", statistic: "Sum", threshold: s.alarms.http5xx, slow: false },
         { ...http, name: `${prefix}-http-integration-latency`, description: "HTTP API p99 integration latency", metricName: "IntegrationLatency", statistic: "p99", threshold: s.alarms.integrationLatencyMs, slow: true },
     );
+    // Identity floods: counted by metric filters on the default handler's log lines
+    // (deploy/lambda/src/enroll.rs), so no per-route detailed metrics are paid for.
+    const identity = { namespace: IDENTITY_NAMESPACE, dimensions: { Stack: prefix } };
+    specs.push(
+        { ...identity, name: `${prefix}-registration-flood`, description: "installs registered per 5 minutes (a registration flood)", metricName: "Registrations", statistic: "Sum", threshold: s.alarms.registrations, slow: false },
+        { ...identity, name: `${prefix}-pairing-failures`, description: "pairing codes refused or pairing rate limited per 5 minutes (someone guessing codes)", metricName: "PairingFailures", statistic: "Sum", threshold: s.alarms.pairingFailures, slow: false },
+    );
     return specs;
 }
+
+/** The namespace of the metrics the stack derives from its logs. */
+export const IDENTITY_NAMESPACE = "Semantest/Identity";
+
+/** Log lines of the default handler that count towards each identity metric (filter patterns). */
+export const IDENTITY_FILTERS: Record<string, string> = {
+    Registrations: '"registered an install"',
+    PairingFailures: '?"refused a pairing code" ?"pairing rate limited"',
+};
 
 export interface Alarms {
     topic: aws.sns.Topic;
@@ -61,6 +77,20 @@ export function alarms(prefix: string, s: Settings, t: AlarmTargets, parent: pul
     // alarm notices hold nothing secret.
     const topic = new aws.sns.Topic(`${prefix}-alarms`, { name: `${prefix}-alarms` }, opts);
     new aws.sns.TopicSubscription(`${prefix}-alarms-email`, { topic: topic.arn, protocol: "email", endpoint: s.alarmEmail }, opts);
+    for (const [metric, pattern] of Object.entries(IDENTITY_FILTERS)) {
+        new aws.cloudwatch.LogMetricFilter(`${prefix}-${metric.toLowerCase()}-filter`, {
+            name: `${prefix}-${metric}`,
+            logGroupName: t.functions.default.logGroup.name,
+            pattern,
+            metricTransformation: {
+                namespace: IDENTITY_NAMESPACE,
+                name: metric,
+                value: "1",
+                defaultValue: "0",
+                dimensions: { Stack: `${prefix}` },
+            },
+        }, opts);
+    }
     const made = alarmSpecs(prefix, s, t).map((a) => new aws.cloudwatch.MetricAlarm(a.name, {
         name: a.name,
         alarmDescription: `${a.description} (${s.environment})`,

@@ -29,6 +29,11 @@ export interface AlarmThresholds {
     http5xx: number;
     /** p99 integration latency of either API, in milliseconds. */
     integrationLatencyMs: number;
+    /** Installs registered per 5 minutes on the whole service (a registration flood). */
+    registrations: number;
+    /** Pairing codes refused (wrong, used, expired) or pairing attempts over the per-address
+     *  limit, per 5 minutes (someone guessing codes). */
+    pairingFailures: number;
 }
 
 export interface Settings {
@@ -88,6 +93,8 @@ export function defaultsFor(environment: Environment): Omit<Settings, "domainNam
             websocketErrors: production ? 5 : 20,
             http5xx: production ? 5 : 20,
             integrationLatencyMs: 2000,
+            registrations: production ? 1000 : 100,
+            pairingFailures: production ? 200 : 50,
         },
         imageExpirationDays: production ? 7 : 1,
         lambdaArtifact: DEFAULT_LAMBDA_ARTIFACT,

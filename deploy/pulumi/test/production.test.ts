@@ -2,6 +2,7 @@
 import { before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import * as path from "path";
+import { readFileSync } from "fs";
 import { programDir, developmentExtensionOrigin } from "../src/config";
 import { ACCOUNT, Loaded, REGION, Recorded, TEST_KEY_DIGEST, ZONE_ID, loadProgram } from "./harness";
 
@@ -373,10 +374,28 @@ describe("monitoring", () => {
         assert.deepEqual(on(wsApi()), ["ExecutionError>5", "IntegrationError>5", "IntegrationLatency>2000"]);
         assert.deepEqual(on(httpApiRes()), ["5xx>5", "IntegrationLatency>2000"]);
     });
+    test("registration and pairing floods alarm, counted from the default handler's own log lines", () => {
+        const fn = r.ofType(T.fn).find((f) => f.inputs.name.endsWith("-default"))!;
+        const logGroup = r.ofType(T.logGroup).find((g) => g.inputs.name === `/aws/lambda/${fn.inputs.name}`)!;
+        const filters = r.ofType("aws:cloudwatch/logMetricFilter:LogMetricFilter");
+        assert.equal(filters.length, 2);
+        for (const f of filters) {
+            assert.equal(f.inputs.logGroupName, logGroup.state.name, f.name);
+            assert.equal(f.inputs.metricTransformation.namespace, "Semantest/Identity");
+        }
+        const pattern = (metric: string) => filters.find((f) => f.inputs.metricTransformation.name === metric)!.inputs.pattern;
+        // The lines deploy/lambda/src/enroll.rs writes.
+        const enroll = readFileSync(path.join(programDir(), "..", "lambda", "src", "enroll.rs"), "utf8");
+        for (const line of ["registered an install", "refused a pairing code", "pairing rate limited"]) assert.ok(enroll.includes(`"${line}`), line);
+        assert.equal(pattern("Registrations"), '"registered an install"');
+        assert.match(pattern("PairingFailures"), /"refused a pairing code".*"pairing rate limited"/);
+        const identity = r.ofType(T.alarm).filter((a) => a.inputs.namespace === "Semantest/Identity");
+        assert.deepEqual(identity.map((a) => `${a.inputs.metricName}>${a.inputs.threshold}`).sort(), ["PairingFailures>200", "Registrations>1000"]);
+    });
     test("every alarm notifies the alarm topic, which mails the operator", () => {
         const topic = r.one("aws:sns/topic:Topic", "-alarms");
         const alarms = r.ofType(T.alarm);
-        assert.equal(alarms.length, 17);
+        assert.equal(alarms.length, 19);
         for (const a of alarms) assert.deepEqual(a.inputs.alarmActions, [topic.state.arn], a.name);
         const sub = r.one("aws:sns/topicSubscription:TopicSubscription", "-alarms-email").inputs;
         assert.deepEqual([sub.topic, sub.protocol, sub.endpoint], [topic.state.arn, "email", "ops@semantest.com"]);
