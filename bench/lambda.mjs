@@ -8,6 +8,7 @@
 //
 // Usage: node bench/lambda.mjs [--bootstrap deploy/lambda/dist/bootstrap] [--runs 20] [--frames 500] [--json FILE]
 import { spawn } from "node:child_process";
+import { createHash } from "node:crypto";
 import { existsSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import { resolve } from "node:path";
@@ -68,7 +69,6 @@ async function initTimes() {
             SEMANTEST_TABLE: "t",
             SEMANTEST_BUCKET: "b",
             SEMANTEST_MANAGEMENT_ENDPOINT: "http://127.0.0.1:9/bench",
-            SEMANTEST_ALLOW_ANONYMOUS: "true",
           },
         });
       });
@@ -80,8 +80,11 @@ async function initTimes() {
   return samples;
 }
 
+/** The bench clients' operator key (shown in the handshake, as the CLI does). */
+const BENCH_KEY = "bench-operator-key-0123456789";
+
 function open(url) {
-  const ws = new WebSocket(url);
+  const ws = new WebSocket(url, { headers: { Authorization: `Bearer ${BENCH_KEY}` } });
   const waiting = new Map();
   ws.on("message", (d) => {
     const frame = JSON.parse(d.toString());
@@ -106,7 +109,8 @@ async function roundTrips() {
     env: {
       SEMANTEST_TABLE: names.table,
       SEMANTEST_BUCKET: names.bucket,
-      SEMANTEST_ALLOW_ANONYMOUS: "true",
+      // One operator key for every bench client: one tenant, as one user's tools and extension.
+      SEMANTEST_API_KEY_SHA256: createHash("sha256").update(BENCH_KEY).digest("hex"),
       SEMANTEST_S3_FORCE_PATH_STYLE: "true",
       AWS_ENDPOINT_URL: moto.url,
     },

@@ -807,7 +807,6 @@ async function main(argv) {
       SEMANTEST_ENVIRONMENT: "development",
       SEMANTEST_S3_FORCE_PATH_STYLE: "true",
       AWS_ENDPOINT_URL: moto.url,
-      ...(options.env.SEMANTEST_API_KEY_SHA256 ? {} : { SEMANTEST_ALLOW_ANONYMOUS: "true" }),
       ...options.env,
     };
     console.log(`moto:       ${moto.url} (table ${names.table}, bucket ${names.bucket})`);

@@ -117,9 +117,6 @@ pub struct Config {
     pub hold_ms: u64,
     /// Production: the API keys a client must show (see `auth`). Never logged.
     pub api_keys: Vec<Token>,
-    /// Production without keys, on purpose (behind a gateway that authenticates, or a demo):
-    /// keyless sockets share one tenant. Goes once every client registers or pairs.
-    pub allow_anonymous: bool,
     /// Production: where installs and paired devices are kept (digests only); `None` keeps
     /// them in memory, lost at a restart.
     pub identity_file: Option<PathBuf>,
@@ -165,7 +162,6 @@ impl Default for Config {
             hold_max_events: 64,
             hold_ms: 30_000,
             api_keys: Vec::new(),
-            allow_anonymous: false,
             identity_file: None,
             registration: true,
             registrations_per_hour: semantest_protocol::identity::REGISTRATIONS_PER_HOUR,
@@ -223,9 +219,10 @@ impl Config {
         Ok(())
     }
 
-    /// Whether clients must show an API key: production, unless it runs open on purpose.
+    /// Whether clients must show a token (an operator key, or one issued by `register` or
+    /// `pair`): in production, always.
     pub fn requires_auth(&self) -> bool {
-        self.environment == Environment::Production && !self.allow_anonymous
+        self.environment == Environment::Production
     }
 
     /// Whether the HTTP and message rate limits apply: in production. A developer's local
@@ -304,7 +301,7 @@ mod tests {
     }
 
     #[test]
-    fn production_asks_for_a_token_unless_open_on_purpose() {
+    fn production_always_asks_for_a_token() {
         let mut c = Config {
             environment: Environment::Production,
             ..Config::default()
@@ -312,10 +309,6 @@ mod tests {
         // No operator key: installs register and devices pair.
         assert_eq!(c.validate(), Ok(()));
         assert!(c.requires_auth());
-        c.allow_anonymous = true;
-        assert_eq!(c.validate(), Ok(()));
-        assert!(!c.requires_auth());
-        c.allow_anonymous = false;
         c.api_keys = vec!["a-production-key-0123".parse().unwrap()];
         assert_eq!(c.validate(), Ok(()));
         assert!(

@@ -31,7 +31,7 @@
 //! | --- | --- | --- |
 //! | `Host` must be loopback | yes | no |
 //! | WebSocket `Origin` allowlist | yes | yes |
-//! | API key (WebSocket, images, metrics) | no | yes, unless `--allow-anonymous` |
+//! | a token: operator key, or issued by `register` / `pair` (WebSocket, images, metrics) | no | yes |
 //! | 100 HTTP requests/min per address, 20 messages/s per socket | no | yes |
 //! | connection caps, header-read timeout, size limits, heartbeat | yes | yes |
 //! | TLS 1.3 | with `--tls-cert`/`--tls-key` | with `--tls-cert`/`--tls-key` |

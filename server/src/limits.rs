@@ -317,7 +317,6 @@ mod tests {
     fn messages_over_the_rate_are_refused_then_a_flood_is_closed() {
         let config = Config {
             environment: Environment::Production,
-            allow_anonymous: true,
             messages_per_second: 5,
             ..Config::default()
         };

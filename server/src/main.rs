@@ -54,9 +54,6 @@ struct Args {
     /// Production: a file with one API key per line ('#' starts a comment).
     #[arg(long, value_name = "FILE", env = "SEMANTEST_API_KEYS_FILE")]
     api_keys_file: Option<PathBuf>,
-    /// Production without API keys, on purpose (behind a gateway that authenticates).
-    #[arg(long, env = "SEMANTEST_ALLOW_ANONYMOUS")]
-    allow_anonymous: bool,
     /// Production: where registered installs and paired devices are kept (digests of their
     /// tokens only). Default: $XDG_STATE_HOME/semantest/identity.json (~/.local/state/…);
     /// an empty value keeps them in memory only.
@@ -169,7 +166,6 @@ async fn run(args: Args) -> anyhow::Result<()> {
     };
     let config = Config {
         api_keys,
-        allow_anonymous: args.allow_anonymous,
         identity_file,
         registration: !args.no_registration,
         registrations_per_hour: args.registrations_per_hour,
@@ -228,9 +224,6 @@ async fn run(args: Args) -> anyhow::Result<()> {
         tls = config.tls_cert.is_some(),
         "listening"
     );
-    if config.environment == Environment::Production && config.allow_anonymous {
-        tracing::warn!("production without API keys (--allow-anonymous): anyone can connect");
-    }
     serve_state(listener, state, signal())
         .await
         .context("server failed")

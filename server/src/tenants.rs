@@ -14,9 +14,6 @@ use crate::hub::Hub;
 
 /// The tenant of every socket of a server that needs no identity (local mode).
 pub(crate) const LOCAL_TENANT: &str = "local";
-/// The tenant of every keyless socket of a production server run open on purpose
-/// (`--allow-anonymous`).
-pub(crate) const OPEN_TENANT: &str = "open";
 
 /// Every tenant's hub.
 #[derive(Debug)]

@@ -50,7 +50,7 @@ use crate::listener::Slot;
 use crate::metrics::{Action, LimitScope};
 use crate::reply::{binary_refused, handle_text, Reply, Session};
 use crate::shutdown::CLOSE_REPLY_WAIT;
-use crate::tenants::{LOCAL_TENANT, OPEN_TENANT};
+use crate::tenants::LOCAL_TENANT;
 use crate::AppState;
 
 /// The WebSocket read buffer of one connection (see [`upgrade`]).
@@ -136,13 +136,10 @@ struct Member {
 impl Member {
     /// Joins the hub of `identity`'s tenant (or the server's only one).
     fn join(state: &AppState, connection_id: &str, identity: Option<Identity>) -> Self {
-        let tenant = match &identity {
-            Some(identity) => identity.tenant(),
-            None if state.config().environment == crate::Environment::Production => {
-                OPEN_TENANT.to_owned()
-            }
-            None => LOCAL_TENANT.to_owned(),
-        };
+        // Only a local server admits a socket without an identity.
+        let tenant = identity
+            .as_ref()
+            .map_or_else(|| LOCAL_TENANT.to_owned(), Identity::tenant);
         let device = identity
             .as_ref()
             .and_then(Identity::device)

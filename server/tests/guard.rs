@@ -57,7 +57,6 @@ async fn local_mode_answers_only_loopback_hosts() {
 async fn production_mode_does_not_check_the_host() {
     let config = Config {
         environment: Environment::Production,
-        allow_anonymous: true,
         ..Config::default()
     };
     let (status, _) = status_for_host(config, Some("api.extension.semantest.com")).await;

@@ -156,7 +156,6 @@ async fn a_held_request_that_expired_is_judged_afresh_when_repeated() {
 async fn a_message_over_the_rate_is_refused_with_its_frame_id() {
     let server = TestServer::start(Config {
         environment: Environment::Production,
-        allow_anonymous: true,
         messages_per_second: 1,
         ..Config::default()
     })

@@ -6,7 +6,7 @@
 #   1. builds semantest-server (debug);
 #   2. picks the test page's port T and starts, each on a free port:
 #        LOCAL       semantest-server --environment local      --allow-origin http://127.0.0.1:T
-#        REMOTE      semantest-server --environment production --allow-anonymous --allow-origin http://127.0.0.1:T
+#        REMOTE      semantest-server --environment production (keyless sockets are welcomed) --allow-origin http://127.0.0.1:T
 #                    (the connection policies are under test here; API keys are tested by the
 #                    server's production tests, the CLI tests and the extension e2e)
 #        KEYED       semantest-server --environment production --api-key K (a key the tests never show)
@@ -161,9 +161,9 @@ main() {
     # but clear the ones that could change what the tests expect.
     unset SEMANTEST_PORT SEMANTEST_BIND SEMANTEST_ENVIRONMENT SEMANTEST_ALLOW_ORIGINS
     start local-server "$server" --bind 127.0.0.1 --port 0 --environment local --allow-origin "$origin"
-    start remote-server "$server" --bind 127.0.0.1 --port 0 --environment production --allow-anonymous --allow-origin "$origin"
+    start remote-server "$server" --bind 127.0.0.1 --port 0 --environment production --identity-file "" --registrations-per-hour 1000 --allow-origin "$origin"
     # A production server that wants a key (which the tests never have): refusals in the browser.
-    start keyed-server "$server" --bind 127.0.0.1 --port 0 --environment production --api-key browser-tests-key-0123456789 --allow-origin "$origin"
+    start keyed-server "$server" --bind 127.0.0.1 --port 0 --environment production --identity-file "" --registrations-per-hour 1000 --api-key browser-tests-key-0123456789 --allow-origin "$origin"
     # A real server that does not allow the test page's origin: the probe must say "CORS", not "refused".
     start nocors-server "$server" --bind 127.0.0.1 --port 0 --environment local
     local mode

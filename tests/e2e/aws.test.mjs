@@ -66,7 +66,6 @@ function lambdaEnv() {
     SEMANTEST_TABLE: TABLE,
     SEMANTEST_BUCKET: BUCKET,
     SEMANTEST_API_KEY_SHA256: createHash("sha256").update(KEY).digest("hex"),
-    SEMANTEST_ALLOW_ANONYMOUS: "false",
     SEMANTEST_ENVIRONMENT: "dev",
     SEMANTEST_S3_FORCE_PATH_STYLE: "true",
     AWS_ENDPOINT_URL: moto.url,

@@ -51,9 +51,6 @@ pub struct Config {
     pub management_endpoint: Option<String>,
     /// `SEMANTEST_API_KEY_SHA256`: the SHA-256 of each accepted key.
     pub keys: ApiKeys,
-    /// `SEMANTEST_ALLOW_ANONYMOUS=true`: no key needed (a test stack); every socket is then
-    /// in one tenant. Without it, installs register and devices pair (operator keys optional).
-    pub allow_anonymous: bool,
     /// `SEMANTEST_REGISTRATIONS_PER_HOUR`: installs one client address may register per hour.
     pub registrations_per_hour: u32,
     /// `SEMANTEST_PAIR_ATTEMPTS_PER_HOUR`: pairing attempts one client address may make per hour.
@@ -127,7 +124,15 @@ impl Config {
                 }),
             }
         };
-        let allow_anonymous = flag("SEMANTEST_ALLOW_ANONYMOUS")?;
+        // An open stack (every socket in one tenant) is gone: a stale setting must not pass
+        // unnoticed.
+        if flag("SEMANTEST_ALLOW_ANONYMOUS")? {
+            return Err(ConfigError::Invalid {
+                var: "SEMANTEST_ALLOW_ANONYMOUS",
+                reason: "open stacks are gone: every install registers and tools pair; remove it"
+                    .to_owned(),
+            });
+        }
         let keys = ApiKeys::from_sha256_hex(&get("SEMANTEST_API_KEY_SHA256").unwrap_or_default())
             .map_err(|e: DigestError| ConfigError::Invalid {
             var: "SEMANTEST_API_KEY_SHA256",
@@ -166,18 +171,12 @@ impl Config {
             bucket,
             management_endpoint,
             keys,
-            allow_anonymous,
             registrations_per_hour,
             pair_attempts_per_hour,
             environment: get("SEMANTEST_ENVIRONMENT").unwrap_or_else(|| "production".to_owned()),
             s3_force_path_style: flag("SEMANTEST_S3_FORCE_PATH_STYLE")?,
             max_upload_bytes,
         })
-    }
-
-    /// Whether a connection must show a key (in the handshake or its first `hello`).
-    pub fn requires_key(&self) -> bool {
-        !self.allow_anonymous
     }
 }
 
@@ -219,18 +218,20 @@ mod tests {
     }
 
     #[test]
-    fn tokens_are_required_unless_the_stack_is_open_on_purpose() {
+    fn operator_keys_are_optional_and_an_open_stack_is_refused() {
         let base = [("SEMANTEST_HANDLER", "connect"), ("SEMANTEST_TABLE", "t")];
         // No operator key: installs register and devices pair.
         let identities = read(&base).unwrap();
-        assert!(identities.requires_key());
+        assert!(identities.keys.is_empty());
         assert_eq!(identities.registrations_per_hour, 10);
         let bad = read(&[base[0], base[1], ("SEMANTEST_PAIR_ATTEMPTS_PER_HOUR", "0")]).unwrap_err();
         assert!(bad.to_string().contains("at least 1"), "{bad}");
-        let open = read(&[base[0], base[1], ("SEMANTEST_ALLOW_ANONYMOUS", "true")]).unwrap();
-        assert!(!open.requires_key());
+        let open = read(&[base[0], base[1], ("SEMANTEST_ALLOW_ANONYMOUS", "true")]).unwrap_err();
+        assert!(open.to_string().contains("open stacks are gone"), "{open}");
+        let closed = read(&[base[0], base[1], ("SEMANTEST_ALLOW_ANONYMOUS", "false")]).unwrap();
+        assert!(closed.keys.is_empty());
         let keyed = read(&[base[0], base[1], ("SEMANTEST_API_KEY_SHA256", DIGEST)]).unwrap();
-        assert!(keyed.requires_key());
+        assert!(!keyed.keys.is_empty());
         let bad = read(&[base[0], base[1], ("SEMANTEST_API_KEY_SHA256", "abc")]).unwrap_err();
         assert!(bad.to_string().contains("not 64 hex digits"), "{bad}");
         let flag = read(&[base[0], base[1], ("SEMANTEST_ALLOW_ANONYMOUS", "yes")]).unwrap_err();

@@ -13,7 +13,7 @@ use semantest_protocol::keys::{self, Credentials, SUBPROTOCOL};
 use semantest_protocol::identity::{Identity, Lookup};
 
 use crate::reply::ws_status;
-use crate::store::{NewConnection, OPEN_TENANT};
+use crate::store::NewConnection;
 use crate::{Config, Services};
 
 /// What the handshake's headers decide.
@@ -34,7 +34,7 @@ pub enum Admission {
     Accept {
         /// A valid key was shown (or none is needed).
         authed: bool,
-        /// The connection's tenant: its operator key's, or [`OPEN_TENANT`] without keys.
+        /// The connection's tenant: its operator key's.
         tenant: Option<String>,
         /// The operator key's identity, when one was shown.
         identity: Option<Identity>,
@@ -61,15 +61,6 @@ pub fn admit(config: &Config, headers: &HeaderMap) -> Admission {
         wrong_key,
         subprotocol: offered,
     };
-    if !config.requires_key() {
-        return Admission::Accept {
-            authed: true,
-            tenant: Some(OPEN_TENANT.to_owned()),
-            identity: None,
-            wrong_key: false,
-            subprotocol: offered,
-        };
-    }
     match keys::from_headers(&config.keys, headers) {
         Credentials::Invalid => Admission::Lookup {
             token: keys::shown(headers).unwrap_or_default().to_owned(),

@@ -32,7 +32,7 @@ use semantest_protocol::{
 use crate::enroll::Asker;
 use crate::push::Delivery;
 use crate::reply::ws;
-use crate::store::{Claim, Connection, Publisher, Remembered, StoreError, OPEN_TENANT};
+use crate::store::{Claim, Connection, Publisher, Remembered, StoreError};
 use crate::{http_routes, Services};
 
 pub use semantest_protocol::rules::MAX_SUBSCRIPTIONS;
@@ -95,7 +95,6 @@ async fn answer(
     text: &str,
     now_ms: u64,
 ) -> Result<Option<ServerFrame>, StoreError> {
-    let config = &services.config;
     let Some(connection) = services.store.connection(id).await? else {
         // $connect stores every connection it accepts: this one's $disconnect already ran
         // (its frames were still on their way), or the store failed then.
@@ -122,20 +121,23 @@ async fn answer(
         services.push.close(id).await;
         return Ok(None);
     }
-    if config.requires_key() && !connection.authed {
-        let asker = Asker {
-            id,
-            connection: &connection,
-            client,
-            now_ms,
-        };
-        return crate::enroll::keyless(services, &asker, text).await;
-    }
-    let tenant = connection.tenant.as_deref().unwrap_or(OPEN_TENANT);
+    // Authenticated means with a tenant: an operator key, an install or a device.
+    let tenant = match (&connection.tenant, connection.authed) {
+        (Some(tenant), true) => tenant.clone(),
+        _ => {
+            let asker = Asker {
+                id,
+                connection: &connection,
+                client,
+                now_ms,
+            };
+            return crate::enroll::keyless(services, &asker, text).await;
+        }
+    };
     let session = Session {
         id,
         connection: &connection,
-        tenant,
+        tenant: &tenant,
         client,
     };
     match ClientFrame::parse(text) {
@@ -148,7 +150,7 @@ async fn answer(
 pub(crate) struct Session<'a> {
     pub(crate) id: &'a str,
     pub(crate) connection: &'a Connection,
-    /// Its tenant: its identity's, or [`OPEN_TENANT`] on a stack without identities.
+    /// Its tenant: its identity's.
     pub(crate) tenant: &'a str,
     /// The client's address.
     pub(crate) client: IpAddr,

@@ -4,13 +4,13 @@
 //!
 //! | item | pk | sk | attributes |
 //! |---|---|---|---|
-//! | a connection | `conn#{id}` | `conn` | `authed`, `wrongKey`, `tenant`, `role`, `clientId`, `events` (string set), `connectedAt` |
+//! | a connection | `conn#{id}` | `conn` | `authed`, `wrongKey`, `revoked`, `tenant`, `idKind`, `keyId`/`installId`/`deviceId`, `role`, `clientId`, `events` (string set), `connectedAt` |
 //! | a subscription | `event#{tenant}#{name}` | `conn#{id}` | |
 //! | a published event | `pub#{eventId}` | `pub` | `publisher`, `frameId`, `tenant` |
 //! | a `publish` or `reply` frame | `frame#{key}` | `frame` | `connection`, `answer`, `eventId` |
 //!
-//! The tenant is the id of the API key the connection showed ([`semantest_protocol::keys::key_id`];
-//! [`OPEN_TENANT`] on a stack without keys): events and replies never cross from one key to
+//! The tenant is the connection's identity's ([`semantest_protocol::identity::Identity::tenant`]:
+//! an operator key, or an install with its paired devices): events and replies never cross from one tenant to
 //! another. A publish reads the subscribers of its event with one `Query`; `$disconnect` deletes
 //! the connection and its subscriptions. The subscription set changes atomically (`ADD` /
 //! `DELETE`, since API Gateway may run two frames of one socket at once), and only while the
@@ -41,8 +41,6 @@ use semantest_protocol::{Role, DEDUPE_WINDOW_SECS};
 pub const CONNECTION_TTL_SECS: u64 = 2 * 3600 + 600;
 /// How long a published event can be replied to.
 pub const PUBLISH_TTL_SECS: u64 = 600;
-/// The tenant of every connection on a stack without API keys.
-pub const OPEN_TENANT: &str = "open";
 /// DynamoDB's limit of requests per `BatchWriteItem`.
 const BATCH: usize = 25;
 
@@ -70,7 +68,7 @@ pub struct Connection {
     pub wrong_key: bool,
     /// That key was a revoked device's token.
     pub revoked: bool,
-    /// The id of the key it showed ([`OPEN_TENANT`] without keys); `None` until it showed one.
+    /// Its tenant (`key:<key id>` or `install:<id>`); `None` until it showed a token.
     pub tenant: Option<String>,
     /// What its `hello` said it is.
     pub role: Option<Role>,
@@ -100,7 +98,7 @@ pub struct NewConnection {
     pub wrong_key: bool,
     /// That key was a revoked device's token.
     pub revoked: bool,
-    /// The id of the key it showed, or [`OPEN_TENANT`].
+    /// Its tenant, when its handshake showed an operator key.
     pub tenant: Option<String>,
     /// Who its handshake's token says it is.
     pub identity: Option<Identity>,
@@ -715,7 +713,7 @@ impl Store {
     /// Forgets the connection `id` and its subscriptions (`$disconnect`, or a 410 Gone).
     pub async fn remove_connection(&self, id: &str) -> Result<(), StoreError> {
         let connection = self.connection(id).await?.unwrap_or_default();
-        let tenant = connection.tenant.as_deref().unwrap_or(OPEN_TENANT);
+        let tenant = connection.tenant.as_deref().unwrap_or_default();
         let mut writes = Vec::with_capacity(connection.events.len() + 1);
         for key in connection
             .events

@@ -43,7 +43,6 @@ export function readConfig(): StackConfig {
         budgetEmail,
         alarmEmail: c.get("alarmEmail") ?? budgetEmail,
         budgetLimitUsd: c.getNumber("budgetLimitUsd") ?? d.budgetLimitUsd,
-        allowAnonymous: c.getBoolean("allowAnonymous") ?? d.allowAnonymous,
         logRetentionDays: c.getNumber("logRetentionDays") ?? d.logRetentionDays,
         websocketThrottle: { ...d.websocketThrottle, ...c.getObject<Partial<Throttle>>("websocketThrottle") },
         httpThrottle: { ...d.httpThrottle, ...c.getObject<Partial<Throttle>>("httpThrottle") },
@@ -57,9 +56,10 @@ export function readConfig(): StackConfig {
     });
     // Read raw (not through getSecret) so a bad value stops the program at once; it leaves here only as a secret.
     const digests = parseKeyDigests(pulumi.runtime.getConfig("semantest:apiKeySha256") ?? "");
-    // Without keys only anonymous clients could connect: refuse that unless anonymous access is meant.
-    if (digests.length === 0 && !settings.allowAnonymous) {
-        throw new Error("semantest:apiKeySha256 is empty and semantest:allowAnonymous is false: no client could connect");
+    // Operator keys are optional: every install registers itself and tools pair with it. An open
+    // stack (every socket in one tenant) is gone; a stack file that still asks for one is refused.
+    if (c.getBoolean("allowAnonymous")) {
+        throw new Error("semantest:allowAnonymous is gone: every install registers itself and tools pair; remove it from the stack file");
     }
     const apiKeySha256 = pulumi.secret(digests.join(","));
     return { settings, apiKeySha256 };

@@ -49,7 +49,6 @@ export function handlerFunctions(prefix: string, i: FunctionInputs, parent: pulu
             SEMANTEST_TABLE: i.tableName,
             SEMANTEST_BUCKET: i.bucketName,
             SEMANTEST_MANAGEMENT_ENDPOINT: i.managementEndpoint,
-            SEMANTEST_ALLOW_ANONYMOUS: String(i.settings.allowAnonymous),
             SEMANTEST_ENVIRONMENT: i.settings.environment,
             RUST_LOG: "info",
         };

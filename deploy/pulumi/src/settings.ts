@@ -49,7 +49,6 @@ export interface Settings {
     budgetEmail: string;
     alarmEmail: string;
     budgetLimitUsd: number;
-    allowAnonymous: boolean;
     logRetentionDays: number;
     websocketThrottle: Throttle;
     httpThrottle: Throttle;
@@ -79,7 +78,6 @@ export function defaultsFor(environment: Environment): Omit<Settings, "domainNam
     return {
         environment,
         budgetLimitUsd: 50,
-        allowAnonymous: false,
         logRetentionDays: production ? 30 : 7,
         websocketThrottle: production ? { burstLimit: 500, rateLimit: 200 } : { burstLimit: 50, rateLimit: 20 },
         httpThrottle: production ? { burstLimit: 100, rateLimit: 50 } : { burstLimit: 20, rateLimit: 10 },

@@ -143,7 +143,7 @@ describe("Lambda functions", () => {
             assert.equal(v.SEMANTEST_TABLE, table().state.name);
             assert.equal(v.SEMANTEST_BUCKET, bucket().state.bucket);
             assert.equal(v.SEMANTEST_MANAGEMENT_ENDPOINT, r.outputs.managementEndpoint);
-            assert.equal(v.SEMANTEST_ALLOW_ANONYMOUS, "false");
+            assert.equal(v.SEMANTEST_ALLOW_ANONYMOUS, undefined);
             assert.equal(v.SEMANTEST_ENVIRONMENT, "production");
             assert.equal(v.RUST_LOG, "info");
             assert.equal(v.SEMANTEST_API_KEY_SHA256, h === "connect" || h === "default" ? TEST_KEY_DIGEST : undefined, h);

@@ -17,7 +17,6 @@ test("production defaults are larger than development's and keep logs longer", (
     const p = defaultsFor("production");
     const d = defaultsFor("development");
     assert.equal(p.budgetLimitUsd, 50);
-    assert.equal(p.allowAnonymous, false);
     assert.ok(p.logRetentionDays > d.logRetentionDays);
     assert.ok(p.reservedConcurrency.default > d.reservedConcurrency.default);
     assert.ok(p.websocketThrottle.rateLimit > d.websocketThrottle.rateLimit);

@@ -9,7 +9,6 @@ test("Pulumi.staging.yaml deploys the staging service with API keys", async () =
         environment: "staging",
         domainName: "api.staging.extension.semantest.com",
         httpDomainName: "http.staging.extension.semantest.com",
-        allowAnonymous: false,
         apiKeySha256: TEST_KEY_DIGEST,
         logRetentionDays: 14,
         websocketThrottle: [50, 20],

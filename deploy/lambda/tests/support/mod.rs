@@ -243,8 +243,8 @@ pub fn sha256_hex(text: &str) -> String {
 }
 
 impl Stack {
-    /// `keyed`: connections must show [`KEY`] or [`OTHER_KEY`] (or register, or pair);
-    /// else the stack runs open.
+    /// `keyed`: operator keys [`KEY`] and [`OTHER_KEY`]; else none (installs register, devices
+    /// pair).
     pub async fn new(keyed: bool) -> Self {
         if keyed {
             Self::make(Some(&[KEY, OTHER_KEY])).await
@@ -283,7 +283,6 @@ impl Stack {
             "SEMANTEST_BUCKET" => Some(bucket.clone()),
             "SEMANTEST_MANAGEMENT_ENDPOINT" => Some(management.url.clone()),
             "SEMANTEST_API_KEY_SHA256" if keyed => Some(digest.clone()),
-            "SEMANTEST_ALLOW_ANONYMOUS" if !keyed => Some("true".to_owned()),
             "SEMANTEST_S3_FORCE_PATH_STYLE" => Some("true".to_owned()),
             "SEMANTEST_ENVIRONMENT" => Some("production".to_owned()),
             "SEMANTEST_MAX_UPLOAD_BYTES" => Some("1048576".to_owned()),
