@@ -94,11 +94,25 @@ pub(crate) fn keys_of(config: &crate::Config) -> ApiKeys {
 
 /// The 401 for a missing or wrong key; the body says which without repeating the key.
 pub(crate) fn unauthorized(missing: bool) -> Response {
-    let message = if missing {
-        "an API key is required: send 'Authorization: Bearer <key>'\n"
+    refused(if missing {
+        "an API key is required: send 'Authorization: Bearer <key>'\n".to_owned()
     } else {
-        "the API key is not valid\n"
-    };
+        "the API key is not valid\n".to_owned()
+    })
+}
+
+/// The 401 for the token `check` refused (a revoked device is told so).
+pub(crate) fn unauthorized_token(check: &Check) -> Response {
+    match check {
+        Check::Revoked => refused(format!(
+            "{}\n",
+            semantest_protocol::identity::REVOKED_MESSAGE
+        )),
+        _ => unauthorized(false),
+    }
+}
+
+fn refused(message: String) -> Response {
     (
         StatusCode::UNAUTHORIZED,
         [
@@ -129,12 +143,12 @@ pub(crate) async fn require(
             Check::Known(identity) => {
                 request.extensions_mut().insert(Tenant(identity.tenant()));
             }
-            _ => {
+            refused => {
                 tracing::warn!(
                     path = request.uri().path(),
                     "refused a request with a wrong API key"
                 );
-                return unauthorized(false);
+                return unauthorized_token(&refused);
             }
         }
     }

@@ -78,9 +78,9 @@ pub(crate) async fn upgrade(
             Check::Known(identity) => Admitted::As(Some(identity)),
             Check::Missing => Admitted::Keyless,
             // A tool that set Authorization reads the 401.
-            Check::Invalid | Check::Revoked if auth::bearer(&headers).is_some() => {
+            refused @ (Check::Invalid | Check::Revoked) if auth::bearer(&headers).is_some() => {
                 tracing::warn!("refused a WebSocket with a wrong or revoked token");
-                return auth::unauthorized(false);
+                return auth::unauthorized_token(&refused);
             }
             // A browser cannot read a refused handshake's status (its WebSocket only says
             // 1006), so a wrong key in the subprotocol is told in band: the socket opens,
