@@ -8,6 +8,12 @@ export interface Statement {
     Effect: "Allow";
     Action: string[];
     Resource: pulumi.Input<string>[];
+    Condition?: Record<string, Record<string, string[]>>;
+}
+
+/** Only items whose partition key (`pk`) starts with one of `prefixes` (deploy/lambda/src/store.rs, identity.rs). */
+function itemsOf(...prefixes: string[]): Statement["Condition"] {
+    return { "ForAllValues:StringLike": { "dynamodb:LeadingKeys": prefixes.map((p) => `${p}#*`) } };
 }
 
 export interface PolicyTargets {
@@ -22,13 +28,20 @@ export interface PolicyTargets {
 export function handlerStatements(handler: HandlerName, t: PolicyTargets): Statement[] {
     switch (handler) {
         case "connect":
-            return [{ Sid: "RecordConnection", Effect: "Allow", Action: ["dynamodb:PutItem"], Resource: [t.tableArn] }];
+            return [
+                // A token shown in the handshake: an install's or a device's, looked up by its digest.
+                { Sid: "ReadTokens", Effect: "Allow", Action: ["dynamodb:GetItem"], Resource: [t.tableArn], Condition: itemsOf("token") },
+                { Sid: "RecordConnection", Effect: "Allow", Action: ["dynamodb:PutItem"], Resource: [t.tableArn], Condition: itemsOf("conn", "devconn") },
+                // A device's last seen, in its install's list.
+                { Sid: "DeviceSeen", Effect: "Allow", Action: ["dynamodb:UpdateItem"], Resource: [t.tableArn], Condition: itemsOf("install") },
+            ];
         case "disconnect":
             return [{
                 Sid: "ForgetConnection",
                 Effect: "Allow",
                 Action: ["dynamodb:GetItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"],
                 Resource: [t.tableArn],
+                Condition: itemsOf("conn", "event"),
             }];
         case "default":
             return [

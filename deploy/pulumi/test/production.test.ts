@@ -171,7 +171,7 @@ describe("Lambda functions", () => {
 
 describe("IAM least privilege", () => {
     const expectedActions: Record<string, string[]> = {
-        connect: ["dynamodb:PutItem"],
+        connect: ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
         disconnect: ["dynamodb:BatchWriteItem", "dynamodb:DeleteItem", "dynamodb:GetItem"],
         default: [
             "dynamodb:BatchWriteItem", "dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem",
@@ -203,12 +203,23 @@ describe("IAM least privilege", () => {
         for (const h of ["connect", "disconnect", "default"]) {
             const s = policyOfFunction(fnFor(h));
             const dynamo = s.filter((x) => list(x.Action).some((a) => a.startsWith("dynamodb:")));
-            assert.deepEqual(dynamo.flatMap((x) => list(x.Resource)), [tableArn], h);
+            for (const x of dynamo) assert.deepEqual(list(x.Resource), [tableArn], h);
         }
         const s = policyOfFunction(fnFor("default"));
         const byService = (p: string) => s.filter((x) => list(x.Action).some((a) => a.startsWith(p))).flatMap((x) => list(x.Resource));
         assert.deepEqual(byService("s3:"), [`${bucket().state.arn}/images/*`]);
         assert.deepEqual(byService("execute-api:"), [`${execArn}/v1/POST/@connections/*`, `${execArn}/v1/DELETE/@connections/*`]);
+    });
+    test("connect and disconnect reach only the items they use, by partition key prefix", () => {
+        const leading = (h: string) => Object.fromEntries(policyOfFunction(fnFor(h))
+            .filter((x) => list(x.Action).some((a) => a.startsWith("dynamodb:")))
+            .map((x) => [list(x.Action).join(","), (x.Condition as Record<string, Record<string, string[]>> | undefined)?.["ForAllValues:StringLike"]?.["dynamodb:LeadingKeys"]]));
+        assert.deepEqual(leading("connect"), {
+            "dynamodb:GetItem": ["token#*"],
+            "dynamodb:PutItem": ["conn#*", "devconn#*"],
+            "dynamodb:UpdateItem": ["install#*"],
+        });
+        assert.deepEqual(leading("disconnect"), { "dynamodb:GetItem,dynamodb:DeleteItem,dynamodb:BatchWriteItem": ["conn#*", "event#*"] });
     });
     test("the only AWS-managed policy is API Gateway's own CloudWatch role", () => {
         const attachments = r.ofType(T.attachment);
