@@ -729,3 +729,125 @@ async fn image_requests_that_cannot_be_served_are_answered_with_the_reason() {
     );
     tool.client.close();
 }
+
+/// Records every `onCredentials` call of `client` (the token issued, or `null`).
+fn record_credentials(
+    client: &SemantestClient,
+) -> (Rc<RefCell<Vec<Value>>>, Closure<dyn FnMut(JsValue)>) {
+    let got: Rc<RefCell<Vec<Value>>> = Rc::default();
+    let g = got.clone();
+    let f = Closure::<dyn FnMut(JsValue)>::new(move |v: JsValue| {
+        g.borrow_mut()
+            .push(serde_wasm_bindgen::from_value(v).unwrap_or(Value::Null));
+    });
+    client.on_credentials(Some(f.as_ref().unchecked_ref::<js_sys::Function>().clone()));
+    (got, f)
+}
+
+#[wasm_bindgen_test]
+async fn an_extension_registers_by_itself_and_a_web_app_pairs_with_its_code() {
+    // The "remote" test server runs in production: no key, no setting but remote only.
+    let ext = Probe::new(
+        refused(),
+        remote(),
+        json!({"role": "extension", "clientId": "ext-pairing", "preferLocal": false, "name": "Chrome on a test"}),
+    );
+    let (issued, _keep_ext) = record_credentials(&ext.client);
+    ext.connect();
+    ext.until_mode("cloud").await;
+    let install = issued
+        .borrow()
+        .first()
+        .cloned()
+        .expect("the install's token, for the driver to keep");
+    assert!(
+        install["token"].as_str().unwrap().starts_with("sti_"),
+        "{install}"
+    );
+    assert!(install["deviceId"].is_null());
+    assert!(
+        !ext.messages
+            .borrow()
+            .iter()
+            .any(|m| m["type"] == "registered"),
+        "the token never reaches onMessage"
+    );
+    let code = settled(
+        ext.client
+            .request("pairCode", js(&json!({})), JsValue::UNDEFINED),
+    )
+    .await
+    .expect("a pairing code")["payload"]["code"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // A web app with no token: on the cloud, keyless, it may pair.
+    let app = Probe::new(
+        refused(),
+        remote(),
+        json!({"preferLocal": false, "clientId": "web-app"}),
+    );
+    let (paired_as, _keep_app) = record_credentials(&app.client);
+    app.connect();
+    app.until_mode("cloud").await;
+    let refused_before = settled(app.client.request(
+        "publish",
+        js(&json!({"event": "greeting"})),
+        JsValue::UNDEFINED,
+    ))
+    .await;
+    assert_eq!(
+        refused_before.map_err(|e| e.0),
+        Err("unauthorized".to_owned())
+    );
+    let malformed = settled(app.client.pair("K7QM-3XT0", None)).await;
+    assert_eq!(
+        malformed.map_err(|e| e.0),
+        Err("invalid_code".to_owned()),
+        "refused before anything is sent"
+    );
+    let paired = settled(
+        app.client
+            .pair(&code.to_lowercase(), Some("web app".into())),
+    )
+    .await
+    .expect("paired");
+    assert_eq!(paired["type"], "paired");
+    assert_eq!(paired["payload"]["installId"], install["installId"]);
+    let device = paired_as
+        .borrow()
+        .first()
+        .cloned()
+        .expect("the device's token");
+    assert_eq!(device["deviceId"], paired["payload"]["deviceId"]);
+    let again = settled(app.client.pair(&code, None)).await;
+    assert_eq!(
+        again.map_err(|e| e.0),
+        Err("invalid_code".to_owned()),
+        "a code is used once"
+    );
+
+    // The app now reaches its extension (one tenant).
+    settled(ext.client.request(
+        "subscribe",
+        js(&json!({"events": ["greeting"]})),
+        JsValue::UNDEFINED,
+    ))
+    .await
+    .expect("subscribed");
+    let ack = settled(app.client.request(
+        "publish",
+        js(&json!({"event": "greeting", "data": {"hi": 1}})),
+        JsValue::UNDEFINED,
+    ))
+    .await
+    .expect("published");
+    assert_eq!(ack["payload"]["delivered"], 1, "{ack}");
+    ext.message("the app's event", |m| {
+        m["type"] == "event" && m["payload"]["event"] == "greeting"
+    })
+    .await;
+    app.client.close();
+    ext.client.close();
+}
