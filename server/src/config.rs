@@ -127,6 +127,8 @@ pub struct Config {
     pub registrations_per_hour: u32,
     /// Production: how many pairing attempts one client address may make per hour.
     pub pair_attempts_per_hour: u32,
+    /// Production: how long a pairing code is valid, in seconds.
+    pub pair_code_ttl_secs: u64,
     /// Production: how long a WebSocket without a key in its handshake has to send a `hello`
     /// with one, in milliseconds.
     pub auth_deadline_ms: u64,
@@ -166,6 +168,7 @@ impl Default for Config {
             registration: true,
             registrations_per_hour: semantest_protocol::identity::REGISTRATIONS_PER_HOUR,
             pair_attempts_per_hour: semantest_protocol::identity::PAIR_FAILURES_PER_HOUR,
+            pair_code_ttl_secs: semantest_protocol::identity::PAIR_CODE_TTL_SECS,
             auth_deadline_ms: 5_000,
             http_requests_per_minute: DEFAULT_HTTP_REQUESTS_PER_MINUTE,
             messages_per_second: DEFAULT_MESSAGES_PER_SECOND,
@@ -203,6 +206,7 @@ impl Config {
                 "pair attempts per hour",
                 u64::from(self.pair_attempts_per_hour),
             ),
+            ("pair code lifetime", self.pair_code_ttl_secs),
             ("max connections", self.max_connections as u64),
             (
                 "max connections per address",

@@ -219,7 +219,11 @@ pub(crate) fn manage(
     match message {
         ClientMessage::PairCode => ServerFrame::reply(
             id,
-            ServerMessage::PairCode(state.identities().pair_code(install, asker.now_ms)),
+            ServerMessage::PairCode(state.identities().pair_code(
+                install,
+                asker.now_ms,
+                state.config().pair_code_ttl_secs,
+            )),
         ),
         ClientMessage::Devices => ServerFrame::reply(
             id,

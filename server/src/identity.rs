@@ -4,7 +4,7 @@
 //! token or a code. A token is looked up by its digest; an operator key is checked against the
 //! configured keys in constant time ([`crate::auth::ApiKeys`]). The file is rewritten (to a
 //! temporary file, then renamed) after every change to installs or devices; pairing codes live
-//! only in memory, for [`PAIR_CODE_TTL_SECS`]. Without a file (tests, `--identity-file ''`) the
+//! only in memory, for [`PAIR_CODE_TTL_SECS`] (or [`crate::Config::pair_code_ttl_secs`]). Without a file (tests, `--identity-file ''`) the
 //! book lives in memory only.
 
 use std::collections::HashMap;
@@ -13,7 +13,7 @@ use std::sync::Mutex;
 
 use semantest_protocol::identity::{
     clean_name, issue, Device, DeviceList, Identity, PairCodeIssued, Paired, PairingCode,
-    Registered, MAX_DEVICES, PAIR_CODE_TTL_SECS,
+    Registered, MAX_DEVICES,
 };
 pub(crate) use semantest_protocol::identity::{Lookup, PairError};
 use serde::{Deserialize, Serialize};
@@ -175,10 +175,10 @@ impl Identities {
         Ok(Registered { install_id, token })
     }
 
-    /// A new pairing code for `install_id`.
-    pub(crate) fn pair_code(&self, install_id: &str, now_ms: u64) -> PairCodeIssued {
+    /// A new pairing code for `install_id`, valid `ttl_secs`.
+    pub(crate) fn pair_code(&self, install_id: &str, now_ms: u64, ttl_secs: u64) -> PairCodeIssued {
         let code = issue::pairing_code();
-        let expires_at = now_ms + PAIR_CODE_TTL_SECS * 1000;
+        let expires_at = now_ms + ttl_secs * 1000;
         let mut state = self.lock();
         state.codes.retain(|_, c| c.expires_at > now_ms);
         let mine: Vec<(String, u64)> = state
@@ -340,6 +340,7 @@ fn reindex(state: &mut State) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use semantest_protocol::identity::PAIR_CODE_TTL_SECS;
 
     #[test]
     fn an_install_pairs_a_device_with_a_code_used_once_and_revokes_it() {
@@ -349,7 +350,7 @@ mod tests {
             install_id: install.install_id.clone(),
         };
         assert_eq!(book.lookup(install.token.expose()), Lookup::Known(me));
-        let issued = book.pair_code(&install.install_id, 2_000);
+        let issued = book.pair_code(&install.install_id, 2_000, PAIR_CODE_TTL_SECS);
         assert_eq!(issued.expires_at, 2_000 + 600_000);
         let code = PairingCode::parse(&issued.code).unwrap();
         let paired = book.pair(&code, "laptop", 3_000).unwrap().unwrap();
@@ -385,7 +386,7 @@ mod tests {
     fn an_expired_code_is_refused_as_expired() {
         let book = Identities::open(None).unwrap();
         let install = book.register("", 0).unwrap();
-        let issued = book.pair_code(&install.install_id, 0);
+        let issued = book.pair_code(&install.install_id, 0, PAIR_CODE_TTL_SECS);
         let code = PairingCode::parse(&issued.code).unwrap();
         assert_eq!(
             book.pair(&code, "late", 600_000).unwrap(),
@@ -399,7 +400,12 @@ mod tests {
         let path = dir.path().join("identity.json");
         let book = Identities::open(Some(&path)).unwrap();
         let install = book.register("Chrome", 1).unwrap();
-        let code = PairingCode::parse(&book.pair_code(&install.install_id, 1).code).unwrap();
+        let code = PairingCode::parse(
+            &book
+                .pair_code(&install.install_id, 1, PAIR_CODE_TTL_SECS)
+                .code,
+        )
+        .unwrap();
         let paired = book.pair(&code, "cli", 2).unwrap().unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(!text.contains(install.token.expose()));

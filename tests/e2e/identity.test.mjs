@@ -4,7 +4,8 @@
 //   two fresh profiles, no key, no setting but "remote only": each is registered by the server
 //   and green; each pairs its own CLI through its popup's Pair a device; a CLI reaches its own
 //   extension only (the other one's page would have answered differently); wrong and used codes
-//   are refused; Revoke in one options page shuts that CLI out and leaves the other's alone.
+//   are refused; Revoke in one options page shuts that CLI out and leaves the other's alone; an
+//   expired code is told apart and pairing attempts are rate limited (n4, its own strict server).
 //
 // The CLIs reach the same server on its plain port (the TLS stand-in's certificate is the tests'
 // own). The image-generation path through the Lambda is aws.test.mjs i1)–i3).
@@ -19,8 +20,9 @@ import { promisify } from "node:util";
 import { CLOUD_LABEL, ExtensionSession, GREEN, showGeneratedImage } from "./lib/browser.mjs";
 import { testCertificate } from "./lib/certs.mjs";
 import { ARTIFACTS, CLI_BIN, extensionIdFromManifest, requireBuilt } from "./lib/env.mjs";
-import { ChatGptStandIn, GENERATED_IMAGE, PublicStandIn } from "./lib/servers.mjs";
-import { waitFor } from "./lib/wait.mjs";
+import WebSocket from "ws";
+import { ChatGptStandIn, GENERATED_IMAGE, PublicStandIn, SemantestServer } from "./lib/servers.mjs";
+import { sleep, waitFor, within } from "./lib/wait.mjs";
 
 const TEST_TIMEOUT = 120_000;
 const REMOTE_ONLY = { preferLocal: false, retry: { baseMs: 300, factor: 2, capMs: 2000, maxAttempts: 0 } };
@@ -30,8 +32,12 @@ let service;
 const users = {}; // a, b: { session, page, config }
 
 /** `semantest ARGS` as user `who`'s CLI: its own config folder (credentials), no SEMANTEST_TOKEN. */
-async function cli(who, args) {
-  const env = { ...process.env, SEMANTEST_SERVER: "remote", SEMANTEST_REMOTE_URL: `ws://127.0.0.1:${service.backend.port}`, XDG_CONFIG_HOME: users[who].config };
+function cli(who, args) {
+  return cliAt(`ws://127.0.0.1:${service.backend.port}`, users[who].config, args);
+}
+
+async function cliAt(url, config, args) {
+  const env = { ...process.env, SEMANTEST_SERVER: "remote", SEMANTEST_REMOTE_URL: url, XDG_CONFIG_HOME: config };
   delete env.SEMANTEST_TOKEN;
   try {
     const { stdout, stderr } = await promisify(execFile)(CLI_BIN, args, { env, timeout: 60_000 });
@@ -150,5 +156,36 @@ describe("zero-setup identity on a self-hosted production server", { timeout: 10
       const fine = await cli("b", ["status"]);
       assert.equal(fine.status, 0, fine.stdout + fine.stderr);
     });
+  });
+
+  test("n4) an expired code is refused as expired; pairing attempts are limited per address, with when to try again", { timeout: TEST_TIMEOUT }, async () => {
+    // Its own server: codes live 1 s, three attempts an hour; the install is a plain WebSocket.
+    const strict = await new SemantestServer("identity-strict", { environment: "production", pairAttemptsPerHour: 3, pairCodeTtlSecs: 1 }).start();
+    const install = new WebSocket(`ws://127.0.0.1:${strict.port}`);
+    try {
+      const answers = new Map();
+      install.on("message", (d) => {
+        const f = JSON.parse(d.toString());
+        answers.get(f.replyTo)?.(f);
+      });
+      await within(10_000, "the install's socket", new Promise((ok, fail) => { install.once("open", ok); install.once("error", fail); }));
+      const ask = (frame) => within(10_000, frame.action, new Promise((ok) => { answers.set(frame.id, ok); install.send(JSON.stringify(frame)); }));
+      await ask({ action: "hello", id: "h", payload: { role: "extension", clientId: "strict", version: "1" } });
+      assert.equal((await ask({ action: "register", id: "r", payload: { role: "extension", name: "strict" } })).type, "registered");
+      const { payload: { code } } = await ask({ action: "pairCode", id: "c", payload: {} });
+      await sleep(1500);
+      const config = mkdtempSync(join(tmpdir(), "semantest-e2e-identity-strict-"));
+      const url = `ws://127.0.0.1:${strict.port}`;
+      const late = await cliAt(url, config, ["pair", code]);
+      assert.equal(late.status, 1);
+      assert.match(late.stdout, /pairing refused: this pairing code expired/);
+      for (const guess of ["ZZZZ-ZZZZ", "ZZZZ-ZZZY"]) assert.match((await cliAt(url, config, ["pair", guess])).stdout, /this pairing code is not valid/);
+      const limited = await cliAt(url, config, ["pair", "ZZZZ-ZZZX"]);
+      assert.equal(limited.status, 1);
+      assert.match(limited.stdout, /pairing refused: too many pairing attempts from this address: at most 3 an hour \(try again in \d+ s\)/);
+    } finally {
+      install.terminate();
+      await strict.stop();
+    }
   });
 });

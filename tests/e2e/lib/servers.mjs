@@ -78,13 +78,14 @@ export class SemantestServer {
    * @param {object} opts   environment ("local" | "production"), port (0 = pick one on first
    *                        start, then keep it), allowOrigins (CORS), apiKey (production: an
    *                        operator key clients may show), registration (production: whether a
-   *                        keyless extension may register; false = --no-registration), bin.
+   *                        keyless extension may register; false = --no-registration),
+   *                        pairAttemptsPerHour, pairCodeTtlSecs, bin.
    *                        A production server keeps its installs in .build/e2e/identity/NAME.json
    *                        (emptied once per test run), and lets 1000
    *                        registrations and pairings an hour through: every test client is 127.0.0.1.
    */
-  constructor(name, { environment = "local", port = 0, allowOrigins = [], apiKey = null, registration = true, bin = SERVER_BIN } = {}) {
-    Object.assign(this, { name, environment, port, allowOrigins, apiKey, registration, bin });
+  constructor(name, { environment = "local", port = 0, allowOrigins = [], apiKey = null, registration = true, pairAttemptsPerHour = 1000, pairCodeTtlSecs = null, bin = SERVER_BIN } = {}) {
+    Object.assign(this, { name, environment, port, allowOrigins, apiKey, registration, pairAttemptsPerHour, pairCodeTtlSecs, bin });
     this.child = null;
   }
 
@@ -130,7 +131,8 @@ export class SemantestServer {
       if (this.apiKey) args.push("--api-key", this.apiKey);
       if (!this.registration) args.push("--no-registration");
       // Installs outlive a restart of the server, as they would for real; each test run starts with none.
-      args.push("--identity-file", this.identityFile, "--registrations-per-hour", "1000", "--pair-attempts-per-hour", "1000");
+      args.push("--identity-file", this.identityFile, "--registrations-per-hour", "1000", "--pair-attempts-per-hour", String(this.pairAttemptsPerHour));
+      if (this.pairCodeTtlSecs) args.push("--pair-code-ttl-secs", String(this.pairCodeTtlSecs));
     }
     log.write(`\n=== ${new Date().toISOString()} ${this.bin} ${args.join(" ")}\n`);
     const env = { ...process.env, NO_COLOR: "1" };
