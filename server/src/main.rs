@@ -65,6 +65,9 @@ struct Args {
     /// Production: installs one client address may register per hour.
     #[arg(long, default_value_t = semantest_protocol::identity::REGISTRATIONS_PER_HOUR, env = "SEMANTEST_REGISTRATIONS_PER_HOUR")]
     registrations_per_hour: u32,
+    /// Production: how long a pairing code is valid, in seconds.
+    #[arg(long, default_value_t = semantest_protocol::identity::PAIR_CODE_TTL_SECS, env = "SEMANTEST_PAIR_CODE_TTL_SECS")]
+    pair_code_ttl_secs: u64,
     /// Production: pairing attempts one client address may make per hour.
     #[arg(long, default_value_t = semantest_protocol::identity::PAIR_FAILURES_PER_HOUR, env = "SEMANTEST_PAIR_ATTEMPTS_PER_HOUR")]
     pair_attempts_per_hour: u32,
@@ -170,6 +173,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         registration: !args.no_registration,
         registrations_per_hour: args.registrations_per_hour,
         pair_attempts_per_hour: args.pair_attempts_per_hour,
+        pair_code_ttl_secs: args.pair_code_ttl_secs,
         trusted_proxies: args.trusted_proxies,
         tls_cert: args.tls_cert,
         tls_key: args.tls_key,
