@@ -39,9 +39,15 @@ const storedSettings = async () => (await chrome.storage.sync.get("settings")).s
 let moving = Promise.resolve();
 const moveToken = () => (moving = moving.then(moveTokenOutOfSync).catch(logError));
 
+// Token writes (a registration's onCredentials) in order, and read only once written: settings
+// applied meanwhile must not come without the token the core was just given (that would make
+// it register a second install).
+let tokenWrites = Promise.resolve();
+
 // The client's options: the stored settings, this installation's identity and the saved key.
 async function clientOptions() {
     await moveToken();
+    await tokenWrites;
     const token = await readToken();
     return { ...(await storedSettings()), ...(await identity()), ...(token ? { token } : {}) };
 }
@@ -114,10 +120,13 @@ async function startClient() {
     return client;
 }
 
-async function keepCredentials(credentials) {
-    await writeToken(credentials?.token ?? null);
-    if (credentials) await chrome.storage.local.set({ install: { installId: credentials.installId } });
-    else await chrome.storage.local.remove("install");
+function keepCredentials(credentials) {
+    tokenWrites = tokenWrites.then(async () => {
+        await writeToken(credentials?.token ?? null);
+        if (credentials) await chrome.storage.local.set({ install: { installId: credentials.installId } });
+        else await chrome.storage.local.remove("install");
+    }).catch(logError);
+    return tokenWrites;
 }
 
 // An install's own requests to the service (pairing, devices): only on the cloud, where
@@ -237,9 +246,19 @@ const HANDLERS = {
     revoke: async ({ deviceId }) => (await onCloud("revoke", { deviceId }), { ok: true }),
 };
 
-chrome.runtime.onMessage.addListener((message, _sender, reply) => {
+// What only the extension's own pages (the popup, the options page) may ask: a pairing code is
+// worth a device token, and the device list is the user's. A content script on chatgpt.com
+// (whose sender.url is the page's) gets "not allowed".
+const PAGES_ONLY = new Set(["pairCode", "devices", "revoke", "applySettings", "validate", "test"]);
+const fromExtensionPage = (sender) => sender?.id === chrome.runtime.id && (sender.url ?? "").startsWith(chrome.runtime.getURL(""));
+
+chrome.runtime.onMessage.addListener((message, sender, reply) => {
     const handler = HANDLERS[message?.type];
     if (!handler) return false;
+    if (PAGES_ONLY.has(message.type) && !fromExtensionPage(sender)) {
+        reply({ error: `'${message.type}' is for the extension's own pages` });
+        return false;
+    }
     handler(message).then(reply, (e) => reply({ error: errorText(e) }));
     return true; // the reply comes asynchronously
 });

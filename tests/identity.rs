@@ -208,14 +208,59 @@ fn an_operator_key_that_is_refused_is_kept_and_shown_as_refused() {
 }
 
 #[test]
+fn a_local_server_cannot_hand_the_client_a_token() {
+    let mut s = Sim::with(Local::Up, true, extension());
+    s.start();
+    s.run_for(1_000);
+    assert_eq!(s.mode(), Mode::Local);
+    let socket = *s.sockets.keys().next().unwrap();
+    let asked = s.send("pair").unwrap();
+    let frame = semantest_protocol::ServerFrame::reply(
+        Some(asked),
+        ServerMessage::Registered(semantest_protocol::identity::Registered {
+            install_id: "inst_evil".into(),
+            token: format!("sti_{:064}", 9).parse().unwrap(),
+        }),
+    );
+    s.event(semantest_connect::Event::MessageReceived {
+        socket,
+        text: frame.to_json(),
+    });
+    assert!(
+        s.credentials.is_empty(),
+        "whatever answers on the local port gives no token"
+    );
+}
+
+#[test]
 fn a_paired_answer_gives_a_client_its_token_for_the_next_sockets() {
     let mut s = Sim::new(Local::Refused, true);
     s.start();
     s.run_for(1_000);
     assert_eq!(s.mode(), Mode::Cloud);
     let socket = *s.sockets.keys().next().unwrap();
+    let paired_frame = |to: &str| {
+        semantest_protocol::ServerFrame::reply(
+            Some(to.to_owned()),
+            ServerMessage::Paired(Paired {
+                token: format!("std_{:064}", 3).parse().unwrap(),
+                device_id: "dev_1".into(),
+                install_id: "inst_1".into(),
+            }),
+        )
+    };
+    // Unasked: ignored.
+    s.event(semantest_connect::Event::MessageReceived {
+        socket,
+        text: paired_frame("c9").to_json(),
+    });
+    assert!(
+        s.credentials.is_empty(),
+        "a token nobody asked for is not taken"
+    );
+    let asked = s.send("pair").unwrap();
     let paired = semantest_protocol::ServerFrame::reply(
-        Some("c9".into()),
+        Some(asked),
         ServerMessage::Paired(Paired {
             token: format!("std_{:064}", 3).parse().unwrap(),
             device_id: "dev_1".into(),

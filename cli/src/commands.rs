@@ -26,7 +26,15 @@ pub fn settings_with_credentials(var: impl Fn(&str) -> Option<String>) -> anyhow
     let Ok(path) = credentials::path(&var) else {
         return Ok(settings);
     };
-    match credentials::load(&path)? {
+    let stored = match credentials::load(&path) {
+        Ok(stored) => stored,
+        // A broken file must not stop every command (`semantest pair` rewrites it).
+        Err(e) => {
+            eprintln!("semantest: warning: {e}");
+            None
+        }
+    };
+    match stored {
         Some(stored) if stored.server == settings.effective_remote_url() => {
             let token = Overrides {
                 token: Some(stored.token),

@@ -205,7 +205,7 @@ pub enum PairError {
     #[error("this pairing code is not valid (mistyped, or already used); ask the extension for a new one")]
     Unknown,
     /// The code existed but its 10 minutes are over.
-    #[error("this pairing code expired (codes are valid for 10 minutes); ask the extension for a new one")]
+    #[error("this pairing code expired; ask the extension for a new one (a code is valid for a few minutes)")]
     Expired,
     /// The install has as many devices as it may.
     #[error(

@@ -17,6 +17,8 @@ use crate::{auth, guard, images, limits, routes, ws, AppState};
 /// (production). The WebSocket checks its key itself, since it may come in the first frame.
 pub fn app(state: AppState) -> Router {
     let keyed = || axum::middleware::from_fn_with_state(state.clone(), auth::require);
+    // Server-wide figures (every tenant's counts): operator keys only.
+    let operator = || axum::middleware::from_fn_with_state(state.clone(), auth::require_operator);
     let http = Router::new()
         .route("/signature", get(routes::signature))
         .route("/semantest-signature", get(routes::signature))
@@ -24,7 +26,7 @@ pub fn app(state: AppState) -> Router {
         .merge(
             Router::new()
                 .route("/metrics", get(routes::metrics))
-                .layer(keyed()),
+                .layer(operator()),
         )
         .layer(cors(&state));
     let images = Router::new()

@@ -128,8 +128,26 @@ fn refused(message: String) -> Response {
         .into_response()
 }
 
-/// Middleware for the HTTP endpoints that need a token in production (images, metrics): the
-/// request goes on with its [`Tenant`].
+/// Middleware for `/metrics` in production: an operator key only (an install's or a device's
+/// token, which anyone can get by registering, is refused: the figures are every tenant's).
+pub(crate) async fn require_operator(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if state.config().requires_auth() {
+        let operator = bearer(request.headers()).map(|token| check_token(&state, token));
+        match operator {
+            Some(Check::Known(Identity::Operator { .. })) => {}
+            None => return unauthorized(true),
+            Some(_) => return unauthorized(false),
+        }
+    }
+    next.run(request).await
+}
+
+/// Middleware for the HTTP endpoints that need a token in production (images): the request
+/// goes on with its [`Tenant`].
 pub(crate) async fn require(
     State(state): State<AppState>,
     mut request: Request,

@@ -171,7 +171,12 @@ impl Identities {
         let mut state = self.lock();
         state.book.installs.insert(install_id.clone(), record);
         reindex(&mut state);
-        self.save(&state)?;
+        if let Err(e) = self.save(&state) {
+            // Not kept, so not half made: the token was never handed out.
+            state.book.installs.remove(&install_id);
+            reindex(&mut state);
+            return Err(e);
+        }
         Ok(Registered { install_id, token })
     }
 
@@ -242,7 +247,13 @@ impl Identities {
             },
         );
         reindex(&mut state);
-        self.save(&state)?;
+        if let Err(e) = self.save(&state) {
+            // The device is not made, and the code may be tried again.
+            state.book.devices.remove(&device_id);
+            reindex(&mut state);
+            state.codes.insert(digest, found);
+            return Err(e);
+        }
         Ok(Ok(Paired {
             token,
             device_id,
@@ -284,7 +295,14 @@ impl Identities {
                 ))))
             }
         }
-        self.save(&state)?;
+        if let Err(e) = self.save(&state) {
+            // Revoked only once the file says so (else a restart would bring the token back);
+            // the revoke can be repeated.
+            if let Some(d) = state.book.devices.get_mut(device_id) {
+                d.revoked = false;
+            }
+            return Err(e);
+        }
         Ok(Ok(()))
     }
 
@@ -380,6 +398,52 @@ mod tests {
         assert_eq!(book.lookup(paired.token.expose()), Lookup::Revoked);
         assert!(book.devices(&install.install_id).items.is_empty());
         assert_eq!(book.lookup("sti_not-a-token-of-anyone"), Lookup::Unknown);
+    }
+
+    #[test]
+    fn a_change_the_file_did_not_take_is_not_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("book").join("identity.json");
+        std::fs::create_dir(path.parent().unwrap()).unwrap();
+        let book = Identities::open(Some(&path)).unwrap();
+        let install = book.register("Chrome", 1).unwrap();
+        let code = PairingCode::parse(
+            &book
+                .pair_code(&install.install_id, 1, PAIR_CODE_TTL_SECS)
+                .code,
+        )
+        .unwrap();
+        let paired = book.pair(&code, "cli", 2).unwrap().unwrap();
+        let second = PairingCode::parse(
+            &book
+                .pair_code(&install.install_id, 3, PAIR_CODE_TTL_SECS)
+                .code,
+        )
+        .unwrap();
+        // The disk goes away: every change fails, and none is half kept.
+        std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
+        assert!(book.revoke(&install.install_id, &paired.device_id).is_err());
+        assert!(
+            matches!(book.lookup(paired.token.expose()), Lookup::Known(_)),
+            "not revoked in memory while the file says otherwise"
+        );
+        assert!(book.pair(&second, "other", 4).is_err());
+        assert_eq!(
+            book.devices(&install.install_id).items.len(),
+            1,
+            "no device half made"
+        );
+        assert!(book.register("x", 5).is_err());
+        // The disk is back: the same revoke and the same code go through.
+        std::fs::create_dir(path.parent().unwrap()).unwrap();
+        book.revoke(&install.install_id, &paired.device_id)
+            .unwrap()
+            .unwrap();
+        assert_eq!(book.lookup(paired.token.expose()), Lookup::Revoked);
+        assert!(
+            book.pair(&second, "other", 6).unwrap().is_ok(),
+            "the code was not used up"
+        );
     }
 
     #[test]

@@ -8,9 +8,10 @@
 //!   refusal (`rate_limited` with its wait, …) is a failure of the remote with that reason; a
 //!   server that has no `register` (`unknown_action`: an older or open server) lets the
 //!   socket be ready without a token.
-//! - **Adopt.** A `registered` or `paired` frame on a ready socket (the answer to an
-//!   application's `register` or `pair` request, e.g. the SDK's `pair(code)`) gives its token
-//!   the same way.
+//! - **Adopt.** The `registered` or `paired` answer, on the ready remote socket, to this
+//!   client's own `register` or `pair` request (e.g. the SDK's `pair(code)`) gives its token the
+//!   same way, and the subscriptions go out again (the keyless socket was refused them). Any
+//!   other such frame — unasked, or from a local server — is ignored.
 //! - **Forget.** When the remote refuses an install token the core was given
 //!   ([`INSTALL_TOKEN_PREFIX`]) as not valid — the service does not know it any more — an
 //!   extension forgets it ([`Command::Credentials`] with `None`), so its next attempt
@@ -100,12 +101,36 @@ impl Machine {
         true
     }
 
-    /// A `registered` or `paired` frame on a ready socket: its token is this client's now.
+    /// Whether frame `id`, still unanswered, is this client's own `register` or `pair` (its
+    /// text is the core's own: the action comes first).
+    pub(super) fn asked_for_a_token(&self, id: &str) -> bool {
+        self.outbox.iter().any(|f| {
+            f.id == id
+                && (f.text.starts_with(r#"{"action":"pair","#)
+                    || f.text.starts_with(r#"{"action":"register","#))
+        })
+    }
+
+    /// The `registered` or `paired` answer to this client's own request on the ready remote
+    /// socket: its token is this client's now, and the subscriptions the keyless socket was
+    /// refused go out again.
     pub(super) fn adopt(&mut self, message: &ServerMessage, out: &mut Vec<Command>) {
         match message {
             ServerMessage::Registered(r) => self.adopt_registered(r, out),
             ServerMessage::Paired(p) => self.adopt_paired(p, out),
-            _ => {}
+            _ => return,
+        }
+        if let Some(socket) = self.active.as_ref().map(|c| c.id) {
+            if !self.subscriptions.is_empty() {
+                let events: Vec<String> = self.subscriptions.iter().cloned().collect();
+                let id = self.frame_id('s');
+                let text = semantest_protocol::client::raw_json(
+                    "subscribe",
+                    &id,
+                    serde_json::json!({ "events": events }),
+                );
+                out.push(Command::Send { socket, text });
+            }
         }
     }
 

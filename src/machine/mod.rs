@@ -508,8 +508,18 @@ impl Machine {
                 message: ServerMessage::Event(e),
                 ..
             }) => self.saw_event(&e.id, id),
-            Some(ServerFrame { message, .. }) => self.adopt(message, out),
-            None => {}
+            Some(ServerFrame {
+                reply_to: Some(to),
+                message: message @ (ServerMessage::Registered(_) | ServerMessage::Paired(_)),
+            }) if on_active => {
+                // Only the answer to this client's own `register` or `pair`, from the remote:
+                // whatever answers on the local port cannot hand the client a token.
+                let remote = self.active.as_ref().is_some_and(|c| c.side == Side::Remote);
+                if remote && self.asked_for_a_token(to) {
+                    self.adopt(message, out);
+                }
+            }
+            _ => {}
         }
         let answers = frame.as_ref().and_then(|f| f.reply_to.clone());
         out.push(Command::Deliver(text.clone()));

@@ -63,6 +63,9 @@ pub async fn test_connection(
 async fn check_side(base: &Settings, strategy: Strategy) -> SideReport {
     let mut settings = base.clone();
     settings.strategy = strategy;
+    // A check, not a session: it never registers (an extension's test would make an install
+    // that nobody keeps, and use up the address's registrations).
+    settings.role = semantest_protocol::Role::Client;
     settings.retry.max_attempts = Some(1);
     let url = match strategy {
         Strategy::LocalOnly => settings.local_ws_url(),

@@ -730,11 +730,13 @@ async fn image_requests_that_cannot_be_served_are_answered_with_the_reason() {
     tool.client.close();
 }
 
-/// Records every `onCredentials` call of `client` (the token issued, or `null`).
-fn record_credentials(
-    client: &SemantestClient,
-) -> (Rc<RefCell<Vec<Value>>>, Closure<dyn FnMut(JsValue)>) {
-    let got: Rc<RefCell<Vec<Value>>> = Rc::default();
+/// What a callback was called with, in order.
+type Calls = Rc<RefCell<Vec<Value>>>;
+
+/// Records every `onCredentials` call of `client` (the token issued, or `null`); keep the
+/// closure alive as long as the client.
+fn record_credentials(client: &SemantestClient) -> (Calls, Closure<dyn FnMut(JsValue)>) {
+    let got: Calls = Rc::default();
     let g = got.clone();
     let f = Closure::<dyn FnMut(JsValue)>::new(move |v: JsValue| {
         g.borrow_mut()

@@ -17,7 +17,7 @@ import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { CLOUD_LABEL, ExtensionSession, GREEN, showGeneratedImage } from "./lib/browser.mjs";
+import { CLOUD_LABEL, ExtensionSession, GREEN, inContentScript, showGeneratedImage } from "./lib/browser.mjs";
 import { testCertificate } from "./lib/certs.mjs";
 import { ARTIFACTS, CLI_BIN, extensionIdFromManifest, requireBuilt } from "./lib/env.mjs";
 import WebSocket from "ws";
@@ -112,6 +112,13 @@ describe("zero-setup identity on a self-hosted production server", { timeout: 10
       const unpaired = await cli("a", ["status"]);
       assert.equal(unpaired.status, 1);
       assert.match(unpaired.stdout, /not paired/);
+      // A pairing code is worth a device token: the ChatGPT page's content script cannot get one.
+      const asked = await inContentScript(users.a.session, users.a.page, String(async () => {
+        const answers = {};
+        for (const type of ["pairCode", "devices", "revoke"]) answers[type] = await chrome.runtime.sendMessage({ type, deviceId: "dev_0000000000000000" });
+        return answers;
+      }));
+      for (const [type, answer] of Object.entries(asked)) assert.match(answer?.error ?? "", /is for the extension's own pages/, `${type}: ${JSON.stringify(answer)}`);
       for (const who of ["a", "b"]) {
         const code = await pairingCode(who);
         const paired = await cli(who, ["pair", code, "--name", `cli ${who}`]);

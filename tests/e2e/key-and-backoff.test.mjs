@@ -17,7 +17,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { CLOUD_LABEL, ExtensionSession } from "./lib/browser.mjs";
+import { CLOUD_LABEL, ExtensionSession, inContentScript } from "./lib/browser.mjs";
 import { testCertificate } from "./lib/certs.mjs";
 import { EXTENSION_DIR, WORK, extensionIdFromManifest, requireBuilt } from "./lib/env.mjs";
 import { ChatGptStandIn, PublicStandIn, freePort } from "./lib/servers.mjs";
@@ -74,24 +74,6 @@ async function assertNotInChromeStorage(s, when) {
   return all;
 }
 
-/**
- * Runs `expression` (an async function's source) in the content script's world on `page` (the
- * isolated world Chrome runs extension/content.js in), through DevTools' Runtime domain.
- */
-async function inContentScript(s, page, expression) {
-  const cdp = await s.context.newCDPSession(page);
-  try {
-    const contexts = [];
-    cdp.on("Runtime.executionContextCreated", ({ context }) => contexts.push(context));
-    await cdp.send("Runtime.enable"); // reports the contexts that exist
-    const world = await waitFor("the content script's world", () => contexts.find((c) => c.auxData?.type === "isolated" && (c.origin === s.origin || c.name === "Semantest")), { timeout: 5000 });
-    const { result, exceptionDetails } = await cdp.send("Runtime.evaluate", { expression: `(${expression})()`, contextId: world.id, awaitPromise: true, returnByValue: true });
-    if (exceptionDetails) throw new Error(`in the content script: ${exceptionDetails.exception?.description ?? exceptionDetails.text}`);
-    return result.value;
-  } finally {
-    await cdp.detach();
-  }
-}
 
 /** What a content script can read: every chrome.storage area, and the IndexedDBs of its origin. */
 const READ_EVERYTHING = String(async () => {

@@ -203,22 +203,25 @@ impl Store {
         Ok(DeviceList { items })
     }
 
-    /// Revokes `device_id` of `install_id`: its item goes and its token is marked revoked.
-    /// `Ok(false)`: no such device of this install.
+    /// Revokes `device_id` of `install_id`: its token is marked revoked first, then its item
+    /// goes — so a failure half way leaves the device listed (and the revoke can be repeated),
+    /// never a listed-as-gone device whose token still works. `Ok(false)`: no such device of
+    /// this install.
     pub async fn revoke(&self, install_id: &str, device_id: &str) -> Result<bool, StoreError> {
-        let removed = self
+        let device_key = key(
+            format!("install#{install_id}"),
+            &format!("device#{device_id}"),
+        );
+        let found = self
             .client
-            .delete_item()
+            .get_item()
             .table_name(&self.table)
-            .set_key(Some(key(
-                format!("install#{install_id}"),
-                &format!("device#{device_id}"),
-            )))
-            .return_values(ReturnValue::AllOld)
+            .set_key(Some(device_key.clone()))
+            .consistent_read(true)
             .send()
             .await
-            .map_err(failed("DeleteItem"))?;
-        let Some(device) = removed.attributes else {
+            .map_err(failed("GetItem"))?;
+        let Some(device) = found.item else {
             return Ok(false);
         };
         if let Some(digest) = text(&device, "tokenSha256") {
@@ -232,6 +235,13 @@ impl Store {
                 .await
                 .map_err(failed("UpdateItem"))?;
         }
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(device_key))
+            .send()
+            .await
+            .map_err(failed("DeleteItem"))?;
         Ok(true)
     }
 

@@ -257,3 +257,22 @@ export class ExtensionSession {
     }
   }
 }
+
+/**
+ * Runs `expression` (an async function's source) in the content script's world on `page` (the
+ * isolated world Chrome runs extension/content.js in), through DevTools' Runtime domain.
+ */
+export async function inContentScript(s, page, expression) {
+  const cdp = await s.context.newCDPSession(page);
+  try {
+    const contexts = [];
+    cdp.on("Runtime.executionContextCreated", ({ context }) => contexts.push(context));
+    await cdp.send("Runtime.enable"); // reports the contexts that exist
+    const world = await waitFor("the content script's world", () => contexts.find((c) => c.auxData?.type === "isolated" && (c.origin === s.origin || c.name === "Semantest")), { timeout: 5000 });
+    const { result, exceptionDetails } = await cdp.send("Runtime.evaluate", { expression: `(${expression})()`, contextId: world.id, awaitPromise: true, returnByValue: true });
+    if (exceptionDetails) throw new Error(`in the content script: ${exceptionDetails.exception?.description ?? exceptionDetails.text}`);
+    return result.value;
+  } finally {
+    await cdp.detach();
+  }
+}
