@@ -826,9 +826,23 @@ async fn an_extension_registers_by_itself_and_a_web_app_pairs_with_its_code() {
     let again = settled(app.client.pair(&code, None)).await;
     assert_eq!(
         again.map_err(|e| e.0),
+        Err("bad_payload".to_owned()),
+        "a paired socket has a token already"
+    );
+    let thief = Probe::new(
+        refused(),
+        remote(),
+        json!({"preferLocal": false, "clientId": "thief"}),
+    );
+    thief.connect();
+    thief.until_mode("cloud").await;
+    let used = settled(thief.client.pair(&code, None)).await;
+    assert_eq!(
+        used.map_err(|e| e.0),
         Err("invalid_code".to_owned()),
         "a code is used once"
     );
+    thief.client.close();
 
     // The app now reaches its extension (one tenant).
     settled(ext.client.request(
