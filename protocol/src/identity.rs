@@ -219,6 +219,55 @@ pub enum PairError {
 pub const REVOKED_MESSAGE: &str =
     "this device was revoked in the extension's options; pair it again with a new code";
 
+/// What a per-address hourly limit counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Limited {
+    /// `register`.
+    Registrations,
+    /// `pair` (every attempt, right or wrong).
+    PairAttempts,
+}
+
+impl Limited {
+    /// Its short name (in counters' keys, in logs).
+    pub fn name(self) -> &'static str {
+        match self {
+            Limited::Registrations => "register",
+            Limited::PairAttempts => "pair",
+        }
+    }
+
+    /// The `rate_limited` answer to the attempt over `per_hour`, with when to try again.
+    pub fn refusal(
+        self,
+        reply_to: Option<String>,
+        per_hour: u32,
+        retry_after_secs: u64,
+    ) -> crate::ServerFrame {
+        let what = match self {
+            Limited::Registrations => "registrations",
+            Limited::PairAttempts => "pairing attempts",
+        };
+        crate::ServerFrame::rate_limited(
+            reply_to,
+            format!("too many {what} from this address: at most {per_hour} an hour"),
+            retry_after_secs,
+        )
+    }
+}
+
+/// The refusal of `register` or `pair` on a socket that has a token already.
+pub const ALREADY_HAS_TOKEN: &str =
+    "this socket already has a token; register and pair are for a new socket";
+
+/// The refusal of a `revoke` of a device the install does not have.
+pub fn no_such_device(device_id: &str) -> String {
+    format!(
+        "no device '{}' is paired to this extension",
+        crate::shorten(device_id, 64)
+    )
+}
+
 /// The refusal of an identity action from a socket that may not ask for it.
 pub const ONLY_AN_INSTALL: &str =
     "only the extension's own socket (an install token) may manage pairing and devices";

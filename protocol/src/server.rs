@@ -50,6 +50,19 @@ pub struct Ack {
     pub held: bool,
 }
 
+impl Ack {
+    /// The ack of `action` that says nothing more (e.g. `revoke`).
+    pub fn of(action: &str) -> Ack {
+        Ack {
+            action: action.to_owned(),
+            events: None,
+            id: None,
+            delivered: None,
+            held: false,
+        }
+    }
+}
+
 /// `event`: a published event (or a reply to one) delivered to a connection.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "typescript", derive(tsify_next::Tsify))]

@@ -11,7 +11,8 @@
 use std::net::IpAddr;
 
 use semantest_protocol::identity::{
-    keyless_may, Identity, PairingCode, KEYLESS_REFUSAL, ONLY_AN_INSTALL, REVOKED_CLOSE_REASON,
+    keyless_may, Identity, Limited, PairingCode, ALREADY_HAS_TOKEN, KEYLESS_REFUSAL,
+    ONLY_AN_INSTALL, REVOKED_CLOSE_REASON,
 };
 use semantest_protocol::{
     Ack, ClientFrame, ClientMessage, ErrorCode, Pong, Role, ServerFrame, ServerMessage, Welcome,
@@ -121,11 +122,9 @@ pub(crate) fn keyless(text: &str, asker: &Asker<'_>) -> Keyless {
                 return Keyless::answer(action, frame);
             }
             if let Err(wait) = state.registrations().check(asker.client) {
-                let text = format!(
-                    "too many registrations from this address: at most {} an hour",
-                    state.config().registrations_per_hour
-                );
-                return Keyless::answer(action, ServerFrame::rate_limited(id, text, wait));
+                let per_hour = state.config().registrations_per_hour;
+                let frame = Limited::Registrations.refusal(id, per_hour, wait);
+                return Keyless::answer(action, frame);
             }
             match state.identities().register(&register.name, asker.now_ms) {
                 Ok(registered) => {
@@ -145,11 +144,9 @@ pub(crate) fn keyless(text: &str, asker: &Asker<'_>) -> Keyless {
         }
         ClientMessage::Pair(pair) => {
             if let Err(wait) = state.pair_attempts().check(asker.client) {
-                let text = format!(
-                    "too many pairing attempts from this address: at most {} an hour",
-                    state.config().pair_attempts_per_hour
-                );
-                return Keyless::answer(action, ServerFrame::rate_limited(id, text, wait));
+                let per_hour = state.config().pair_attempts_per_hour;
+                let frame = Limited::PairAttempts.refusal(id, per_hour, wait);
+                return Keyless::answer(action, frame);
             }
             let code = match PairingCode::parse(&pair.code) {
                 Ok(code) => code,
@@ -209,8 +206,7 @@ pub(crate) fn manage(
         return ServerFrame::error(id, ErrorCode::UnknownAction, text);
     };
     if matches!(message, ClientMessage::Register(_) | ClientMessage::Pair(_)) {
-        let text = "this socket already has a token; register and pair are for a new socket";
-        return ServerFrame::error(id, ErrorCode::BadPayload, text);
+        return ServerFrame::error(id, ErrorCode::BadPayload, ALREADY_HAS_TOKEN);
     }
     let Some(install) = identity.install() else {
         return ServerFrame::error(id, ErrorCode::Unauthorized, ONLY_AN_INSTALL);
@@ -236,16 +232,7 @@ pub(crate) fn manage(
                         hub.close_device(&revoke.device_id, REVOKED_CLOSE_REASON)
                     });
                     tracing::info!(%install, device = %revoke.device_id, closed, "revoked a device");
-                    ServerFrame::reply(
-                        id,
-                        ServerMessage::Ack(Ack {
-                            action: "revoke".into(),
-                            events: None,
-                            id: None,
-                            delivered: None,
-                            held: false,
-                        }),
-                    )
+                    ServerFrame::reply(id, ServerMessage::Ack(Ack::of("revoke")))
                 }
                 Ok(Err(missing)) => {
                     ServerFrame::error(id, ErrorCode::BadPayload, missing.to_string())

@@ -24,7 +24,7 @@ const MAX_CODES_PER_INSTALL: usize = 4;
 
 /// Why a `revoke` failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("no device '{0}' is paired to this extension")]
+#[error("{}", semantest_protocol::identity::no_such_device(.0))]
 pub(crate) struct NoSuchDevice(pub(crate) String);
 
 /// A book that could not be read or written.
@@ -289,11 +289,7 @@ impl Identities {
         let mut state = self.lock();
         match state.book.devices.get_mut(device_id) {
             Some(d) if d.install_id == install_id && !d.revoked => d.revoked = true,
-            _ => {
-                return Ok(Err(NoSuchDevice(semantest_protocol::shorten(
-                    device_id, 64,
-                ))))
-            }
+            _ => return Ok(Err(NoSuchDevice(device_id.to_owned()))),
         }
         if let Err(e) = self.save(&state) {
             // Revoked only once the file says so (else a restart would bring the token back);

@@ -8,14 +8,14 @@
 use std::net::IpAddr;
 
 use semantest_protocol::identity::{
-    keyless_may, Identity, Lookup, PairingCode, KEYLESS_REFUSAL, ONLY_AN_INSTALL, REVOKED_MESSAGE,
+    keyless_may, no_such_device, Identity, Limited, Lookup, PairingCode, ALREADY_HAS_TOKEN,
+    KEYLESS_REFUSAL, ONLY_AN_INSTALL, REVOKED_MESSAGE,
 };
 use semantest_protocol::keys;
 use semantest_protocol::{
-    shorten, Ack, ClientFrame, ClientMessage, ErrorCode, Pong, ServerFrame, ServerMessage,
+    Ack, ClientFrame, ClientMessage, ErrorCode, Pong, ServerFrame, ServerMessage,
 };
 
-use crate::identity::Counted;
 use crate::message::welcome;
 use crate::store::{Connection, StoreError};
 use crate::Services;
@@ -83,14 +83,11 @@ pub(crate) async fn keyless(
         })),
         ClientMessage::Register(register) => {
             let limit = config.registrations_per_hour;
-            let counted = store
-                .count(Counted::Registrations, asker.client, limit, asker.now_ms)
-                .await?;
-            if let Err(wait) = counted {
+            if let Some(refused) =
+                over(services, asker, Limited::Registrations, limit, &fid).await?
+            {
                 tracing::warn!(connection = id, "registration rate limited");
-                let text =
-                    format!("too many registrations from this address: at most {limit} an hour");
-                return Ok(Some(ServerFrame::rate_limited(fid, text, wait)));
+                return Ok(Some(refused));
             }
             let registered = store.register(&register.name, asker.now_ms).await?;
             let identity = Identity::Install {
@@ -104,15 +101,11 @@ pub(crate) async fn keyless(
         }
         ClientMessage::Pair(pair) => {
             let limit = config.pair_attempts_per_hour;
-            let counted = store
-                .count(Counted::PairAttempts, asker.client, limit, asker.now_ms)
-                .await?;
-            if let Err(wait) = counted {
+            if let Some(refused) = over(services, asker, Limited::PairAttempts, limit, &fid).await?
+            {
                 // Counted by the stack's PairingFailures metric filter (deploy/pulumi/src/alarms.ts).
                 tracing::warn!(connection = id, "pairing rate limited");
-                let text =
-                    format!("too many pairing attempts from this address: at most {limit} an hour");
-                return Ok(Some(ServerFrame::rate_limited(fid, text, wait)));
+                return Ok(Some(refused));
             }
             let code = match PairingCode::parse(&pair.code) {
                 Ok(code) => code,
@@ -157,6 +150,24 @@ pub(crate) async fn keyless(
     }
 }
 
+/// Counts one `what` from the asker's address: the `rate_limited` answer when that makes more
+/// than `per_hour` this hour.
+async fn over(
+    services: &Services,
+    asker: &Asker<'_>,
+    what: Limited,
+    per_hour: u32,
+    fid: &Option<String>,
+) -> Result<Option<ServerFrame>, StoreError> {
+    let counted = services
+        .store
+        .count(what, asker.client, per_hour, asker.now_ms)
+        .await?;
+    Ok(counted
+        .err()
+        .map(|wait| what.refusal(fid.clone(), per_hour, wait)))
+}
+
 /// Answers an identity action on an authenticated socket.
 pub(crate) async fn manage(
     services: &Services,
@@ -173,8 +184,11 @@ pub(crate) async fn manage(
         return Ok(ServerFrame::error(id, ErrorCode::UnknownAction, text));
     };
     if matches!(message, ClientMessage::Register(_) | ClientMessage::Pair(_)) {
-        let text = "this socket already has a token; register and pair are for a new socket";
-        return Ok(ServerFrame::error(id, ErrorCode::BadPayload, text));
+        return Ok(ServerFrame::error(
+            id,
+            ErrorCode::BadPayload,
+            ALREADY_HAS_TOKEN,
+        ));
     }
     let Some(install) = identity.install() else {
         return Ok(ServerFrame::error(
@@ -194,10 +208,7 @@ pub(crate) async fn manage(
         }
         ClientMessage::Revoke(revoke) => {
             if !store.revoke(install, &revoke.device_id).await? {
-                let text = format!(
-                    "no device '{}' is paired to this extension",
-                    shorten(&revoke.device_id, 64)
-                );
+                let text = no_such_device(&revoke.device_id);
                 return Ok(ServerFrame::error(id, ErrorCode::BadPayload, text));
             }
             let notice =
@@ -209,16 +220,7 @@ pub(crate) async fn manage(
                 services.push.close(socket).await;
             }
             tracing::info!(%install, device = %revoke.device_id, sockets = sockets.len(), "revoked a device");
-            ServerFrame::reply(
-                id,
-                ServerMessage::Ack(Ack {
-                    action: "revoke".into(),
-                    events: None,
-                    id: None,
-                    delivered: None,
-                    held: false,
-                }),
-            )
+            ServerFrame::reply(id, ServerMessage::Ack(Ack::of("revoke")))
         }
         other => ServerFrame::error(
             id,

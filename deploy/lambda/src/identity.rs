@@ -21,20 +21,11 @@ use std::net::IpAddr;
 
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use semantest_protocol::identity::{
-    clean_name, issue, Device, DeviceList, Identity, Lookup, PairCodeIssued, PairError, Paired,
-    PairingCode, Registered, MAX_DEVICES, PAIR_CODE_TTL_SECS,
+    clean_name, issue, Device, DeviceList, Identity, Limited, Lookup, PairCodeIssued, PairError,
+    Paired, PairingCode, Registered, MAX_DEVICES, PAIR_CODE_TTL_SECS,
 };
 
 use crate::store::{failed, n, s, Store, StoreError, CONNECTION_TTL_SECS};
-
-/// What a counter counts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Counted {
-    /// `register`.
-    Registrations,
-    /// `pair`.
-    PairAttempts,
-}
 
 fn key(pk: String, sk: &str) -> HashMap<String, AttributeValue> {
     HashMap::from([("pk".to_owned(), s(pk)), ("sk".to_owned(), s(sk))])
@@ -175,29 +166,20 @@ impl Store {
     /// The live devices of `install_id`, oldest pairing first.
     pub async fn devices(&self, install_id: &str) -> Result<DeviceList, StoreError> {
         let mut items = Vec::new();
-        let mut pages = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .consistent_read(true)
-            .key_condition_expression("pk = :pk AND begins_with(sk, :device)")
-            .expression_attribute_values(":pk", s(format!("install#{install_id}")))
-            .expression_attribute_values(":device", s("device#"))
-            .into_paginator()
-            .send();
-        while let Some(page) = pages.next().await {
-            for item in page.map_err(failed("Query"))?.items.unwrap_or_default() {
-                let Some(device_id) = text(&item, "sk").and_then(|sk| sk.strip_prefix("device#"))
-                else {
-                    continue;
-                };
-                items.push(Device {
-                    device_id: device_id.to_owned(),
-                    name: text(&item, "name").unwrap_or_default().to_owned(),
-                    paired_at: number(&item, "pairedAt").unwrap_or(0),
-                    last_seen: number(&item, "lastSeen"),
-                });
-            }
+        for item in self
+            .items(&format!("install#{install_id}"), "device#", &[])
+            .await?
+        {
+            let Some(device_id) = text(&item, "sk").and_then(|sk| sk.strip_prefix("device#"))
+            else {
+                continue;
+            };
+            items.push(Device {
+                device_id: device_id.to_owned(),
+                name: text(&item, "name").unwrap_or_default().to_owned(),
+                paired_at: number(&item, "pairedAt").unwrap_or(0),
+                last_seen: number(&item, "lastSeen"),
+            });
         }
         items.sort_by(|a, b| (a.paired_at, &a.device_id).cmp(&(b.paired_at, &b.device_id)));
         Ok(DeviceList { items })
@@ -289,40 +271,26 @@ impl Store {
 
     /// The connections that were sockets of `device_id` (some may be gone).
     pub async fn device_sockets(&self, device_id: &str) -> Result<Vec<String>, StoreError> {
-        let mut ids = Vec::new();
-        let mut pages = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .consistent_read(true)
-            .key_condition_expression("pk = :pk")
-            .expression_attribute_values(":pk", s(format!("devconn#{device_id}")))
-            .projection_expression("sk")
-            .into_paginator()
-            .send();
-        while let Some(page) = pages.next().await {
-            for item in page.map_err(failed("Query"))?.items.unwrap_or_default() {
-                if let Some(id) = text(&item, "sk").and_then(|sk| sk.strip_prefix("conn#")) {
-                    ids.push(id.to_owned());
-                }
-            }
-        }
-        Ok(ids)
+        let items = self
+            .items(&format!("devconn#{device_id}"), "conn#", &["sk"])
+            .await?;
+        Ok(items
+            .iter()
+            .filter_map(|item| text(item, "sk").and_then(|sk| sk.strip_prefix("conn#")))
+            .map(str::to_owned)
+            .collect())
     }
 
     /// Counts one `what` from `address` at `now_ms`: `Ok(Err(secs))` when that makes more
     /// than `limit` this clock hour, with the seconds until the next hour.
     pub async fn count(
         &self,
-        what: Counted,
+        what: Limited,
         address: IpAddr,
         limit: u32,
         now_ms: u64,
     ) -> Result<Result<(), u64>, StoreError> {
-        let kind = match what {
-            Counted::Registrations => "register",
-            Counted::PairAttempts => "pair",
-        };
+        let kind = what.name();
         let bucket = semantest_protocol::rules::address_bucket(address);
         let hour = now_ms / 1000 / 3600;
         let out = self

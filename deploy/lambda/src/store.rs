@@ -465,31 +465,47 @@ impl Store {
         tenant: &str,
         event: &str,
     ) -> Result<Vec<(String, Option<Role>)>, StoreError> {
-        let mut ids = Vec::new();
-        let mut pages = self
+        let pk = format!("event#{tenant}#{event}");
+        let items = self.items(&pk, "conn#", &["sk", "role"]).await?;
+        Ok(items
+            .iter()
+            .filter_map(|item| {
+                let id = item.get("sk")?.as_s().ok()?.strip_prefix("conn#")?;
+                Some((id.to_owned(), read_role(item)))
+            })
+            .collect())
+    }
+
+    /// Every item under partition key `pk` whose sort key starts with `sk_prefix`, read
+    /// consistently (a write acknowledged a moment ago counts), with only `attributes` (every
+    /// one when empty).
+    pub(crate) async fn items(
+        &self,
+        pk: &str,
+        sk_prefix: &str,
+        attributes: &[&str],
+    ) -> Result<Vec<Item>, StoreError> {
+        let mut query = self
             .client
             .query()
             .table_name(&self.table)
             .consistent_read(true)
-            .key_condition_expression("pk = :pk")
-            .expression_attribute_values(":pk", s(format!("event#{tenant}#{event}")))
-            .projection_expression("sk, #role")
-            .expression_attribute_names("#role", "role")
-            .into_paginator()
-            .send();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(failed("Query"))?;
-            for item in page.items.unwrap_or_default() {
-                if let Some(id) = item
-                    .get("sk")
-                    .and_then(|v| v.as_s().ok())
-                    .and_then(|sk| sk.strip_prefix("conn#"))
-                {
-                    ids.push((id.to_owned(), read_role(&item)));
-                }
+            .key_condition_expression("pk = :pk AND begins_with(sk, :sk)")
+            .expression_attribute_values(":pk", s(pk))
+            .expression_attribute_values(":sk", s(sk_prefix));
+        if !attributes.is_empty() {
+            let names: Vec<String> = (0..attributes.len()).map(|i| format!("#a{i}")).collect();
+            query = query.projection_expression(names.join(", "));
+            for (name, attribute) in names.iter().zip(attributes) {
+                query = query.expression_attribute_names(name, *attribute);
             }
         }
-        Ok(ids)
+        let mut pages = query.into_paginator().send();
+        let mut items = Vec::new();
+        while let Some(page) = pages.next().await {
+            items.extend(page.map_err(failed("Query"))?.items.unwrap_or_default());
+        }
+        Ok(items)
     }
 
     /// Remembers who published `event_id`, for replies.
