@@ -11,11 +11,13 @@
 //! - [`request`]: how a frame that gets no answer fails.
 //! - [`event`]: the events a driver reports and the commands it executes.
 //! - [`image`]: the extension's answer to an image request: where it goes, the cap, the reply.
+//! - [`generation`]: image generation through ChatGPT tabs: the request, the queue, the failures.
 //! - [`machine`]: the state machine itself — every policy, no I/O.
 //! - `web` (wasm32 only): the browser driver and the `SemantestClient` JavaScript API.
 
 pub mod backoff;
 pub mod event;
+pub mod generation;
 pub mod image;
 pub mod machine;
 pub mod outbox;

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use semantest_connect::settings::RetryOverrides;
 use semantest_connect::{FailureCode, Mode, Overrides, Settings, SettingsError, Status};
+use semantest_protocol::generation;
 use semantest_protocol::{ErrorCode, EventPayload, Role, ServerFrame, ServerMessage};
 use serde_json::{json, Value};
 use tokio::sync::broadcast::error::RecvError;
@@ -14,6 +15,7 @@ use tokio::sync::broadcast::error::RecvError;
 use crate::credentials;
 use crate::driver::{Answer, ConnectionError};
 use crate::image::{self, Download};
+use crate::progress::{self, Progress};
 use crate::Connection;
 
 /// [`settings`], with the token `semantest pair` stored for the remote server in use when
@@ -429,47 +431,159 @@ pub async fn listen(
 }
 
 /// What to ask the extension for.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ImageSource {
-    /// The image ChatGPT generated for this prompt (the newest one on the page).
-    Prompt(String),
-    /// An image at this URL, read from the ChatGPT page.
+    /// Have ChatGPT generate a new image for this prompt in a ChatGPT tab
+    /// (`imageGenerationRequested`).
+    Generate {
+        /// What to draw.
+        prompt: String,
+        /// Whether to start a new chat first rather than use the tab's current one.
+        new_chat: bool,
+    },
+    /// Download the image at this URL from the ChatGPT page (`imageDownloadRequested {url}`).
     Url(String),
+    /// Take the newest generated image already on the ChatGPT page (`imageDownloadRequested`
+    /// without a URL).
+    Latest,
 }
 
-/// `semantest request-image`: publishes `imageDownloadRequested`, waits for the extension's
-/// `imageDownloaded` (or the failure), fetches the stored bytes from the server, checks their
-/// sha256 and writes them to `out/name`. Prints the path.
+/// How long `request-image` waits for the extension's answer.
+///
+/// A generation waits its turn in the extension's queue, behind other requests that may each
+/// take up to their own `timeoutSecs`, and the extension says so with a progress event each
+/// time the queue moves; so its wait is [`Patience::Quiet`]: it ends only when nothing about
+/// the request has come for `timeoutSecs` + [`GENERATION_GRACE`]. A download has nothing to
+/// wait for but the page, so its wait is [`Patience::Whole`]: `timeout` from the publish.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Patience {
+    /// At most this long from the publish, whatever arrives meanwhile.
+    Whole(Duration),
+    /// Until nothing about the request has arrived for this long (each event starts it again).
+    Quiet(Duration),
+}
+
+impl Patience {
+    /// The longest wait for the next message.
+    pub fn limit(self) -> Duration {
+        match self {
+            Patience::Whole(d) | Patience::Quiet(d) => d,
+        }
+    }
+}
+
+/// How long a generation may stay silent beyond its `timeoutSecs` before the command gives up:
+/// the time the extension may need around ChatGPT's own (finding a tab, uploading the image).
+pub const GENERATION_GRACE: Duration = Duration::from_secs(60);
+
+impl ImageSource {
+    /// The `publish` payload asking for this: `{event, data}`. `timeout_secs` goes in
+    /// `timeoutSecs` for a generation only (how long ChatGPT may take once its tab starts).
+    pub fn publish(&self, filename: &str, download_folder: &str, timeout_secs: u64) -> Value {
+        let mut data = json!({ "filename": filename, "downloadFolder": download_folder });
+        let event = match self {
+            ImageSource::Generate { prompt, new_chat } => {
+                data["prompt"] = json!(prompt);
+                data["timeoutSecs"] = json!(timeout_secs);
+                if *new_chat {
+                    data["newChat"] = json!(true);
+                }
+                generation::REQUESTED
+            }
+            ImageSource::Url(url) => {
+                data["url"] = json!(url);
+                DOWNLOAD_REQUESTED
+            }
+            ImageSource::Latest => DOWNLOAD_REQUESTED,
+        };
+        json!({ "event": event, "data": data })
+    }
+
+    /// How long to wait for the answer (see [`Patience`]).
+    pub fn patience(&self, timeout_secs: u64) -> Patience {
+        let timeout = Duration::from_secs(timeout_secs);
+        match self {
+            ImageSource::Generate { .. } => Patience::Quiet(timeout + GENERATION_GRACE),
+            ImageSource::Url(_) | ImageSource::Latest => Patience::Whole(timeout),
+        }
+    }
+
+    /// What a failure's reason is printed after.
+    fn failure(&self) -> &'static str {
+        match self {
+            ImageSource::Generate { .. } => "image generation failed",
+            ImageSource::Url(_) | ImageSource::Latest => "the extension could not get the image",
+        }
+    }
+}
+
+/// What a tool publishes to have an image already on the ChatGPT page downloaded.
+const DOWNLOAD_REQUESTED: &str = "imageDownloadRequested";
+
+/// One `semantest request-image`.
+#[derive(Debug, Clone)]
+pub struct ImageRequest {
+    /// What to ask for.
+    pub source: ImageSource,
+    /// The folder to write the image to (created when needed).
+    pub out_dir: std::path::PathBuf,
+    /// The file name; `semantest-<random>.png` when `None`.
+    pub name: Option<String>,
+    /// For a generation, how long ChatGPT may take once its tab starts; for a download, the
+    /// whole wait (see [`Patience`]).
+    pub timeout_secs: u64,
+}
+
+/// How the wait for the extension's answer ended.
+enum Outcome {
+    /// Its final reply (anything but progress).
+    Reply(EventPayload),
+    /// The server held the request and no extension came.
+    NoExtension(String),
+    /// The connection closed first.
+    Closed,
+    /// The [`Patience`] ran out.
+    TimedOut,
+}
+
+/// `semantest request-image`: publishes the request ([`ImageSource::publish`]), shows the
+/// extension's `imageGenerationProgress` through `progress`, and waits (see [`Patience`]) for
+/// its `imageDownloaded` (or the failure); then fetches the stored bytes from the server,
+/// checks their sha256 and writes them to `out_dir/name`. Prints the path (or, with JSON
+/// progress, the `imageDownloaded` line with `path`).
 pub async fn request_image(
     settings: Settings,
-    source: ImageSource,
-    out_dir: &std::path::Path,
-    name: Option<String>,
-    limit: Duration,
+    job: ImageRequest,
+    mut progress: Progress,
     out: &mut impl Write,
+    err: &mut impl Write,
 ) -> anyhow::Result<bool> {
-    let name = name.unwrap_or_else(|| format!("semantest-{}.png", fastrand::u32(..)));
+    let name = job
+        .name
+        .unwrap_or_else(|| format!("semantest-{}.png", fastrand::u32(..)));
     anyhow::ensure!(
-        !name.starts_with('.')
-            && name.len() <= 128
-            && name
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b)),
+        semantest_protocol::valid_file_name(&name),
         "--name must be a plain file name (letters, digits, '.', '_', '-')"
     );
+    if let ImageSource::Generate { prompt, .. } = &job.source {
+        anyhow::ensure!(!prompt.trim().is_empty(), "--prompt must not be empty");
+        anyhow::ensure!(
+            prompt.chars().count() <= generation::MAX_PROMPT_CHARS,
+            "--prompt is longer than {} characters",
+            generation::MAX_PROMPT_CHARS
+        );
+    }
+    let out_dir = job.out_dir.as_path();
     let Some((conn, status)) = open(&settings, out).await? else {
         return Ok(false);
     };
-    let mut data = json!({ "filename": name, "downloadFolder": out_dir.display().to_string() });
-    match &source {
-        ImageSource::Prompt(p) => data["prompt"] = json!(p),
-        ImageSource::Url(u) => data["url"] = json!(u),
-    }
+    let folder = out_dir.display().to_string();
+    let publish = job.source.publish(&name, &folder, job.timeout_secs);
+    let patience = job.source.patience(job.timeout_secs);
     // Listening before the publish: the extension's reply may follow the ack at once.
     let mut messages = conn.messages();
-    let deadline = tokio::time::Instant::now() + limit;
-    let publish = json!({ "event": "imageDownloadRequested", "data": data });
-    let ack = match request(&conn, "publish", publish, limit).await? {
+    let mut deadline = tokio::time::Instant::now() + patience.limit();
+    let ack = match request(&conn, "publish", publish, patience.limit()).await? {
         Ok(answer) => answer,
         Err(e) => {
             conn.close().await;
@@ -490,47 +604,62 @@ pub async fn request_image(
         conn.close().await;
         anyhow::bail!("the server answered the request with {}", ack.text);
     };
-    // The extension's answer is an event in reply to ours. A server that held the request
+    progress.started();
+    // The extension's answers are events in reply to ours. A server that held the request
     // for an extension and none came says `no_extension` (only our request can be held).
-    let answer = tokio::time::timeout_at(deadline, async {
-        loop {
-            let text = match messages.recv().await {
-                Ok(text) => text,
-                Err(RecvError::Lagged(_)) => continue,
-                Err(RecvError::Closed) => return None,
-            };
-            match ServerFrame::parse(&text).map(|f| f.message) {
-                Ok(ServerMessage::Event(e)) if e.in_reply_to.as_deref() == Some(&event_id) => {
-                    return Some(Ok(e))
+    let outcome = loop {
+        let text = match tokio::time::timeout_at(deadline, messages.recv()).await {
+            Err(_) => break Outcome::TimedOut,
+            Ok(Ok(text)) => text,
+            Ok(Err(RecvError::Lagged(_))) => continue,
+            Ok(Err(RecvError::Closed)) => break Outcome::Closed,
+        };
+        match ServerFrame::parse(&text).map(|f| f.message) {
+            Ok(ServerMessage::Event(e)) if e.in_reply_to.as_deref() == Some(&event_id) => {
+                if e.event != generation::PROGRESS {
+                    break Outcome::Reply(e);
                 }
-                Ok(ServerMessage::Error(e)) if e.code == ErrorCode::NoExtension => {
-                    return Some(Err(e.message))
+                progress.progress(&e.event, &e.data, out, err)?;
+                if let Patience::Quiet(quiet) = patience {
+                    deadline = tokio::time::Instant::now() + quiet;
                 }
-                _ => {}
             }
+            Ok(ServerMessage::Error(e)) if e.code == ErrorCode::NoExtension => {
+                break Outcome::NoExtension(e.message)
+            }
+            _ => {}
         }
-    })
-    .await;
+    };
+    progress.finish();
     conn.close().await;
-    let reply = match answer {
-        Ok(Some(Ok(reply))) => reply,
-        Ok(Some(Err(message))) => {
+    let reply = match outcome {
+        Outcome::Reply(reply) => reply,
+        Outcome::NoExtension(message) => {
             writeln!(out, "error: {message}")?;
             return Ok(false);
         }
-        Ok(None) => anyhow::bail!("the connection closed before the extension answered"),
-        Err(_) => {
-            writeln!(
-                out,
-                "no answer from the extension within {} s",
-                limit.as_secs()
-            )?;
+        Outcome::Closed => anyhow::bail!("the connection closed before the extension answered"),
+        Outcome::TimedOut => {
+            let secs = patience.limit().as_secs();
+            match patience {
+                Patience::Whole(_) => {
+                    writeln!(out, "no answer from the extension within {secs} s")?
+                }
+                Patience::Quiet(_) => writeln!(
+                    out,
+                    "no word from the extension about the request for {secs} s"
+                )?,
+            }
             return Ok(false);
         }
     };
-    if reply.event != "imageDownloaded" {
-        let reason = reply.data["reason"].as_str().unwrap_or("no reason given");
-        writeln!(out, "the extension could not get the image: {reason}")?;
+    if reply.event != generation::DOWNLOADED {
+        if progress.is_json() {
+            writeln!(out, "{}", progress::json_line(&reply.event, &reply.data, None))?;
+        } else {
+            let reason = reply.data["reason"].as_str().unwrap_or("no reason given");
+            writeln!(out, "{}: {reason}", job.source.failure())?;
+        }
         return Ok(false);
     }
     let (url, bytes) = fetch_image(&settings, &status, &reply).await?;
@@ -546,7 +675,13 @@ pub async fn request_image(
     let temp = out_dir.join(format!(".{name}.part"));
     std::fs::write(&temp, &bytes)?;
     std::fs::rename(&temp, &path)?;
-    writeln!(out, "{}", std::path::absolute(&path)?.display())?;
+    let path = std::path::absolute(&path)?.display().to_string();
+    if progress.is_json() {
+        let line = progress::json_line(&reply.event, &reply.data, Some(&path));
+        writeln!(out, "{line}")?;
+    } else {
+        writeln!(out, "{path}")?;
+    }
     Ok(true)
 }
 

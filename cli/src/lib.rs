@@ -9,6 +9,8 @@
 //!   a [`Connection`].
 //! - [`credentials`]: the token `semantest pair` stores (0600, in the user's config folder).
 //! - [`image`]: where `request-image` may fetch the image from, and the bounded download.
+//! - [`progress`]: how `request-image` shows the extension's progress (a live line, plain
+//!   lines or JSON lines).
 //! - [`tls`]: the HTTP clients' TLS (rustls with ring, the webpki roots).
 //!
 //! Settings come from the environment (IR-5): `SEMANTEST_SERVER=local|remote|auto`,
@@ -21,6 +23,7 @@ pub mod credentials;
 pub mod driver;
 pub mod image;
 mod probe;
+pub mod progress;
 mod socket;
 pub mod tls;
 

@@ -5,6 +5,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use semantest_cli::commands;
+use semantest_cli::progress::Progress;
+use semantest_protocol::generation;
 
 /// Semantest from the command line. Environment: SEMANTEST_SERVER=local|remote|auto,
 /// SEMANTEST_LOCAL_URL (default http://localhost:3003), SEMANTEST_REMOTE_URL
@@ -40,22 +42,50 @@ enum Command {
         #[arg(long)]
         count: Option<u64>,
     },
-    /// Asks the extension for an image from the ChatGPT page; prints where it was written.
+    /// Gets an image through the extension in your ChatGPT tab: generates a new one
+    /// (--prompt), downloads a given one (--url) or takes the newest on the page (--latest).
+    /// Prints the path of the file written (with --json: JSON lines). Exits 1 when the
+    /// extension reports a failure or does not answer.
+    ///
+    /// While a generation runs, its progress (queued, typing, sent, generating, downloading,
+    /// saved) is shown on stderr: a live line on a terminal, otherwise one line per stage
+    /// ("semantest: generating after 1.4 s"); with --json each event is a JSON line on stdout.
+    #[command(group(
+        clap::ArgGroup::new("source")
+            .required(true)
+            .args(["prompt", "url", "latest"])
+    ))]
     RequestImage {
-        /// The prompt the image was generated for (the newest generated image is taken).
-        #[arg(long, conflicts_with = "url", required_unless_present = "url")]
+        /// Generate a NEW image: types this prompt into ChatGPT, waits for the image and
+        /// downloads it (showing progress).
+        #[arg(long)]
         prompt: Option<String>,
-        /// The image's URL on the ChatGPT page.
+        /// Download the image at this URL from the ChatGPT page (nothing is generated).
         #[arg(long)]
         url: Option<String>,
+        /// Download the newest generated image already on the ChatGPT page (nothing is
+        /// generated).
+        #[arg(long)]
+        latest: bool,
+        /// With --prompt: start a new chat for it rather than use the tab's current one.
+        #[arg(long, requires = "prompt")]
+        new_chat: bool,
         /// The folder to write the image to.
         #[arg(long)]
         out: std::path::PathBuf,
         /// The file name [default: semantest-<random>.png].
         #[arg(long)]
         name: Option<String>,
-        /// How long to wait for the extension, in seconds.
-        #[arg(long, default_value_t = 120)]
+        /// In seconds, 1 to 600. With --prompt: how long ChatGPT may take once its tab
+        /// starts (the command gives up only after this plus 60 s with no news about the
+        /// request: a queued request may wait longer). With --url or --latest: how long to
+        /// wait for the extension in all.
+        #[arg(
+            long,
+            value_name = "SECS",
+            default_value_t = generation::DEFAULT_TIMEOUT_SECS,
+            value_parser = clap::value_parser!(u64).range(1..=generation::MAX_TIMEOUT_SECS)
+        )]
         timeout: u64,
     },
     /// Pairs this CLI with your extension through the cloud: run the line the extension's popup
@@ -113,16 +143,27 @@ fn main() -> ExitCode {
             Command::RequestImage {
                 prompt,
                 url,
+                latest: _,
+                new_chat,
                 out: dir,
                 name,
                 timeout,
             } => {
+                // The group makes exactly one of --prompt, --url and --latest present.
                 let source = match (prompt, url) {
-                    (_, Some(url)) => commands::ImageSource::Url(url),
-                    (prompt, None) => commands::ImageSource::Prompt(prompt.unwrap_or_default()),
+                    (Some(prompt), _) => commands::ImageSource::Generate { prompt, new_chat },
+                    (None, Some(url)) => commands::ImageSource::Url(url),
+                    (None, None) => commands::ImageSource::Latest,
                 };
-                let limit = std::time::Duration::from_secs(timeout);
-                commands::request_image(settings, source, &dir, name, limit, &mut out).await
+                let job = commands::ImageRequest {
+                    source,
+                    out_dir: dir,
+                    name,
+                    timeout_secs: timeout,
+                };
+                let progress = Progress::new(args.json);
+                let mut err = std::io::stderr();
+                commands::request_image(settings, job, progress, &mut out, &mut err).await
             }
             Command::Pair { code, name } => {
                 match semantest_cli::credentials::path(|k| std::env::var(k).ok()) {

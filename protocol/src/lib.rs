@@ -8,6 +8,7 @@
 //!   `error` frame and its [`ErrorCode`]s.
 //! - [`token`]: [`Token`], the API key a client shows a production server, never printed.
 //! - `keys` (feature `keys`, servers only): which keys are valid and where a client shows one.
+//! - [`generation`]: image generation through a ChatGPT tab: its events, stages and limits.
 //! - [`identity`]: installs, paired devices, pairing codes, and what a keyless socket may do.
 //! - [`rules`]: the rules of routing both servers follow (subscription cap, names, errors).
 //! - [`dedupe`]: the repeat rule of both servers ([`DEDUPE_WINDOW_SECS`]).
@@ -18,6 +19,7 @@
 
 pub mod client;
 pub mod dedupe;
+pub mod generation;
 pub mod identity;
 #[cfg(feature = "keys")]
 pub mod keys;

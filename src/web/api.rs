@@ -30,6 +30,8 @@ use crate::settings::{Overrides, Settings, SettingsError};
 #[wasm_bindgen]
 pub struct SemantestClient {
     shared: Shared,
+    /// The extension's image generations (`serveGenerations`).
+    generations: super::generation::SharedGenerations,
 }
 
 pub(crate) fn overrides(options: JsValue) -> Result<Overrides, SettingsError> {
@@ -88,6 +90,7 @@ impl SemantestClient {
         let driver = Driver::new(machine);
         Ok(SemantestClient {
             shared: std::rc::Rc::new(std::cell::RefCell::new(driver)),
+            generations: Default::default(),
         })
     }
 
@@ -195,6 +198,68 @@ impl SemantestClient {
             self.shared.clone(),
             event,
             take_image,
+        ))
+    }
+
+    /// Takes `imageGenerationRequested` events from now on: the extension's generation flow.
+    /// Requests wait in one line and run one at a time per ChatGPT tab (see `tabOpened`);
+    /// `driveTab(tabId, request, onStage)` is the page's part: the tab types
+    /// `request.prompt` into ChatGPT, sends it, calls `onStage("typing" | "sent" |
+    /// "generating")` as it goes, and resolves with the new image's URL, or rejects with an
+    /// `Error` whose `failure` says why (`loggedOut`, `noComposer`, `noSendButton`,
+    /// `usageLimit`, `textOnly`, `timeout`, `closed`, `navigated`; `message`: the details).
+    /// The core stores the image as `answerImageRequest` does and replies
+    /// `imageGenerationProgress` at each stage, then `imageDownloaded` (with the prompt) or
+    /// `imageGenerationFailed {reason}` to the requester.
+    #[wasm_bindgen(js_name = serveGenerations)]
+    pub fn serve_generations(
+        &self,
+        #[wasm_bindgen(
+            unchecked_param_type = "(tabId: number, request: GenerationTask, onStage: (stage: string) => void) => Promise<string>"
+        )]
+        drive_tab: Function,
+    ) {
+        super::generation::serve(&self.shared, &self.generations, drive_tab);
+    }
+
+    /// A ChatGPT tab that can generate is open (its id, as `driveTab` will be given it).
+    #[wasm_bindgen(js_name = tabOpened)]
+    pub fn tab_opened(&self, tab_id: u32) {
+        super::generation::tab(&self.shared, &self.generations, tab_id, true);
+    }
+
+    /// A ChatGPT tab closed; with none left, the waiting generations fail (no tab is open).
+    #[wasm_bindgen(js_name = tabClosed)]
+    pub fn tab_closed(&self, tab_id: u32) {
+        super::generation::tab(&self.shared, &self.generations, tab_id, false);
+    }
+
+    /// Calls `callback({running, queued})` now and whenever the generations change (`null`
+    /// removes it): what the popup shows.
+    #[wasm_bindgen(js_name = onGenerations)]
+    pub fn on_generations(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "((generations: Generations) => void) | null")]
+        callback: Option<Function>,
+    ) {
+        super::generation::on_change(&self.generations, callback);
+    }
+
+    /// Has the extension generate an image in the user's ChatGPT tab: resolves with the
+    /// stored image (`{requestId, prompt, size, sha256, imageId, path?, url?}`), calling
+    /// `options.onProgress({requestId, stage, position?, elapsedMs})` on the way. Rejects with
+    /// `generation_failed` (the extension's reason), `no_extension`, or `timeout` (nothing heard
+    /// of it for `timeoutSecs` + 60 s).
+    #[wasm_bindgen(js_name = generateImage, unchecked_return_type = "Promise<GeneratedImage>")]
+    pub fn generate_image(
+        &self,
+        prompt: String,
+        #[wasm_bindgen(unchecked_optional_param_type = "GenerateOptions")] options: JsValue,
+    ) -> js_sys::Promise {
+        wasm_bindgen_futures::future_to_promise(super::generation::generate_image(
+            self.shared.clone(),
+            prompt,
+            options,
         ))
     }
 

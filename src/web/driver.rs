@@ -42,6 +42,9 @@ pub(crate) struct Driver {
     pub(crate) on_event: HashMap<String, Vec<Function>>,
     /// `request()` promises by frame id.
     pub(crate) requests: HashMap<String, Settle>,
+    /// Handlers of the replies to events this client published, by the event's id
+    /// (`generateImage()`): every `event` frame whose `inReplyTo` names it.
+    pub(crate) watchers: HashMap<String, Function>,
     /// `connect()` promises waiting for the first ready or offline status.
     pub(crate) connecting: Vec<Settle>,
     /// The last status, with its times on the wall clock (as shown).
@@ -97,6 +100,7 @@ impl Driver {
             on_message: None,
             on_event: HashMap::new(),
             requests: HashMap::new(),
+            watchers: HashMap::new(),
             connecting: Vec::new(),
             status,
         }
@@ -225,7 +229,11 @@ pub(crate) fn execute(shared: &Shared, commands: Vec<Command>) {
                         calls.push((f.clone(), JsValue::from_str(&text)));
                     }
                     if let Some((name, payload)) = event_of(&text) {
-                        for f in d.on_event.get(&name).into_iter().flatten() {
+                        let watcher = payload["inReplyTo"]
+                            .as_str()
+                            .and_then(|to| d.watchers.get(to));
+                        let handlers = d.on_event.get(&name).into_iter().flatten();
+                        for f in watcher.into_iter().chain(handlers) {
                             calls.push((f.clone(), to_js(&payload)));
                         }
                     }

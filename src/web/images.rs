@@ -48,9 +48,19 @@ async fn deliver(
 ) -> Result<Value, ImageError> {
     image::must_be_connected(shared.borrow().status.mode)?;
     let src = take(take_image, asked).await?;
+    store(shared, &src, asked.filename.as_deref()).await
+}
+
+/// The image at `src` (a page's image URL), fetched with the user's cookies, capped, hashed
+/// and stored on the server whose socket is ready now: the data of `imageDownloaded`.
+pub(crate) async fn store(
+    shared: &Shared,
+    src: &str,
+    filename: Option<&str>,
+) -> Result<Value, ImageError> {
     let get = RequestInit::new();
     get.set_credentials(RequestCredentials::Include); // the user's ChatGPT cookies, if it needs them
-    let source = fetch(&src, &get)
+    let source = fetch(src, &get)
         .await
         .map_err(|e| ImageError::Fetch(message(&e)))?;
     if !source.ok() {
@@ -69,11 +79,7 @@ async fn deliver(
         .await
         .map_err(|e| ImageError::Fetch(format!("SHA-256: {}", message(&e))))?;
     let image = Image {
-        name: image::stored_name(
-            js_sys::Date::now() as u64,
-            asked.filename.as_deref(),
-            &content_type,
-        ),
+        name: image::stored_name(js_sys::Date::now() as u64, filename, &content_type),
         content_type,
         size: u64::from(bytes.length()),
         sha256,
@@ -233,7 +239,7 @@ async fn sha256(bytes: &Uint8Array) -> Result<String, JsValue> {
 }
 
 /// A JavaScript error's message (a rejection of the core's own promises included).
-fn message(e: &JsValue) -> String {
+pub(crate) fn message(e: &JsValue) -> String {
     e.dyn_ref::<js_sys::Error>()
         .map(|e| String::from(e.message()))
         .or_else(|| e.as_string())

@@ -7,12 +7,15 @@
 //! - [`driver`]: owns the machine and the live sockets, timers and probes; runs commands.
 //! - [`api`]: `#[wasm_bindgen]` `SemantestClient`.
 //! - `images`: the image answer's fetch, hash and upload (decided in [`crate::image`]).
+//! - `generation`: image generation through ChatGPT tabs (the extension's queue and tab calls,
+//!   decided in [`crate::generation`]) and `generateImage()` for requesters.
 //! - [`check`]: `testConnection()`, a one-shot check of each server for people.
 //! - `types`: the TypeScript that joins the declarations derived from the serde types.
 
 pub mod api;
 pub mod check;
 mod driver;
+mod generation;
 mod images;
 mod probe;
 mod socket;

@@ -97,11 +97,62 @@ export type ImageOutcome = {
       }
 );
 
+/** What `driveTab` is given: the request a ChatGPT tab runs. */
+export interface GenerationTask {
+    /** The request's event id. */
+    requestId: string;
+    /** What to type into ChatGPT. */
+    prompt: string;
+    /** Start a new chat first. */
+    newChat: boolean;
+    /** How long ChatGPT may take from the first keystroke, in seconds. */
+    timeoutSecs: number;
+}
+/** The extension's generations, for its popup (`onGenerations`). */
+export interface Generations {
+    running: { requestId: string; prompt: string; tab: number; stage: GenerationStage; elapsedMs: number }[];
+    queued: { requestId: string; prompt: string; position: number; elapsedMs: number }[];
+}
+/** Where a generation stands. */
+export type GenerationStage = "queued" | "typing" | "sent" | "generating" | "downloading" | "saved";
+/** An `imageGenerationProgress` event's data. */
+export interface GenerationProgress {
+    requestId: string;
+    stage: GenerationStage;
+    /** For `queued`: the place in line (1 = next). */
+    position?: number;
+    /** Since the extension took the request. */
+    elapsedMs: number;
+}
+/** The options of `generateImage()`. */
+export interface GenerateOptions {
+    /** The name the image is stored under (a plain file name). */
+    filename?: string;
+    /** Start a new ChatGPT chat first. */
+    newChat?: boolean;
+    /** How long ChatGPT may take once its tab starts (1–600 s, default 300). */
+    timeoutSecs?: number;
+    /** Called with each progress event. */
+    onProgress?: (progress: GenerationProgress) => void;
+}
+/** What `generateImage()` resolves with: the `imageDownloaded` data. */
+export interface GeneratedImage {
+    requestId: string;
+    /** The prompt it was generated for. */
+    prompt: string;
+    size: number;
+    sha256: string;
+    imageId: string | null;
+    /** Local server: where it stored the file. */
+    path?: string;
+    /** Public service: the presigned URL to download it from. */
+    url?: string;
+}
 /**
  * Why a promise of the client rejected: {@link FailureCode} (no server answered the frame),
  * {@link ErrorCode} (the server's `error` frame), or `offline` (`connect()` found no server).
  */
-export type SemantestErrorCode = FailureCode | ErrorCode | "offline";
+export type SemantestErrorCode = FailureCode | ErrorCode | "offline" | "generation_failed";
 
 /** The `Error` that `connect()` and `request()` reject with. */
 export interface SemantestError extends Error {

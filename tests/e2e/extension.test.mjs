@@ -102,7 +102,7 @@ async function scenario(name, body) {
 /** Asserts the indicator's box covers neither ChatGPT's send button nor its message box. */
 async function assertClearOfControls(page, state) {
   const indicator = await page.locator(BOX).boundingBox({ timeout: 2000 });
-  for (const control of ["#send", "#prompt-textarea"]) {
+  for (const control of ['[data-testid="send-button"]', "#prompt-textarea"]) {
     const rect = await page.locator(control).boundingBox({ timeout: 2000 });
     assert.ok(!overlaps(indicator, rect), `${state}: the indicator ${JSON.stringify(indicator)} covers ${control} ${JSON.stringify(rect)}`);
   }

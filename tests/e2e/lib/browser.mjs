@@ -40,6 +40,32 @@ export function showGeneratedImage(page, { alt = "Generated image: a cat", src =
   }, { alt, src });
 }
 
+/* global window */
+/**
+ * How the ChatGPT stand-in answers from now on (tests/e2e/chatgpt/index.html): `mode` one of
+ * "image", "text", "limit", "never", "loggedOut", "noComposer"; `delayMs` how long an answer takes.
+ * Either may be left out (it keeps its value). The page re-renders when the mode changes its
+ * layout (logged out, no composer). Returns the stand-in's settings now, { mode, delayMs }.
+ */
+export function setStandIn(page, { mode, delayMs } = {}) {
+  const next = {};
+  if (mode !== undefined) next.mode = mode;
+  if (delayMs !== undefined) next.delayMs = delayMs;
+  return page.evaluate((n) => window.__setStandIn(n), next);
+}
+
+/**
+ * The file id (`file_…`, the `id=` of its src) of the newest image the ChatGPT stand-in generated
+ * on `page` (the last img[alt^="Generated image"]), or null when there is none. Its bytes are
+ * ChatGptStandIn#generatedImage(id).
+ */
+export function lastGeneratedImageId(page) {
+  return page.evaluate(() => {
+    const img = [...document.querySelectorAll('img[alt^="Generated image"]')].at(-1);
+    return img ? new URL(img.src, document.baseURI).searchParams.get("id") : null;
+  });
+}
+
 export class ExtensionSession {
   /**
    * Starts Chromium with the extension and waits (≤ 20 s) for its service worker.

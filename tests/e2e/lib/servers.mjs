@@ -12,6 +12,7 @@
 //
 // Every child process is registered, and killed when the test process exits, whatever happens.
 import { spawn } from "node:child_process";
+import { createHash } from "node:crypto";
 import { createWriteStream, existsSync, mkdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { createServer as createHttpServer, get as httpGet } from "node:http";
 import { createServer as createHttpsServer } from "node:https";
@@ -19,6 +20,7 @@ import { connect as netConnect, createServer as createNetServer } from "node:net
 import { createServer as createTlsServer } from "node:tls";
 import { extname, join, normalize, resolve } from "node:path";
 import { LOGS, ROOT, SERVER_BIN, WORK } from "./env.mjs";
+import { pseudoRandomPng } from "./png.mjs";
 import { sleep, waitFor } from "./wait.mjs";
 
 const live = new Set();
@@ -272,12 +274,22 @@ export class PublicStandIn {
 export const GENERATED_IMAGE = readFileSync(join(ROOT, "extension/icons/icon128.png"));
 
 export class ChatGptStandIn {
+  /**
+   * The images the page generates: GET /backend-api/estuary/content?id=file_…, a PNG of
+   * GENERATED_SIZE bytes and GENERATED_WIDTH pixels wide per id (see generatedImage()).
+   */
+  static ESTUARY_PATH = "/backend-api/estuary/content";
+  static GENERATED_SIZE = 96 * 1024;
+  static GENERATED_WIDTH = 256;
+
   constructor({ key, cert }) {
     const page = join(ROOT, "tests/e2e/chatgpt/index.html");
     const log = createWriteStream(join(LOGS, "chatgpt-standin.log"), { flags: "a" });
     /** The images it serves, by path (query strings ignored); see offer(). */
     this.images = new Map([["/backend-api/generated.png", GENERATED_IMAGE]]);
-    /** Each image request: { path, at (received), done (last byte handed to the socket) }. */
+    /** The images the page generated and the server served, by file id (`file_…`) → PNG bytes. */
+    this.generated = new Map();
+    /** Each image request: { path, id (estuary only), at (received), done (last byte handed to the socket) }. */
     this.imageRequests = [];
     this.server = createHttpsServer({ key, cert }, (req, res) => {
       log.write(`${new Date().toISOString()} ${req.method} ${req.url}\n`);
@@ -291,8 +303,31 @@ export class ChatGptStandIn {
         res.on("finish", () => { served.done = Date.now(); });
         return res.writeHead(200, { "content-type": "image/png", "cache-control": "no-store" }).end(image);
       }
+      // The images the page "generates": /backend-api/estuary/content?id=file_…&ts=…, a PNG per id.
+      if (path === ChatGptStandIn.ESTUARY_PATH) {
+        const id = new URLSearchParams(req.url.slice(path.length)).get("id") ?? "";
+        if (!/^file_[A-Za-z0-9_-]{1,128}$/.test(id)) return res.writeHead(404, { "content-type": "application/json" }).end('{"detail":"File not found"}');
+        const served = { path, id, at: Date.now(), done: null };
+        this.imageRequests.push(served);
+        const bytes = this.generatedImage(id);
+        this.generated.set(id, bytes);
+        res.on("finish", () => { served.done = Date.now(); });
+        return res.writeHead(200, { "content-type": "image/png", "cache-control": "no-store" }).end(bytes);
+      }
       res.writeHead(200, { "content-type": "text/html; charset=utf-8", "cache-control": "no-store" }).end(readFileSync(page));
     });
+  }
+
+  /**
+   * The PNG the stand-in serves for file id `id` (what the page's <img> shows): the bytes it
+   * served, or the same bytes computed now. Deterministic: GENERATED_SIZE bytes of noise,
+   * GENERATED_WIDTH pixels wide, seeded by the id.
+   */
+  generatedImage(id) {
+    const known = this.generated.get(id);
+    if (known) return known;
+    const seed = createHash("sha256").update(id).digest().readUInt32BE(0);
+    return pseudoRandomPng(ChatGptStandIn.GENERATED_SIZE, { width: ChatGptStandIn.GENERATED_WIDTH, seed });
   }
 
   /** Serves `bytes` (a PNG) at `path` too, e.g. "/backend-api/generated-5mb.png". */
