@@ -27,7 +27,7 @@ export default [
         },
     },
     // A content script is a classic script, not a module.
-    { files: ["extension/content.js"], languageOptions: { sourceType: "script" } },
+    { files: ["extension/content.js", "extension/chatgpt.js", "extension/generate.js"], languageOptions: { sourceType: "script" } },
     {
         files: [
             "scripts/**/*.{js,mjs}", "bench/**/*.{js,mjs}", "tests/**/*.{js,mjs}", "deploy/**/*.{js,mjs}",

@@ -9,6 +9,7 @@
 //   the toolbar badge                LOC / WEB / OFF / … per mode
 //   chrome.storage.local "settingsError"  why the saved settings were refused, if they were
 //   chrome.storage.local "install"   {installId} this extension registered as on the cloud (not a secret)
+//   chrome.storage.session "generations"  {running, queued}: the image generations (the popup)
 // A fresh install that ends up on the cloud registers there by itself (the core sends
 // `register`): the token it gets comes to onCredentials and goes to secrets.js, never to
 // chrome.storage. Pairing a device and the device list go through the core's request().
@@ -109,6 +110,11 @@ async function startClient() {
     // Image requests from tools (the `semantest request-image` command, SDKs): on() subscribes on
     // every socket the core opens and hands over the event's payload ({event, id, from, data}).
     client.on("imageDownloadRequested", (payload) => answerImageRequest(client, payload).catch(logError));
+    // Image generation: the core queues `imageGenerationRequested` events, one at a time per
+    // ChatGPT tab, and has a tab generate (driveTab); the popup shows the queue.
+    client.serveGenerations(driveTab);
+    client.onGenerations((generations) => void chrome.storage.session.set({ generations }).catch(logError));
+    for (const tabId of tabs.keys()) client.tabOpened(tabId);
     // connect() before onStatus: onStatus reports the current status at once, and it must be
     // "connecting", not the "offline: not connected" of a client that has not started.
     // A resumed client keeps its count and waits for the time it had (gave up: stays so).
@@ -186,7 +192,7 @@ async function answerImageRequest(client, event) {
 // The newest ChatGPT tab finds the image ({requestId, url}: the newest generated one when url
 // is null) and answers with its URL.
 async function takeImage(request) {
-    const port = [...tabs].at(-1);
+    const port = [...tabs.values()].at(-1);
     if (!port) throw new Error("no ChatGPT tab is open");
     const found = await askTab(port, { type: "takeImage", ...request });
     if (!found.ok) throw new Error(found.reason);
@@ -207,6 +213,45 @@ function askTab(port, message) {
         port.onMessage.addListener(onMessage);
         port.onDisconnect.addListener(onGone);
         port.postMessage(message);
+    });
+}
+
+// --- image generation: the tab's part (extension/generate.js), as the core asks for it ---
+//
+// driveTab(tabId, {requestId, prompt, newChat, timeoutSecs}, onStage) resolves with the new
+// image's URL, or rejects with an Error whose `failure` names why (the core words the reason).
+// The core bounds the wait; a tab that goes away ends it at once: closed, or (the tab still
+// exists) navigated away, reloaded.
+function driveTab(tabId, request, onStage) {
+    const port = tabs.get(tabId);
+    if (!port) return Promise.reject(Object.assign(new Error("the ChatGPT tab is gone"), { failure: "closed" }));
+    return new Promise((ok, fail) => {
+        const failure = (name, message) => Object.assign(new Error(message ?? name), { failure: name });
+        const onMessage = (m) => {
+            if (m?.requestId !== request.requestId) return;
+            if (m.type === "generationStage") {
+                try {
+                    onStage(m.stage);
+                } catch {
+                    // the core has moved on from this request
+                }
+            } else if (m.type === "generated") {
+                done();
+                if (m.ok) ok(m.src);
+                else fail(failure(m.failure, m.message));
+            }
+        };
+        const onGone = () => {
+            done();
+            chrome.tabs.get(tabId).then(() => fail(failure("navigated")), () => fail(failure("closed")));
+        };
+        function done() {
+            port.onMessage.removeListener(onMessage);
+            port.onDisconnect.removeListener(onGone);
+        }
+        port.onMessage.addListener(onMessage);
+        port.onDisconnect.addListener(onGone);
+        port.postMessage({ type: "generate", ...request });
     });
 }
 
@@ -264,15 +309,22 @@ chrome.runtime.onMessage.addListener((message, sender, reply) => {
 });
 
 // ChatGPT tabs keep a port open; when this worker is stopped, they open it again to restart it.
-// The open ChatGPT tabs (their indicator ports), newest last: where images are taken from.
-// Not state to keep: each tab opens its port again when a new worker starts.
-const tabs = new Set();
+// The open ChatGPT tabs (their indicator ports) by tab id, newest last: where images are taken
+// from and generated in. Not state to keep: each tab opens its port again when a new worker starts.
+const tabs = new Map();
 
 chrome.runtime.onConnect.addListener((port) => {
     if (port.name !== "indicator") return;
-    tabs.add(port);
-    port.onDisconnect.addListener(() => tabs.delete(port));
-    ensureClient().catch(logError);
+    const tabId = port.sender?.tab?.id;
+    if (tabId === undefined) return;
+    tabs.delete(tabId); // a reloaded tab's new port goes last
+    tabs.set(tabId, port);
+    port.onDisconnect.addListener(() => {
+        if (tabs.get(tabId) !== port) return; // replaced by the tab's next port
+        tabs.delete(tabId);
+        clientReady?.then((c) => c.tabClosed(tabId), () => {});
+    });
+    ensureClient().then((c) => c.tabOpened(tabId), logError);
 });
 
 chrome.runtime.onInstalled.addListener(() => void ensureClient().catch(logError));

@@ -126,7 +126,8 @@
     // A port to the worker: when Chrome stops the worker, the port closes, and opening it again
     // starts the worker, which reconnects at once (rather than at the next keepalive alarm, up
     // to 30 s later, with the last status still on screen).
-    // The same port carries the worker's requests for the page's image (see takeImage below).
+    // The same port carries the worker's requests for the page's image (see takeImage below)
+    // and for generating one (generate.js).
     function watchWorker() {
         try {
             const port = chrome.runtime.connect({ name: "indicator" });
@@ -135,6 +136,7 @@
                 setTimeout(watchWorker, 1000);
             });
             port.onMessage.addListener((message) => {
+                if (message?.type === "generate") globalThis.semantestGenerate(port, message);
                 if (message?.type !== "takeImage") return;
                 takeImage(message.url).then((image) => port.postMessage({ type: "image", requestId: message.requestId, ...image }));
             });
@@ -144,15 +146,11 @@
     }
     watchWorker();
 
-    // The image a request means: the given URL, else the newest generated image in the thread.
-    function newestImage() {
-        const images = [...document.querySelectorAll("main img")].filter((i) => i.complete && i.naturalWidth > 0);
-        const generated = images.filter((i) => /generated/i.test(i.alt));
-        return (generated.length ? generated : images).at(-1) ?? null;
-    }
+    // The image a request means: the given URL, else the newest generated image in the thread
+    // (chatgpt.js knows which that is).
     // Only finds the image; the worker fetches it (with its host permissions, free of the page's CORS).
     async function takeImage(url) {
-        const src = url ?? newestImage()?.currentSrc ?? null;
+        const src = url ?? globalThis.semantestChatGpt.newestImage()?.currentSrc ?? null;
         return src ? { ok: true, src } : { ok: false, reason: "no generated image on the ChatGPT page" };
     }
 

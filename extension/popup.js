@@ -1,5 +1,6 @@
 // popup.js — the toolbar popup: the connection status, a reconnect button, Pair a device, a link
-// to the settings.
+// to the settings, and the image generations running and waiting (chrome.storage.session
+// "generations", which the worker writes from the core's queue).
 import { ask, followStatus, showStatus } from "./ui.js";
 
 const $ = (id) => document.getElementById(id);
@@ -39,4 +40,33 @@ $("options").addEventListener("click", (event) => {
     event.preventDefault();
     chrome.runtime.openOptionsPage();
     window.close();
+});
+
+// The running generation(s) and the queue: one line each, e.g. "generating · 14 s · a cat".
+const STAGE_WORDS = { queued: "starting", typing: "typing", sent: "sent", generating: "generating", downloading: "downloading", saved: "saved" };
+function showGenerations(generations) {
+    const running = generations?.running ?? [];
+    const queued = generations?.queued ?? [];
+    const list = $("generationList");
+    list.replaceChildren();
+    const line = (text, prompt, className) => {
+        const li = document.createElement("li");
+        li.className = className;
+        const what = document.createElement("span");
+        what.className = "stage";
+        what.textContent = text;
+        const p = document.createElement("span");
+        p.className = "prompt";
+        p.textContent = prompt;
+        p.title = prompt;
+        li.append(what, " ", p);
+        list.append(li);
+    };
+    for (const r of running) line(`${STAGE_WORDS[r.stage] ?? r.stage} · ${Math.round(r.elapsedMs / 1000)} s ·`, r.prompt, "running");
+    for (const q of queued) line(`waiting #${q.position} ·`, q.prompt, "queued");
+    $("generations").hidden = running.length + queued.length === 0;
+}
+chrome.storage.session.get("generations").then(({ generations }) => showGenerations(generations), () => {});
+chrome.storage.onChanged.addListener((changes, area) => {
+    if (area === "session" && changes.generations) showGenerations(changes.generations.newValue);
 });
