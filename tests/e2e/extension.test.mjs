@@ -514,7 +514,7 @@ describe("the extension on ChatGPT", { timeout: 15 * 60_000 }, () => {
       const out = mkdtempSync(join(tmpdir(), "semantest-e2e-out-"));
       const started = Date.now();
       // Asynchronously: the ChatGPT stand-in serving the image runs in this process.
-      const run = await semantest(["request-image", "--prompt", "a cat", "--out", out, "--name", "cat.png", "--timeout", "30"], local.url);
+      const run = await semantest(["request-image", "--latest", "--out", out, "--name", "cat.png", "--timeout", "30"], local.url);
       console.log(`measure: k) request-image → file written: ${Date.now() - started} ms (${GENERATED_IMAGE.length} bytes)`);
       assert.equal(run.status, 0, `semantest request-image failed: ${run.stdout}${run.stderr}`);
       const written = run.stdout.trim();
@@ -526,7 +526,7 @@ describe("the extension on ChatGPT", { timeout: 15 * 60_000 }, () => {
 
       // With no image on the page, the CLI gets the extension's reason.
       await page.evaluate(() => document.querySelectorAll("main img").forEach((i) => i.remove()));
-      const failed = await semantest(["request-image", "--prompt", "a dog", "--out", out, "--timeout", "30"], local.url);
+      const failed = await semantest(["request-image", "--latest", "--out", out, "--timeout", "30"], local.url);
       assert.equal(failed.status, 1, failed.stdout + failed.stderr);
       assert.equal(failed.stdout, "the extension could not get the image: no generated image on the ChatGPT page\n");
     });
@@ -542,7 +542,7 @@ describe("the extension on ChatGPT", { timeout: 15 * 60_000 }, () => {
       const out = mkdtempSync(join(tmpdir(), "semantest-e2e-out-"));
       // The CLI reaches the same server behind the TLS stand-in, on its plain port.
       const remote = { url: `ws://127.0.0.1:${publicService.backend.port}`, token: PUBLIC_KEY };
-      const run = await semantest(["request-image", "--prompt", "a cat", "--out", out, "--name", "cloud-cat.png", "--timeout", "30"], null, remote);
+      const run = await semantest(["request-image", "--latest", "--out", out, "--name", "cloud-cat.png", "--timeout", "30"], null, remote);
       assert.equal(run.status, 0, `semantest request-image failed: ${run.stdout}${run.stderr}`);
       assert.deepEqual(readFileSync(join(out, "cloud-cat.png")), GENERATED_IMAGE, "the bytes ChatGPT served are the bytes written");
       // Kept in the key's own folder on the server.
@@ -570,7 +570,7 @@ describe("the extension on ChatGPT", { timeout: 15 * 60_000 }, () => {
         const served = chatgpt.imageRequests.length;
         const started = Date.now();
         // Asynchronously: the ChatGPT stand-in serving the image runs in this process.
-        const run = await semantest(["request-image", "--prompt", "a big cat", "--out", out, "--name", name, "--timeout", "30"], local.url);
+        const run = await semantest(["request-image", "--latest", "--out", out, "--name", name, "--timeout", "30"], local.url);
         const ended = Date.now();
         assert.equal(run.status, 0, `run ${i}: semantest request-image failed: ${run.stdout}${run.stderr}`);
         const written = run.stdout.trim();

@@ -133,10 +133,10 @@ describe("zero-setup identity on a self-hosted production server", { timeout: 10
       // Only A's ChatGPT page has an image: A's CLI gets it, B's CLI gets B's own answer.
       await showGeneratedImage(users.a.page);
       const out = mkdtempSync(join(tmpdir(), "semantest-e2e-identity-out-"));
-      const a = await cli("a", ["request-image", "--prompt", "a cat", "--out", out, "--name", "a.png", "--timeout", "30"]);
+      const a = await cli("a", ["request-image", "--latest", "--out", out, "--name", "a.png", "--timeout", "30"]);
       assert.equal(a.status, 0, a.stdout + a.stderr);
       assert.deepEqual(readFileSync(join(out, "a.png")), GENERATED_IMAGE, "the bytes A's ChatGPT served");
-      const b = await cli("b", ["request-image", "--prompt", "a dog", "--out", out, "--name", "b.png", "--timeout", "30"]);
+      const b = await cli("b", ["request-image", "--latest", "--out", out, "--name", "b.png", "--timeout", "30"]);
       assert.equal(b.status, 1, b.stdout + b.stderr);
       assert.equal(b.stdout, "the extension could not get the image: no generated image on the ChatGPT page\n", "B's own extension answered");
       const recorded = async (who) => (await users[who].session.inWorker(() => chrome.storage.local.get("lastImage"))).lastImage;
