@@ -655,7 +655,11 @@ pub async fn request_image(
     };
     if reply.event != generation::DOWNLOADED {
         if progress.is_json() {
-            writeln!(out, "{}", progress::json_line(&reply.event, &reply.data, None))?;
+            writeln!(
+                out,
+                "{}",
+                progress::json_line(&reply.event, &reply.data, None)
+            )?;
         } else {
             let reason = reply.data["reason"].as_str().unwrap_or("no reason given");
             writeln!(out, "{}: {reason}", job.source.failure())?;
@@ -716,4 +720,58 @@ async fn fetch_image(
     };
     let bytes = Download::default().fetch(request, &url).await?;
     Ok((url, bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_generation_is_asked_for_with_its_prompt_name_and_timeout() {
+        let source = ImageSource::Generate {
+            prompt: "a fox".into(),
+            new_chat: false,
+        };
+        assert_eq!(
+            source.publish("fox.png", "out", 120),
+            json!({"event": "imageGenerationRequested", "data": {"prompt": "a fox", "filename": "fox.png", "timeoutSecs": 120, "downloadFolder": "out"}})
+        );
+        let fresh = ImageSource::Generate {
+            prompt: "a fox".into(),
+            new_chat: true,
+        };
+        assert_eq!(fresh.publish("f.png", "out", 1)["data"]["newChat"], true);
+    }
+
+    #[test]
+    fn a_download_is_asked_for_with_the_url_or_without_one() {
+        assert_eq!(
+            ImageSource::Url("https://chatgpt.com/x".into()).publish("x.png", "out", 300),
+            json!({"event": "imageDownloadRequested", "data": {"url": "https://chatgpt.com/x", "filename": "x.png", "downloadFolder": "out"}})
+        );
+        assert_eq!(
+            ImageSource::Latest.publish("x.png", "out", 300),
+            json!({"event": "imageDownloadRequested", "data": {"filename": "x.png", "downloadFolder": "out"}})
+        );
+    }
+
+    #[test]
+    fn a_generation_waits_for_silence_and_a_download_for_its_timeout() {
+        let source = ImageSource::Generate {
+            prompt: "p".into(),
+            new_chat: false,
+        };
+        assert_eq!(
+            source.patience(300),
+            Patience::Quiet(Duration::from_secs(360))
+        );
+        assert_eq!(
+            ImageSource::Latest.patience(300),
+            Patience::Whole(Duration::from_secs(300))
+        );
+        assert_eq!(
+            ImageSource::Url("u".into()).patience(5).limit(),
+            Duration::from_secs(5)
+        );
+    }
 }

@@ -68,7 +68,7 @@ enum Command {
         #[arg(long)]
         latest: bool,
         /// With --prompt: start a new chat for it rather than use the tab's current one.
-        #[arg(long, requires = "prompt")]
+        #[arg(long, conflicts_with_all = ["url", "latest"])]
         new_chat: bool,
         /// The folder to write the image to.
         #[arg(long)]
@@ -182,6 +182,56 @@ fn main() -> ExitCode {
         Err(e) => {
             eprintln!("semantest: {e:#}");
             ExitCode::from(2)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::{CommandFactory, Parser};
+
+    use super::{Args, Command};
+
+    #[test]
+    fn the_arguments_are_consistent() {
+        Args::command().debug_assert();
+    }
+
+    #[test]
+    fn request_image_takes_exactly_one_source_and_new_chat_only_with_a_prompt() {
+        let parse = |args: &[&str]| {
+            Args::try_parse_from(
+                ["semantest", "request-image", "--out", "o"]
+                    .iter()
+                    .chain(args),
+            )
+        };
+        let Ok(Args {
+            command:
+                Command::RequestImage {
+                    prompt,
+                    new_chat,
+                    timeout,
+                    ..
+                },
+            ..
+        }) = parse(&["--prompt", "p", "--new-chat"])
+        else {
+            panic!("--prompt with --new-chat parses");
+        };
+        assert_eq!((prompt.as_deref(), new_chat), (Some("p"), true));
+        assert_eq!(timeout, super::generation::DEFAULT_TIMEOUT_SECS);
+        assert!(parse(&["--latest"]).is_ok());
+        assert!(parse(&["--url", "u", "--timeout", "600"]).is_ok());
+        for refused in [
+            &[][..],
+            &["--prompt", "p", "--url", "u"],
+            &["--latest", "--url", "u"],
+            &["--url", "u", "--new-chat"],
+            &["--latest", "--timeout", "601"],
+            &["--latest", "--timeout", "0"],
+        ] {
+            assert!(parse(refused).is_err(), "{refused:?}");
         }
     }
 }

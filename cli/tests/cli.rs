@@ -330,8 +330,7 @@ async fn request_image_writes_what_the_extension_uploaded() {
         &env,
         &[
             "request-image",
-            "--prompt",
-            "a cat",
+            "--latest",
             "--out",
             &out,
             "--name",
@@ -354,22 +353,14 @@ async fn request_image_reports_the_extensions_failure_and_a_missing_extension() 
     // No extension at all: the request is held; the command gives up after its timeout.
     let run = semantest(
         &env,
-        &[
-            "request-image",
-            "--prompt",
-            "x",
-            "--out",
-            &out,
-            "--timeout",
-            "1",
-        ],
+        &["request-image", "--latest", "--out", &out, "--timeout", "1"],
     )
     .await;
     assert_eq!(run.status.code(), Some(1), "{run:?}");
     assert_eq!(stdout(&run), "no answer from the extension within 1 s\n");
     // An extension that cannot find the image says why.
     let _ext = fake_extension(local.port, Ext::Fails).await;
-    let run = semantest(&env, &["request-image", "--prompt", "x", "--out", &out]).await;
+    let run = semantest(&env, &["request-image", "--latest", "--out", &out]).await;
     assert_eq!(run.status.code(), Some(1), "{run:?}");
     assert_eq!(
         stdout(&run),
@@ -455,7 +446,7 @@ async fn issue_11_request_image_refuses_a_url_it_should_not_fetch() {
         let sha256 = sha256.clone();
         let _ext = fake_extension(local.port, Ext::Points { url, sha256 }).await;
         let env = urls(local.port, refused_port());
-        let run = semantest(&env, &["request-image", "--prompt", "x", "--out", &out]).await;
+        let run = semantest(&env, &["request-image", "--latest", "--out", &out]).await;
         assert_eq!(run.status.code(), Some(2), "{run:?}");
         let stderr = String::from_utf8_lossy(&run.stderr);
         assert!(
@@ -497,7 +488,7 @@ async fn issue_11_request_image_stops_reading_past_the_cap() {
     let out_dir = tempfile::tempdir().unwrap();
     let out = out_dir.path().to_str().unwrap().to_owned();
     let env = urls(local.port, refused_port());
-    let run = semantest(&env, &["request-image", "--prompt", "x", "--out", &out]).await;
+    let run = semantest(&env, &["request-image", "--latest", "--out", &out]).await;
     assert_eq!(run.status.code(), Some(2), "{run:?}");
     assert_eq!(
         String::from_utf8_lossy(&run.stderr),
