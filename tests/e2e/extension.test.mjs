@@ -210,7 +210,7 @@ describe("the extension on ChatGPT", { timeout: 15 * 60_000 }, () => {
       const indicator = await page.locator(BOX).boundingBox();
       assert.ok(indicator.x + indicator.width > 1280 - 40 && indicator.y + indicator.height > 800 - 40, "indicator is in the bottom-right corner");
       await page.locator("#prompt-textarea").fill("hello from the e2e test");
-      await page.locator("#send").click({ timeout: 5000 });
+      await page.locator('[data-testid="send-button"]').click({ timeout: 5000 });
       assert.equal(await page.evaluate(() => window.__sendClicks), 1);
       await s.screenshot("local");
 
