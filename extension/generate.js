@@ -5,7 +5,8 @@
 // and this script types the prompt into ChatGPT's composer through the editor's own input
 // handling (a selection and execCommand("insertText"), which fires the beforeinput/input events
 // ProseMirror and React listen to: ChatGPT sees a real edit), sends it, and waits until the
-// answer has a new generated image (one that was not on the page before) that has loaded. It
+// answer has a new generated image (one that was not on the page before) that has loaded, or
+// has finished without one (a limit message, or text only). It
 // reports its stages ("typing", "sent", "generating") and resolves with the image's URL, or
 // rejects with a Failure naming why: loggedOut, noComposer, typingRefused, noSendButton,
 // usageLimit, textOnly (the answer's text), timeout, navigated. The reasons' words for people
@@ -103,14 +104,17 @@
             const fresh = page.generatedImages().find((i) => !imagesBefore.has(i.currentSrc || i.src));
             if (fresh?.complete && fresh.naturalWidth > 0) return fresh.currentSrc || fresh.src;
             if (turn) {
-                const limit = page.usageLimit(turn);
-                if (limit) throw new Failure("usageLimit", squash(limit));
-                // Finished, no image, no placeholder: text only, once it stayed so a moment.
+                // Finished, no image, no placeholder, and so for a moment: a limit message or
+                // a text-only answer (its words, not the page's "ChatGPT said:" around them).
                 const text = squash(answer.innerText ?? answer.textContent ?? "");
                 const done = !page.stopButton() && !fresh && !page.creatingImage(turn);
                 if (done && text === lastText) {
                     quietSince ??= performance.now();
-                    if (performance.now() - quietSince >= SETTLE_MS) throw new Failure("textOnly", text);
+                    if (performance.now() - quietSince >= SETTLE_MS) {
+                        const limit = page.usageLimit(answer) ?? page.usageLimit(turn);
+                        if (limit) throw new Failure("usageLimit", squash(limit));
+                        throw new Failure("textOnly", text);
+                    }
                 } else {
                     quietSince = null;
                 }
