@@ -27,6 +27,9 @@ use crate::image;
 /// it before it gives up (`timeout`): the extension's queue and download take time too.
 pub(crate) const REQUESTER_GRACE_MS: u64 = 60_000;
 
+/// The `onStage` a tab call is given.
+type StageCallback = Closure<dyn FnMut(JsValue)>;
+
 /// The extension's generations: the queue, the tab driver and who is told of changes.
 #[derive(Default)]
 pub(crate) struct Generations {
@@ -37,7 +40,7 @@ pub(crate) struct Generations {
     /// `onGenerations(snapshot)`: the popup's view of the queue.
     on_change: Option<Function>,
     /// The stage callbacks given to running tab calls, dropped when their generation ends.
-    stage_callbacks: Vec<(String, Closure<dyn FnMut(JsValue)>)>,
+    stage_callbacks: Vec<(String, StageCallback)>,
     /// Whether the event handler is installed.
     serving: bool,
 }

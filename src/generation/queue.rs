@@ -1,0 +1,330 @@
+//! The generation queue: open ChatGPT tabs, the one generation running in each, and the requests
+//! waiting in arrival order; what to start, what to tell each requester, what fails. No I/O and
+//! no clock: the caller passes the time (see the policy in [`super`]).
+
+use std::collections::VecDeque;
+
+use semantest_protocol::generation::Stage;
+use serde_json::{json, Value};
+
+use super::{GenerationError, GenerationRequest, TabId};
+
+/// What the queue asks the driver to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// Run this request in this tab (typing first).
+    Start {
+        /// The tab.
+        tab: TabId,
+        /// The request.
+        request: GenerationRequest,
+    },
+    /// Tell the requester where it stands (a `reply` with [`progress`]).
+    Progress {
+        /// The request's id.
+        request_id: String,
+        /// The stage it reached.
+        stage: Stage,
+        /// Its place in line, for `queued`.
+        position: Option<usize>,
+        /// Since the request arrived.
+        elapsed_ms: u64,
+    },
+    /// Answer the request with this failure (a `reply` with [`outcome`]); it has left the queue.
+    Fail {
+        /// The request.
+        request: GenerationRequest,
+        /// Why.
+        error: GenerationError,
+    },
+}
+
+#[derive(Debug, Clone)]
+struct Waiting {
+    request: GenerationRequest,
+    arrived_ms: u64,
+    told_position: usize,
+}
+
+#[derive(Debug, Clone)]
+struct Running {
+    request: GenerationRequest,
+    tab: TabId,
+    arrived_ms: u64,
+    stage: Stage,
+}
+
+/// The generations of one extension: open tabs, the one running in each, the waiting line.
+#[derive(Debug, Default)]
+pub struct Queue {
+    /// Open ChatGPT tabs, oldest first.
+    tabs: Vec<TabId>,
+    running: Vec<Running>,
+    waiting: VecDeque<Waiting>,
+}
+
+impl Queue {
+    /// An empty queue with no tab.
+    pub fn new() -> Queue {
+        Queue::default()
+    }
+
+    /// A request arrived at `now_ms`.
+    pub fn push(&mut self, now_ms: u64, request: GenerationRequest) -> Vec<Step> {
+        if self.tabs.is_empty() {
+            return vec![Step::Fail {
+                request,
+                error: GenerationError::NoTab,
+            }];
+        }
+        let position = self.waiting.len() + 1;
+        let mut steps = vec![Step::Progress {
+            request_id: request.id.clone(),
+            stage: Stage::Queued,
+            position: Some(position),
+            elapsed_ms: 0,
+        }];
+        self.waiting.push_back(Waiting {
+            request,
+            arrived_ms: now_ms,
+            told_position: position,
+        });
+        steps.extend(self.pump(now_ms));
+        steps
+    }
+
+    /// A ChatGPT tab opened (or told the worker it is there).
+    pub fn tab_opened(&mut self, now_ms: u64, tab: TabId) -> Vec<Step> {
+        if !self.tabs.contains(&tab) {
+            self.tabs.push(tab);
+        }
+        self.pump(now_ms)
+    }
+
+    /// A ChatGPT tab closed. Its running generation fails through its own tab call; the waiting
+    /// ones fail when no tab is left.
+    pub fn tab_closed(&mut self, tab: TabId) -> Vec<Step> {
+        self.tabs.retain(|t| *t != tab);
+        if !self.tabs.is_empty() {
+            return Vec::new();
+        }
+        self.waiting
+            .drain(..)
+            .map(|w| Step::Fail {
+                request: w.request,
+                error: GenerationError::NoTab,
+            })
+            .collect()
+    }
+
+    /// The running request `id` reached `stage` (ignored if not later than its current one).
+    pub fn stage(&mut self, now_ms: u64, id: &str, stage: Stage) -> Vec<Step> {
+        let Some(run) = self.running.iter_mut().find(|r| r.request.id == id) else {
+            return Vec::new();
+        };
+        if stage <= run.stage {
+            return Vec::new();
+        }
+        run.stage = stage;
+        vec![Step::Progress {
+            request_id: id.to_owned(),
+            stage,
+            position: None,
+            elapsed_ms: now_ms.saturating_sub(run.arrived_ms),
+        }]
+    }
+
+    /// The running request `id` is over (answered either way): its tab is free again.
+    pub fn finished(&mut self, now_ms: u64, id: &str) -> Vec<Step> {
+        self.running.retain(|r| r.request.id != id);
+        self.pump(now_ms)
+    }
+
+    /// Starts what free tabs can take, then tells the waiting their new places.
+    fn pump(&mut self, now_ms: u64) -> Vec<Step> {
+        let mut steps = Vec::new();
+        while !self.waiting.is_empty() {
+            let busy = |t: &TabId| self.running.iter().any(|r| r.tab == *t);
+            let Some(&tab) = self.tabs.iter().rev().find(|t| !busy(t)) else {
+                break;
+            };
+            let Some(next) = self.waiting.pop_front() else {
+                break;
+            };
+            self.running.push(Running {
+                request: next.request.clone(),
+                tab,
+                arrived_ms: next.arrived_ms,
+                stage: Stage::Queued,
+            });
+            steps.push(Step::Start {
+                tab,
+                request: next.request,
+            });
+        }
+        for (i, w) in self.waiting.iter_mut().enumerate() {
+            if w.told_position != i + 1 {
+                w.told_position = i + 1;
+                steps.push(Step::Progress {
+                    request_id: w.request.id.clone(),
+                    stage: Stage::Queued,
+                    position: Some(i + 1),
+                    elapsed_ms: now_ms.saturating_sub(w.arrived_ms),
+                });
+            }
+        }
+        steps
+    }
+
+    /// What the popup shows: `{running: [{requestId, prompt, tab, stage, elapsedMs}],
+    /// queued: [{requestId, prompt, position, elapsedMs}]}`.
+    pub fn snapshot(&self, now_ms: u64) -> Value {
+        let running: Vec<Value> = self
+            .running
+            .iter()
+            .map(|r| {
+                json!({"requestId": r.request.id, "prompt": r.request.prompt, "tab": r.tab,
+                    "stage": r.stage.as_str(), "elapsedMs": now_ms.saturating_sub(r.arrived_ms)})
+            })
+            .collect();
+        let queued: Vec<Value> = self
+            .waiting
+            .iter()
+            .enumerate()
+            .map(|(i, w)| {
+                json!({"requestId": w.request.id, "prompt": w.request.prompt, "position": i + 1,
+                    "elapsedMs": now_ms.saturating_sub(w.arrived_ms)})
+            })
+            .collect();
+        json!({ "running": running, "queued": queued })
+    }
+
+    /// The running request with this id, if any.
+    pub fn running(&self, id: &str) -> Option<&GenerationRequest> {
+        self.running
+            .iter()
+            .find(|r| r.request.id == id)
+            .map(|r| &r.request)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(id: &str) -> GenerationRequest {
+        let event = json!({"id": id, "data": {"prompt": format!("a cat {id}")}});
+        GenerationRequest::from_event(&event).unwrap()
+    }
+
+    fn started(steps: &[Step]) -> Vec<(TabId, String)> {
+        steps
+            .iter()
+            .filter_map(|s| match s {
+                Step::Start { tab, request } => Some((*tab, request.id.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn queued(steps: &[Step]) -> Vec<(String, usize)> {
+        steps
+            .iter()
+            .filter_map(|s| match s {
+                Step::Progress {
+                    request_id,
+                    stage: Stage::Queued,
+                    position: Some(p),
+                    ..
+                } => Some((request_id.clone(), *p)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn with_no_tab_a_request_fails_at_once() {
+        let mut q = Queue::new();
+        let steps = q.push(0, request("e1"));
+        assert!(matches!(
+            &steps[..],
+            [Step::Fail {
+                error: GenerationError::NoTab,
+                ..
+            }]
+        ));
+        assert_eq!(
+            GenerationError::NoTab.to_string(),
+            "no ChatGPT tab is open: open https://chatgpt.com in Chrome and log in"
+        );
+    }
+
+    #[test]
+    fn one_generation_per_tab_and_the_rest_wait_in_order() {
+        let mut q = Queue::new();
+        assert!(q.tab_opened(0, 7).is_empty());
+        let a = q.push(10, request("a"));
+        assert_eq!(queued(&a), vec![("a".to_owned(), 1)]);
+        assert_eq!(started(&a), vec![(7, "a".to_owned())]);
+        let b = q.push(20, request("b"));
+        assert_eq!(queued(&b), vec![("b".to_owned(), 1)]);
+        assert!(started(&b).is_empty());
+        let c = q.push(30, request("c"));
+        assert_eq!(queued(&c), vec![("c".to_owned(), 2)]);
+        assert_eq!(q.snapshot(40)["queued"][1]["requestId"], "c");
+        assert_eq!(q.snapshot(40)["running"][0]["tab"], 7);
+        // a ends: b starts in the same tab, c moves up and is told so.
+        let next = q.finished(50, "a");
+        assert_eq!(started(&next), vec![(7, "b".to_owned())]);
+        assert_eq!(queued(&next), vec![("c".to_owned(), 1)]);
+        let Some(Step::Progress { elapsed_ms, .. }) = next.last() else {
+            panic!("{next:?}")
+        };
+        assert_eq!(*elapsed_ms, 20, "since c arrived");
+        // A second tab takes c at once, and the newest free tab goes first.
+        let more = q.tab_opened(60, 9);
+        assert_eq!(started(&more), vec![(9, "c".to_owned())]);
+    }
+
+    #[test]
+    fn stages_are_told_once_in_order_with_the_time_since_arrival() {
+        let mut q = Queue::new();
+        q.tab_opened(0, 1);
+        q.push(100, request("a"));
+        let typing = q.stage(150, "a", Stage::Typing);
+        assert_eq!(
+            typing,
+            vec![Step::Progress {
+                request_id: "a".into(),
+                stage: Stage::Typing,
+                position: None,
+                elapsed_ms: 50
+            }]
+        );
+        assert!(q.stage(160, "a", Stage::Typing).is_empty(), "once");
+        assert_eq!(q.stage(170, "a", Stage::Generating).len(), 1);
+        assert!(q.stage(180, "a", Stage::Sent).is_empty(), "never backwards");
+        assert!(q.stage(180, "nobody", Stage::Sent).is_empty());
+        assert_eq!(q.snapshot(200)["running"][0]["stage"], "generating");
+    }
+
+    #[test]
+    fn closing_the_last_tab_fails_the_waiting_but_another_tab_keeps_them() {
+        let mut q = Queue::new();
+        q.tab_opened(0, 1);
+        q.tab_opened(0, 2);
+        q.push(0, request("a"));
+        q.push(0, request("b"));
+        q.push(0, request("c"));
+        assert!(q.tab_closed(1).is_empty(), "tab 2 is still open");
+        let failed = q.tab_closed(2);
+        assert_eq!(failed.len(), 1);
+        assert!(
+            matches!(&failed[0], Step::Fail { request, error: GenerationError::NoTab } if request.id == "c")
+        );
+        // The running ones end through their tab calls; the queue is then empty.
+        q.finished(0, "a");
+        q.finished(0, "b");
+        assert_eq!(q.snapshot(0), json!({"running": [], "queued": []}));
+    }
+}
