@@ -113,7 +113,7 @@ async function startClient() {
     // Image generation: the core queues `imageGenerationRequested` events, one at a time per
     // ChatGPT tab, and has a tab generate (driveTab); the popup shows the queue.
     client.serveGenerations(driveTab);
-    client.onGenerations((generations) => void chrome.storage.session.set({ generations }).catch(logError));
+    client.onGenerations((g) => void chrome.storage.session.set({ generations: { ...g, at: Date.now() } }).catch(logError));
     for (const tabId of tabs.keys()) client.tabOpened(tabId);
     // connect() before onStatus: onStatus reports the current status at once, and it must be
     // "connecting", not the "offline: not connected" of a client that has not started.

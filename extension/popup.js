@@ -44,7 +44,10 @@ $("options").addEventListener("click", (event) => {
 
 // The running generation(s) and the queue: one line each, e.g. "generating · 14 s · a cat".
 const STAGE_WORDS = { queued: "starting", typing: "typing", sent: "sent", generating: "generating", downloading: "downloading", saved: "saved" };
+let shown = null; // the last {running, queued, at}: the elapsed times count on from `at`
 function showGenerations(generations) {
+    shown = generations ?? null;
+    const since = generations?.at ? Date.now() - generations.at : 0;
     const running = generations?.running ?? [];
     const queued = generations?.queued ?? [];
     const list = $("generationList");
@@ -62,10 +65,11 @@ function showGenerations(generations) {
         li.append(what, " ", p);
         list.append(li);
     };
-    for (const r of running) line(`${STAGE_WORDS[r.stage] ?? r.stage} · ${Math.round(r.elapsedMs / 1000)} s ·`, r.prompt, "running");
+    for (const r of running) line(`${STAGE_WORDS[r.stage] ?? r.stage} · ${Math.round((r.elapsedMs + since) / 1000)} s ·`, r.prompt, "running");
     for (const q of queued) line(`waiting #${q.position} ·`, q.prompt, "queued");
     $("generations").hidden = running.length + queued.length === 0;
 }
+setInterval(() => shown?.running?.length && showGenerations(shown), 1000);
 chrome.storage.session.get("generations").then(({ generations }) => showGenerations(generations), () => {});
 chrome.storage.onChanged.addListener((changes, area) => {
     if (area === "session" && changes.generations) showGenerations(changes.generations.newValue);

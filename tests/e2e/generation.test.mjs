@@ -111,7 +111,7 @@ describe("image generation through the ChatGPT tab (local server)", { timeout: 1
     assert.deepEqual(seen.map((x) => x.stage), ALL_STAGES, run.stderr);
     for (let i = 1; i < seen.length; i++) assert.ok(seen[i].secs >= seen[i - 1].secs, `stages in time order: ${run.stderr}`);
     const { lastGeneration } = await s.inWorker(() => chrome.storage.session.get("generations").then((g) => ({ lastGeneration: g.generations })));
-    assert.deepEqual(lastGeneration, { running: [], queued: [] }, "the queue is empty again");
+    assert.deepEqual([lastGeneration.running, lastGeneration.queued], [[], []], "the queue is empty again");
     console.log(`measure: g1) stages (s since the extension took it): ${seen.map((x) => `${x.stage} ${x.secs}`).join(", ")}`);
   });
 
@@ -125,6 +125,7 @@ describe("image generation through the ChatGPT tab (local server)", { timeout: 1
       const items = await popup.locator("#generationList li").allTextContents();
       return items.length === 2 && /generating/.test(items[0]) && /waiting #1/.test(items[1]) ? items : null;
     }, { timeout: 15_000 });
+    await popup.setViewportSize({ width: 330, height: 260 });
     await popup.screenshot({ path: join(ARTIFACTS, "popup-generations.png") });
     await popup.close();
     const [one, two] = await Promise.all([first, second]);
