@@ -56,13 +56,15 @@ export function setStandIn(page, { mode, delayMs } = {}) {
 
 /**
  * The file id (`file_…`, the `id=` of its src) of the newest image the ChatGPT stand-in generated
- * on `page` (the last img[alt^="Generated image"]), or null when there is none. Its bytes are
+ * on `page` (the last img[alt^="Generated image"] with a file id), or null when there is none. Its bytes are
  * ChatGptStandIn#generatedImage(id).
  */
 export function lastGeneratedImageId(page) {
   return page.evaluate(() => {
-    const img = [...document.querySelectorAll('img[alt^="Generated image"]')].at(-1);
-    return img ? new URL(img.src, document.baseURI).searchParams.get("id") : null;
+    const ids = [...document.querySelectorAll('img[alt^="Generated image"]')]
+      .map((img) => new URL(img.src, document.baseURI).searchParams.get("id"))
+      .filter(Boolean); // not the fixed images showGeneratedImage() adds
+    return ids.at(-1) ?? null;
   });
 }
 
