@@ -222,11 +222,11 @@ function askTab(port, message) {
 // image's URL, or rejects with an Error whose `failure` names why (the core words the reason).
 // The core bounds the wait; a tab that goes away ends it at once: closed, or (the tab still
 // exists) navigated away, reloaded.
-function driveTab(tabId, request, onStage) {
-    const port = tabs.get(tabId);
-    if (!port) return Promise.reject(Object.assign(new Error("the ChatGPT tab is gone"), { failure: "closed" }));
+async function driveTab(tabId, request, onStage) {
+    const failure = (name, message) => Object.assign(new Error(message ?? name), { failure: name });
+    const port = await tabPort(tabId);
+    if (!port) throw failure(await gone(tabId));
     return new Promise((ok, fail) => {
-        const failure = (name, message) => Object.assign(new Error(message ?? name), { failure: name });
         const onMessage = (m) => {
             if (m?.requestId !== request.requestId) return;
             if (m.type === "generationStage") {
@@ -243,7 +243,7 @@ function driveTab(tabId, request, onStage) {
         };
         const onGone = () => {
             done();
-            chrome.tabs.get(tabId).then(() => fail(failure("navigated")), () => fail(failure("closed")));
+            gone(tabId).then((why) => fail(failure(why)));
         };
         function done() {
             port.onMessage.removeListener(onMessage);
@@ -251,8 +251,25 @@ function driveTab(tabId, request, onStage) {
         }
         port.onMessage.addListener(onMessage);
         port.onDisconnect.addListener(onGone);
-        port.postMessage({ type: "generate", ...request });
+        try {
+            port.postMessage({ type: "generate", ...request });
+        } catch {
+            onGone(); // the port closed a moment ago
+        }
     });
+}
+
+// Why a tab's port is gone: the tab was closed, or it still exists and navigated (reloaded,
+// left for another site).
+const gone = (tabId) => chrome.tabs.get(tabId).then(() => "navigated", () => "closed");
+
+// A reloading tab has no port for a moment: its next port, if it comes within RELOAD_MS.
+const RELOAD_MS = 10_000;
+async function tabPort(tabId, until = Date.now() + RELOAD_MS) {
+    while (!tabs.has(tabId) && Date.now() < until && (await gone(tabId)) === "navigated") {
+        await new Promise((ok) => setTimeout(ok, 250));
+    }
+    return tabs.get(tabId);
 }
 
 const HANDLERS = {
@@ -319,10 +336,12 @@ chrome.runtime.onConnect.addListener((port) => {
     if (tabId === undefined) return;
     tabs.delete(tabId); // a reloaded tab's new port goes last
     tabs.set(tabId, port);
-    port.onDisconnect.addListener(() => {
+    port.onDisconnect.addListener(async () => {
         if (tabs.get(tabId) !== port) return; // replaced by the tab's next port
         tabs.delete(tabId);
-        clientReady?.then((c) => c.tabClosed(tabId), () => {});
+        // A reload is not a close: the queue keeps the tab while its next port may come.
+        if ((await gone(tabId)) === "navigated" && (await tabPort(tabId))) return;
+        if (!tabs.has(tabId)) clientReady?.then((c) => c.tabClosed(tabId), () => {});
     });
     ensureClient().then((c) => c.tabOpened(tabId), logError);
 });

@@ -101,13 +101,12 @@
         },
         /** Whether `root` (a turn) still shows the image placeholder. */
         creatingImage: (root) => Boolean(root.querySelector(SELECTORS.imageLoading)) || TEXT.creatingImage.test(root.textContent ?? ""),
-        /** ChatGPT's limit message in `root` (a turn) or in a dialog, or null. */
+        /** The dialogs open on the page. */
+        dialogs: () => all(SELECTORS.dialog),
+        /** ChatGPT's limit message in `root` (a message, a turn or a dialog), or null. */
         usageLimit: (root) => {
-            for (const e of [root, ...all(SELECTORS.dialog)]) {
-                const text = e?.textContent?.trim();
-                if (text && TEXT.usageLimit.test(text)) return text;
-            }
-            return null;
+            const text = root?.textContent?.trim();
+            return text && TEXT.usageLimit.test(text) ? text : null;
         },
         /** The text in the composer, as the editor holds it. */
         composerText: (composer) => (composer.innerText ?? composer.textContent ?? "").trim(),

@@ -8,14 +8,16 @@
 // answer has a new generated image (one that was not on the page before) that has loaded, or
 // has finished without one (a limit message, or text only). It
 // reports its stages ("typing", "sent", "generating") and resolves with the image's URL, or
-// rejects with a Failure naming why: loggedOut, noComposer, typingRefused, noSendButton,
-// usageLimit, textOnly (the answer's text), timeout, navigated. The reasons' words for people
+// rejects with a Failure naming why: loggedOut, noComposer, busy, typingRefused, noSendButton,
+// notSent, usageLimit, textOnly (the answer's text), timeout, navigated. The reasons' words for people
 // are the core's (src/generation.rs). Every selector is chatgpt.js's.
 (() => {
     const page = globalThis.semantestChatGpt;
     const POLL_MS = 100;
     /** How long the composer and the send button may take to appear. */
     const FIND_MS = 5000;
+    /** How long an answer ChatGPT is still giving may take to end before a request starts. */
+    const BUSY_MS = 10_000;
     /** A finished answer with no image is taken as text-only after this long without change. */
     const SETTLE_MS = 1500;
 
@@ -27,6 +29,27 @@
     }
 
     const sleep = (ms) => new Promise((ok) => setTimeout(ok, ms));
+    const srcOf = (img) => img.currentSrc || img.src;
+    /** Whether `node` comes after `anchor` in the document. */
+    const follows = (anchor, node) => Boolean(anchor.compareDocumentPosition(node) & Node.DOCUMENT_POSITION_FOLLOWING);
+
+    /**
+     * The next change to the page, or `ms` at most. Watching the DOM rather than only polling
+     * keeps a background tab responsive: Chrome slows chained timers in hidden tabs down to
+     * once a minute, but not DOM observers.
+     */
+    function change(ms) {
+        return new Promise((ok) => {
+            const observer = new MutationObserver(() => done());
+            const timer = setTimeout(() => done(), ms);
+            function done() {
+                observer.disconnect();
+                clearTimeout(timer);
+                ok();
+            }
+            observer.observe(document.documentElement, { childList: true, subtree: true, characterData: true, attributes: true });
+        });
+    }
 
     /** Polls `find` until it returns something, or `ms` pass (then null). */
     async function poll(find, ms) {
@@ -64,10 +87,14 @@
         }
         const composer = await poll(page.composer, FIND_MS);
         if (!composer) throw new Failure("noComposer");
-        // What was there before: only a new answer and a new image count.
-        const imagesBefore = new Set(page.generatedImages().map((i) => i.currentSrc || i.src));
+        // ChatGPT still answering something else: wait a little, then say so.
+        if (!(await poll(() => !page.stopButton(), BUSY_MS))) throw new Failure("busy");
+        // What was there before: only a new answer, a new image and a new dialog count.
+        const imagesBefore = new Set(page.generatedImages().map(srcOf));
         const answersBefore = page.assistantMessages().length;
         const asksBefore = page.userMessages().length;
+        const dialogsBefore = new Set(page.dialogs());
+        const draft = page.composerText(composer);
 
         onStage("typing");
         type(composer, request.prompt);
@@ -82,32 +109,45 @@
         send.click();
         onStage("sent");
 
-        // Our question in the thread: when it leaves the document, so did the conversation.
-        // (ChatGPT may re-render the thread when a new chat gets its URL: the same question
-        // found again, by its text, is the same conversation.)
+        // Our question in the thread. When it leaves the document, so did the conversation —
+        // unless ChatGPT re-rendered the thread as the new chat got its URL: the same question
+        // found again, by its text, on the same path, is the same conversation.
         let asked = await poll(() => page.userMessages()[asksBefore] ?? null, FIND_MS);
+        if (!asked) throw new Failure("notSent");
+        // The user's unsent draft, put back once the prompt is out (as text).
+        const editor = page.composer();
+        if (draft && editor && !page.composerText(editor)) type(editor, draft);
         const ours = () => page.userMessages().findLast((m) => squash(m.innerText ?? m.textContent ?? "") === squash(request.prompt));
+        let path = null; // the conversation's path, once it has one
         let generating = false;
         let quietSince = null;
         let lastText = null;
+        let lastImage = null;
         while (performance.now() < deadline) {
-            if (asked && !asked.isConnected) {
+            if (location.pathname.startsWith("/c/")) path ??= location.pathname;
+            if (path && location.pathname !== path) throw new Failure("navigated");
+            if (!asked.isConnected) {
                 asked = ours();
                 if (!asked) throw new Failure("navigated");
             }
             const answer = page.assistantMessages()[answersBefore] ?? null;
             const turn = answer ? page.turnOf(answer) : null;
-            if ((answer || page.stopButton()) && !generating) {
+            const busy = Boolean(page.stopButton());
+            if ((answer || busy) && !generating) {
                 generating = true;
                 onStage("generating");
             }
-            const fresh = page.generatedImages().find((i) => !imagesBefore.has(i.currentSrc || i.src));
-            if (fresh?.complete && fresh.naturalWidth > 0) return fresh.currentSrc || fresh.src;
+            // A new image after our question, loaded, the same on two looks, and ChatGPT done
+            // drawing it (no Stop, no placeholder: it shows partial previews while it works).
+            const fresh = page.generatedImages().find((i) => !imagesBefore.has(srcOf(i)) && follows(asked, i));
+            const drawn = fresh?.complete && fresh.naturalWidth > 0 && !busy && !(turn && page.creatingImage(turn));
+            if (drawn && srcOf(fresh) === lastImage) return srcOf(fresh);
+            lastImage = drawn ? srcOf(fresh) : null;
             if (turn) {
                 // Finished, no image, no placeholder, and so for a moment: a limit message or
                 // a text-only answer (its words, not the page's "ChatGPT said:" around them).
                 const text = squash(answer.innerText ?? answer.textContent ?? "");
-                const done = !page.stopButton() && !fresh && !page.creatingImage(turn);
+                const done = !busy && !fresh && !page.creatingImage(turn);
                 if (done && text === lastText) {
                     quietSince ??= performance.now();
                     if (performance.now() - quietSince >= SETTLE_MS) {
@@ -119,11 +159,11 @@
                     quietSince = null;
                 }
                 lastText = text;
-            } else if (!page.stopButton()) {
-                const limit = page.usageLimit(null);
+            } else if (!busy) {
+                const limit = page.dialogs().filter((d) => !dialogsBefore.has(d)).map(page.usageLimit).find(Boolean);
                 if (limit) throw new Failure("usageLimit", squash(limit));
             }
-            await sleep(POLL_MS);
+            await change(POLL_MS);
         }
         // Out of time: stop ChatGPT, so the next request finds the composer free.
         page.stopButton()?.click();
@@ -131,17 +171,28 @@
     }
 
     /** Runs `request` and answers on `port`; one at a time (the worker's queue sees to it). */
+    let running = null; // the request this tab is generating, if any
     globalThis.semantestGenerate = (port, request) => {
-        const stage = (name) => port.postMessage({ type: "generationStage", requestId: request.requestId, stage: name });
-        generate(request, stage).then(
-            (src) => port.postMessage({ type: "generated", requestId: request.requestId, ok: true, src }),
-            (e) => port.postMessage({
+        const post = (message) => {
+            try {
+                port.postMessage({ requestId: request.requestId, ...message });
+            } catch {
+                // the worker stopped; its next one starts afresh
+            }
+        };
+        // One at a time, even if a worker that lost track (restarted) asks for a second.
+        if (running) return post({ type: "generated", ok: false, failure: "busy", message: `busy with ${running}` });
+        running = request.requestId;
+        generate(request, (stage) => post({ type: "generationStage", stage })).then(
+            (src) => post({ type: "generated", ok: true, src }),
+            (e) => post({
                 type: "generated",
-                requestId: request.requestId,
                 ok: false,
                 failure: e instanceof Failure ? e.failure : "tab",
                 message: e instanceof Error ? e.message : String(e),
             }),
-        );
+        ).finally(() => {
+            running = null;
+        });
     };
 })();

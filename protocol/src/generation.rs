@@ -22,8 +22,16 @@ pub const FAILED: &str = "imageGenerationFailed";
 /// How long ChatGPT may take to generate one image, from the moment its tab starts typing,
 /// when the request says nothing (`timeoutSecs`).
 pub const DEFAULT_TIMEOUT_SECS: u64 = 300;
-/// The most a request may ask for: within the public service's 10-minute reply route.
+/// The most a request may ask for. The answer must still come within the servers' reply
+/// window ([`crate::rules::REPLY_WINDOW_SECS`], counted from the publish): the extension gives
+/// ChatGPT the smaller of this and what is left of the window after the queue, less
+/// [`DOWNLOAD_MARGIN_SECS`].
 pub const MAX_TIMEOUT_SECS: u64 = 600;
+/// What the extension keeps of the reply window for fetching and uploading the image.
+pub const DOWNLOAD_MARGIN_SECS: u64 = 60;
+/// The least time worth giving ChatGPT: a request that waited so long in the queue that less
+/// is left of the reply window fails instead of starting.
+pub const MIN_GENERATION_SECS: u64 = 20;
 /// The longest prompt taken, in characters (ChatGPT's own limit is higher; a prompt this long
 /// is already a mistake more often than an image).
 pub const MAX_PROMPT_CHARS: usize = 8000;

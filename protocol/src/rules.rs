@@ -4,6 +4,12 @@ use std::collections::BTreeSet;
 
 use crate::{shorten, valid_event_name, ErrorCode, Role, ServerFrame, EXTENSION_EVENTS};
 
+/// How long a server keeps the route of replies to a published event, in seconds: a reply
+/// after that is refused (the public service's publisher items expire; the local hub forgets
+/// the oldest of its last 4096 events, a bound of count rather than time). Long work such as
+/// an image generation must answer within it.
+pub const REPLY_WINDOW_SECS: u64 = 600;
+
 /// How many event names one connection may subscribe to.
 pub const MAX_SUBSCRIPTIONS: usize = 64;
 

@@ -12,7 +12,9 @@
 //!   arrives and again whenever the line moves.
 //! - Each stage is told once, in order, with the milliseconds since the request arrived.
 //! - ChatGPT has `timeoutSecs` (default [`DEFAULT_TIMEOUT_SECS`]) from the moment its tab starts
-//!   typing; the tab enforces it, and the driver gives up on a silent tab [`TAB_GRACE_MS`] later.
+//!   typing, cut to what is left of the servers' reply window (`REPLY_WINDOW_SECS` from the
+//!   publish, less the download's margin); one that waited so long that too little is left fails
+//!   instead. The tab enforces it, and the driver gives up on a silent tab [`TAB_GRACE_MS`] later.
 
 use semantest_protocol::generation::{
     Stage, DEFAULT_TIMEOUT_SECS, DOWNLOADED, FAILED, MAX_PROMPT_CHARS, MAX_TIMEOUT_SECS, PROGRESS,
@@ -55,8 +57,20 @@ pub enum GenerationError {
     #[error("ChatGPT answered with text and no image: \"{0}\"")]
     TextOnly(String),
     /// ChatGPT was still generating when the time ran out.
-    #[error("ChatGPT was still generating after {0} s (the request's timeoutSecs)")]
+    #[error("ChatGPT was still generating after {0} s")]
     Timeout(u64),
+    /// The request waited in the queue so long that its answer could not reach the requester
+    /// within the servers' reply window.
+    #[error("it waited {0} s in the queue: too long for its answer to reach the requester (the servers keep the route for 10 minutes)")]
+    WaitedTooLong(u64),
+    /// ChatGPT is still answering something else in the tab.
+    #[error("ChatGPT is still answering another message in the tab")]
+    Busy,
+    /// The prompt did not show up in the conversation after Send.
+    #[error(
+        "ChatGPT's page has changed: the prompt did not appear in the conversation after Send"
+    )]
+    NotSent,
     /// The tab was closed mid-generation.
     #[error("the ChatGPT tab was closed mid-generation")]
     TabClosed,
@@ -85,11 +99,40 @@ impl GenerationError {
             "textOnly" => GenerationError::TextOnly(quote(detail)),
             "timeout" => GenerationError::Timeout(timeout_secs),
             "closed" => GenerationError::TabClosed,
+            "busy" => GenerationError::Busy,
+            "notSent" => GenerationError::NotSent,
             "navigated" => GenerationError::TabNavigated,
             _ if detail.is_empty() => GenerationError::Tab(failure.to_owned()),
             _ => GenerationError::Tab(detail.to_owned()),
         }
     }
+}
+
+/// Hosts a generated image may come from: ChatGPT's own (its `estuary/content` and
+/// `files/download` paths) and its image storage.
+const IMAGE_HOSTS: &[&str] = &["chatgpt.com", "chat.openai.com"];
+/// Suffixes of storage hosts a generated image may come from.
+const IMAGE_HOST_SUFFIXES: &[&str] = &[".oaiusercontent.com"];
+
+/// The URL a tab named for the generated image, if the worker may fetch it: `https` on
+/// ChatGPT's own hosts or its image storage, with no user name or password. The worker
+/// fetches with the user's cookies and wide host permissions, so a page that named any URL
+/// (`http://localhost:…`) must not make it fetch and upload that.
+pub fn check_image_url(src: &str) -> Result<(), GenerationError> {
+    let refuse = || {
+        let shown: String = src.chars().take(120).collect();
+        GenerationError::Tab(format!(
+            "the tab named an image that is not ChatGPT's: {shown}"
+        ))
+    };
+    let parsed = crate::whatwg::parse(src).map_err(|_| refuse())?;
+    let host = parsed.host.to_ascii_lowercase();
+    let ours = IMAGE_HOSTS.contains(&host.as_str())
+        || IMAGE_HOST_SUFFIXES.iter().any(|s| host.ends_with(s));
+    if parsed.scheme != "https" || parsed.user_info || !ours {
+        return Err(refuse());
+    }
+    Ok(())
 }
 
 /// `text` with its whitespace collapsed, cut to [`QUOTED_ANSWER_CHARS`] characters.
@@ -288,7 +331,7 @@ mod tests {
         );
         assert_eq!(
             reason("timeout", ""),
-            "ChatGPT was still generating after 300 s (the request's timeoutSecs)"
+            "ChatGPT was still generating after 300 s"
         );
         assert_eq!(
             reason("closed", ""),
@@ -311,6 +354,29 @@ mod tests {
             QUOTED_ANSWER_CHARS + 1,
             "200 and the ellipsis"
         );
+    }
+
+    #[test]
+    fn only_chatgpts_images_are_fetched() {
+        for ok in [
+            "https://chatgpt.com/backend-api/estuary/content?id=file_1&sig=2",
+            "https://files.oaiusercontent.com/file-abc?se=1",
+            "https://chat.openai.com/backend-api/files/download/x",
+            "https://CHATGPT.com/x",
+        ] {
+            assert_eq!(check_image_url(ok), Ok(()), "{ok}");
+        }
+        for bad in [
+            "http://chatgpt.com/backend-api/estuary/content?id=file_1",
+            "http://127.0.0.1:3003/images/x?files/download",
+            "https://chatgpt.com.evil.example/estuary/content",
+            "https://evil.example/oaiusercontent.com",
+            "https://user:pw@chatgpt.com/x",
+            "data:image/png;base64,AAAA",
+            "not a url",
+        ] {
+            assert!(check_image_url(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -4,7 +4,8 @@
 
 use std::collections::VecDeque;
 
-use semantest_protocol::generation::Stage;
+use semantest_protocol::generation::{Stage, DOWNLOAD_MARGIN_SECS, MIN_GENERATION_SECS};
+use semantest_protocol::rules::REPLY_WINDOW_SECS;
 use serde_json::{json, Value};
 
 use super::{GenerationError, GenerationRequest, TabId};
@@ -148,9 +149,20 @@ impl Queue {
             let Some(&tab) = self.tabs.iter().rev().find(|t| !busy(t)) else {
                 break;
             };
-            let Some(next) = self.waiting.pop_front() else {
+            let Some(mut next) = self.waiting.pop_front() else {
                 break;
             };
+            // The answer must reach the requester within the servers' reply window.
+            let waited_secs = now_ms.saturating_sub(next.arrived_ms) / 1000;
+            let left = REPLY_WINDOW_SECS.saturating_sub(waited_secs + DOWNLOAD_MARGIN_SECS);
+            if left < MIN_GENERATION_SECS {
+                steps.push(Step::Fail {
+                    request: next.request,
+                    error: GenerationError::WaitedTooLong(waited_secs),
+                });
+                continue;
+            }
+            next.request.timeout_secs = next.request.timeout_secs.min(left);
             self.running.push(Running {
                 request: next.request.clone(),
                 tab,
@@ -284,6 +296,31 @@ mod tests {
         // A second tab takes c at once, and the newest free tab goes first.
         let more = q.tab_opened(60, 9);
         assert_eq!(started(&more), vec![(9, "c".to_owned())]);
+    }
+
+    #[test]
+    fn a_request_gets_only_what_is_left_of_the_reply_window() {
+        let mut q = Queue::new();
+        q.tab_opened(0, 1);
+        q.push(0, request("a"));
+        q.push(0, request("b"));
+        q.push(0, request("c"));
+        // b waited 400 s: 600 - 400 - 60 = 140 s left for ChatGPT (it asked for 300).
+        let steps = q.finished(400_000, "a");
+        let Some(Step::Start { request, .. }) = steps.first() else {
+            panic!("{steps:?}")
+        };
+        assert_eq!((request.id.as_str(), request.timeout_secs), ("b", 140));
+        // c waited 530 s: 10 s would be left, too little: it fails, named, and none starts.
+        let steps = q.finished(530_000, "b");
+        assert!(
+            matches!(&steps[..], [Step::Fail { request, error: GenerationError::WaitedTooLong(530) }] if request.id == "c"),
+            "{steps:?}"
+        );
+        assert!(GenerationError::WaitedTooLong(530)
+            .to_string()
+            .contains("waited 530 s"));
+        assert_eq!(q.snapshot(0), json!({"running": [], "queued": []}));
     }
 
     #[test]

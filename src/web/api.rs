@@ -414,6 +414,16 @@ pub(crate) fn request(
     payload: serde_json::Value,
     timeout_ms: Option<u64>,
 ) -> js_sys::Promise {
+    request_with_id(shared, action, payload, timeout_ms).1
+}
+
+/// [`request`], and the frame's id (`None` when it was refused before it was sent).
+pub(crate) fn request_with_id(
+    shared: &Shared,
+    action: &str,
+    payload: serde_json::Value,
+    timeout_ms: Option<u64>,
+) -> (Option<String>, js_sys::Promise) {
     let result = shared
         .borrow_mut()
         .machine
@@ -425,12 +435,16 @@ pub(crate) fn request(
                 crate::SendError::OutboxFull(_) => "outbox_full",
                 _ => "bad_payload",
             };
-            return js_sys::Promise::reject(&js_error(code, &e.to_string()));
+            return (
+                None,
+                js_sys::Promise::reject(&js_error(code, &e.to_string())),
+            );
         }
     };
-    let promise = settle_later(shared, |d, settle| drop(d.requests.insert(id, settle)));
+    let key = id.clone();
+    let promise = settle_later(shared, |d, settle| drop(d.requests.insert(key, settle)));
     execute(shared, commands);
-    promise
+    (Some(id), promise)
 }
 
 /// A JavaScript payload as JSON (`{}` for none).

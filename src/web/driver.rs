@@ -43,7 +43,10 @@ pub(crate) struct Driver {
     /// `request()` promises by frame id.
     pub(crate) requests: HashMap<String, Settle>,
     /// Handlers of the replies to events this client published, by the event's id
-    /// (`generateImage()`): every `event` frame whose `inReplyTo` names it.
+    /// (`generateImage()`): every `event` frame whose `inReplyTo` names it; and, under
+    /// [`frame_key`] of the publish frame's id, a later `error` frame that answers the publish
+    /// (a held event no extension took: `no_extension`), handed over as
+    /// `{event: "error", data: {code, reason}}`.
     pub(crate) watchers: HashMap<String, Function>,
     /// `connect()` promises waiting for the first ready or offline status.
     pub(crate) connecting: Vec<Settle>,
@@ -228,6 +231,11 @@ pub(crate) fn execute(shared: &Shared, commands: Vec<Command>) {
                     if let Some(f) = &d.on_message {
                         calls.push((f.clone(), JsValue::from_str(&text)));
                     }
+                    if let Some((reply_to, error)) = error_of(&text) {
+                        if let Some(f) = d.watchers.get(&frame_key(&reply_to)) {
+                            calls.push((f.clone(), to_js(&error)));
+                        }
+                    }
                     if let Some((name, payload)) = event_of(&text) {
                         let watcher = payload["inReplyTo"]
                             .as_str()
@@ -303,6 +311,24 @@ fn event_of(text: &str) -> Option<(String, serde_json::Value)> {
     }
     let payload = frame.get("payload")?.clone();
     Some((payload.get("event")?.as_str()?.to_owned(), payload))
+}
+
+/// The key under which a watcher waits for errors answering the frame `id`.
+pub(crate) fn frame_key(id: &str) -> String {
+    format!("frame:{id}")
+}
+
+/// An `error` frame's `replyTo`, as `{event: "error", data: {code, reason}}`.
+fn error_of(text: &str) -> Option<(String, serde_json::Value)> {
+    let frame: serde_json::Value = serde_json::from_str(text).ok()?;
+    if frame.get("type")?.as_str()? != "error" {
+        return None;
+    }
+    let reply_to = frame.get("replyTo")?.as_str()?.to_owned();
+    let payload = &frame["payload"];
+    let error = serde_json::json!({"event": "error", "data": {
+        "code": payload["code"], "reason": payload["message"]}});
+    Some((reply_to, error))
 }
 
 /// A request's answer: the frame as an object, or a rejection with the server's error code.

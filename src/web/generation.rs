@@ -17,8 +17,8 @@ use wasm_bindgen::prelude::Closure;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::{spawn_local, JsFuture};
 
-use super::api::request;
-use super::driver::{from_js, js_error, now, to_js, Shared};
+use super::api::{request, request_with_id};
+use super::driver::{frame_key, from_js, js_error, now, to_js, Shared};
 use super::images::{message, store};
 use crate::generation::{self, GenerationError, GenerationRequest, Queue, Step, TabId};
 use crate::image;
@@ -26,6 +26,10 @@ use crate::image;
 /// How long a requester waits past its request's `timeoutSecs` without hearing anything about
 /// it before it gives up (`timeout`): the extension's queue and download take time too.
 pub(crate) const REQUESTER_GRACE_MS: u64 = 60_000;
+
+/// How long fetching and storing a generated image may take (16 MiB at most), within the
+/// download margin of the reply window.
+const STORE_LIMIT_MS: u32 = 50_000;
 
 /// The `onStage` a tab call is given.
 type StageCallback = Closure<dyn FnMut(JsValue)>;
@@ -224,10 +228,49 @@ async fn generate(
     let Some(src) = src.as_string().filter(|s| !s.is_empty()) else {
         return Err(GenerationError::Tab("the tab named no image".into()));
     };
+    generation::check_image_url(&src)?;
     advance(shared, gens, &request.id, Stage::Downloading);
-    let stored = store(shared, &src, request.filename.as_deref()).await?;
+    let stored = store_within(shared, src, request.filename.clone()).await?;
     advance(shared, gens, &request.id, Stage::Saved);
     Ok(stored)
+}
+
+/// [`store`], given at most [`STORE_LIMIT_MS`]: a fetch or an upload that hangs must not keep
+/// the tab busy (and the queue stopped) for good.
+async fn store_within(
+    shared: &Shared,
+    src: String,
+    filename: Option<String>,
+) -> Result<Value, GenerationError> {
+    let result: Rc<RefCell<Option<Result<Value, image::ImageError>>>> = Rc::default();
+    let done = {
+        let (shared, result) = (shared.clone(), result.clone());
+        Promise::new(&mut |resolve, _| {
+            let (shared, result, src, filename) = (
+                shared.clone(),
+                result.clone(),
+                src.clone(),
+                filename.clone(),
+            );
+            spawn_local(async move {
+                let stored = store(&shared, &src, filename.as_deref()).await;
+                *result.borrow_mut() = Some(stored);
+                let _ = resolve.call0(&JsValue::NULL);
+            });
+        })
+    };
+    let limit = Promise::new(&mut |resolve, _| {
+        Timeout::new(STORE_LIMIT_MS, move || drop(resolve.call0(&JsValue::NULL))).forget();
+    });
+    let _ = JsFuture::from(Promise::race(&js_sys::Array::of2(&done, &limit))).await;
+    let stored = result.borrow_mut().take();
+    match stored {
+        Some(stored) => Ok(stored?),
+        None => Err(GenerationError::Image(image::ImageError::Fetch(format!(
+            "fetching and storing it took longer than {} s",
+            STORE_LIMIT_MS / 1000
+        )))),
+    }
 }
 
 /// The running request `id` reached `stage`.
@@ -241,8 +284,8 @@ fn silent_tab(ms: u64) -> Promise {
     Promise::new(&mut |_, reject| {
         let delay = u32::try_from(ms.min(i32::MAX as u64)).unwrap_or(u32::MAX);
         Timeout::new(delay, move || {
-            let e = js_error("timeout", "the ChatGPT tab stopped answering");
-            let _ = Reflect::set(&e, &"failure".into(), &"timeout".into());
+            let e = js_error("timeout", "it stopped answering (frozen or asleep)");
+            let _ = Reflect::set(&e, &"failure".into(), &"silent".into());
             let _ = reject.call1(&JsValue::NULL, &e);
         })
         .forget();
@@ -279,11 +322,14 @@ pub(crate) async fn generate_image(
     if let Some(t) = timeout_secs {
         data["timeoutSecs"] = json!(t);
     }
-    let silence_ms = timeout_secs.unwrap_or(semantest_protocol::generation::DEFAULT_TIMEOUT_SECS)
+    let silence_ms = timeout_secs
+        .unwrap_or(semantest_protocol::generation::DEFAULT_TIMEOUT_SECS)
+        .min(semantest_protocol::generation::MAX_TIMEOUT_SECS)
         * 1000
         + REQUESTER_GRACE_MS;
     let publish = json!({ "event": REQUESTED, "data": data });
-    let ack = JsFuture::from(request(&shared, "publish", publish, None)).await?;
+    let (frame_id, acked) = request_with_id(&shared, "publish", publish, None);
+    let ack = JsFuture::from(acked).await?;
     let ack = from_js(&ack).map_err(|e| js_error("bad_payload", &e))?;
     let Some(event_id) = ack["payload"]["id"].as_str().map(str::to_owned) else {
         return Err(js_error(
@@ -291,10 +337,15 @@ pub(crate) async fn generate_image(
             "the server's ack of the request names no event id",
         ));
     };
+    // A held request (no extension yet) may still be answered `no_extension`, to the publish.
+    let mut keys = vec![event_id];
+    if ack["payload"]["held"].as_bool() == Some(true) {
+        keys.extend(frame_id.as_deref().map(frame_key));
+    }
     let answer = Promise::new(&mut |resolve, reject| {
         watch(
             &shared,
-            &event_id,
+            &keys,
             silence_ms,
             on_progress.clone(),
             resolve,
@@ -307,7 +358,7 @@ pub(crate) async fn generate_image(
 /// Routes the replies to `event_id` to the promise's ends until the final one (or the silence).
 fn watch(
     shared: &Shared,
-    event_id: &str,
+    keys: &[String],
     silence_ms: u64,
     on_progress: Option<Function>,
     resolve: Function,
@@ -322,20 +373,21 @@ fn watch(
         done: false,
     }));
     let weak = Rc::downgrade(shared);
-    let id = event_id.to_owned();
-    // Ends the watch: the timer and the route go.
+    let routes = keys.to_vec();
+    // Ends the watch: the timer and the routes go.
     let finish = {
-        let (state, weak, id) = (state.clone(), weak.clone(), id.clone());
+        let (state, weak, routes) = (state.clone(), weak.clone(), routes.clone());
         move || {
             let mut s = state.borrow_mut();
             s.done = true;
             s.timer = None;
             if let Some(shared) = weak.upgrade() {
+                // (Never borrowed here: execute calls JavaScript with the driver released.
+                // Were it borrowed, the routes would stay, inert: `done` is set.)
                 if let Ok(mut d) = shared.try_borrow_mut() {
-                    d.watchers.remove(&id);
-                } else {
-                    // Called while the driver is borrowed (from execute's callbacks it is not):
-                    // leave the route; `done` makes it inert.
+                    for key in &routes {
+                        d.watchers.remove(key);
+                    }
                 }
             }
         }
@@ -382,17 +434,23 @@ fn watch(
             }
             _ => {
                 finish();
-                let reason = Reflect::get(&data, &"reason".into())
-                    .ok()
-                    .and_then(|r| r.as_string())
-                    .unwrap_or_else(|| format!("the extension answered {event}"));
-                let e = js_error("generation_failed", &reason);
-                let _ = reject.call1(&JsValue::NULL, &e);
+                let text = |key: &str| {
+                    Reflect::get(&data, &key.into())
+                        .ok()
+                        .and_then(|r| r.as_string())
+                };
+                let reason =
+                    text("reason").unwrap_or_else(|| format!("the extension answered {event}"));
+                // A server's error (`no_extension`) keeps its code; the extension's answer is
+                // `generation_failed`.
+                let code = text("code").unwrap_or_else(|| "generation_failed".to_owned());
+                let _ = reject.call1(&JsValue::NULL, &js_error(&code, &reason));
             }
         }
     });
-    shared
-        .borrow_mut()
-        .watchers
-        .insert(id, handler.into_js_value().unchecked_into());
+    let handler: Function = handler.into_js_value().unchecked_into();
+    let mut d = shared.borrow_mut();
+    for key in routes {
+        d.watchers.insert(key, handler.clone());
+    }
 }

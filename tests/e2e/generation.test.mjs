@@ -96,6 +96,8 @@ describe("image generation through the ChatGPT tab (local server)", { timeout: 1
     await setStandIn(page, { mode: "image", delayMs: 2500 });
     const prompt = "a red fox in the snow, watercolour";
     const before = await lastGeneratedImageId(page);
+    // The user's unsent draft is not sent, and is there again afterwards.
+    await page.locator("#prompt-textarea").fill("my unsent draft");
     const running = generate(prompt, "fox.png");
     // Mid-generation: the placeholder is up; a picture of it for the docs.
     await waitFor("ChatGPT's 'Creating image' placeholder", () => page.evaluate(() => /Creating image/.test(document.querySelector("main")?.innerText ?? "")), { timeout: 20_000, describe: () => s.describe(page) });
@@ -107,6 +109,8 @@ describe("image generation through the ChatGPT tab (local server)", { timeout: 1
     assert.ok(id && id !== before, `a new image was generated (${before} → ${id})`);
     assert.equal(sha256(readFileSync(join(out, "fox.png"))), sha256(chatgpt.generatedImage(id)), "the saved file is the image the stand-in generated");
     assert.deepEqual(await sent(), [prompt], "ChatGPT received the prompt through its editor, once");
+    assert.equal((await page.locator("#prompt-textarea").innerText()).trim(), "my unsent draft", "the draft is back in the composer");
+    await page.locator("#prompt-textarea").fill("");
     const seen = stages(run.stderr);
     assert.deepEqual(seen.map((x) => x.stage), ALL_STAGES, run.stderr);
     for (let i = 1; i < seen.length; i++) assert.ok(seen[i].secs >= seen[i - 1].secs, `stages in time order: ${run.stderr}`);
@@ -178,6 +182,20 @@ describe("image generation through the ChatGPT tab (local server)", { timeout: 1
     await untilSent("a cat, then elsewhere");
     await page.evaluate(() => window.spaNavigate("/c/rust-wasm"));
     failedWith(await running, "the ChatGPT tab navigated away mid-generation");
+  });
+
+  test("g8b) the tab reloads mid-generation → that one is told it navigated away; the one waiting behind it runs in the reloaded tab", { timeout: TEST_TIMEOUT }, async () => {
+    await setStandIn(page, { mode: "image", delayMs: 6000 });
+    const first = generate("a cat, then a reload", "reload1.png");
+    await untilSent("a cat, then a reload");
+    const second = generate("a cat after the reload", "reload2.png");
+    await waitFor("the second request waits", async () => (await s.inWorker(() => chrome.storage.session.get("generations"))).generations?.queued?.length === 1, { timeout: 10_000 });
+    await page.reload({ timeout: 20_000 });
+    await setStandIn(page, { mode: "image", delayMs: 500 });
+    failedWith(await first, "the ChatGPT tab navigated away mid-generation");
+    const run = await second;
+    assert.equal(run.status, 0, `a reload is not a closed tab: ${run.stdout}${run.stderr}`);
+    assert.equal(sha256(readFileSync(join(out, "reload2.png"))), sha256(chatgpt.generatedImage(await lastGeneratedImageId(page))));
   });
 
   test("g9) the tab is closed mid-generation → named; with no tab open a request fails at once; a new tab serves again", { timeout: TEST_TIMEOUT }, async () => {

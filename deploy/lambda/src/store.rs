@@ -39,8 +39,8 @@ use semantest_protocol::{Role, DEDUPE_WINDOW_SECS};
 
 /// How long a connection item outlives its connection at most (API Gateway's 2 h + 10 min).
 pub const CONNECTION_TTL_SECS: u64 = 2 * 3600 + 600;
-/// How long a published event can be replied to.
-pub const PUBLISH_TTL_SECS: u64 = 600;
+/// How long a published event can be replied to (the protocol's rule).
+pub const PUBLISH_TTL_SECS: u64 = semantest_protocol::rules::REPLY_WINDOW_SECS;
 /// DynamoDB's limit of requests per `BatchWriteItem`.
 const BATCH: usize = 25;
 
