@@ -3,14 +3,14 @@
 // The worker (through the core's queue) gives this tab one request at a time:
 //   {requestId, prompt, newChat, timeoutSecs}
 // and this script types the prompt into ChatGPT's composer through the editor's own input
-// handling (a selection and execCommand("insertText"), which fires the beforeinput/input events
-// ProseMirror and React listen to: ChatGPT sees a real edit), sends it, and waits until the
-// answer has a new generated image (one that was not on the page before) that has loaded, or
-// has finished without one (a limit message, or text only). It
-// reports its stages ("typing", "sent", "generating") and resolves with the image's URL, or
-// rejects with a Failure naming why: loggedOut, noComposer, busy, typingRefused, noSendButton,
-// notSent, usageLimit, textOnly (the answer's text), timeout, navigated. The reasons' words for people
-// are the core's (src/generation.rs). Every selector is chatgpt.js's.
+// handling (a selection and execCommand("insertText"): Chromium applies it as a trusted edit and
+// fires the input event ProseMirror and React read, so ChatGPT sees a real edit), sends it, and
+// waits until the answer has a new generated image (after its question, not one that was on the
+// page before) that ChatGPT has finished drawing, or has finished without one (a limit message,
+// or text only). It reports its stages ("typing", "sent", "generating") and resolves with the
+// image's URL, or rejects with a Failure naming why: loggedOut, noComposer, busy, typingRefused,
+// noSendButton, notSent, usageLimit, textOnly (the answer's text), timeout, navigated. The
+// reasons' words for people are the core's (src/generation/mod.rs). Every selector is chatgpt.js's.
 (() => {
     const page = globalThis.semantestChatGpt;
     const POLL_MS = 100;
