@@ -8,6 +8,9 @@ use semantest_cli::commands;
 use semantest_cli::progress::Progress;
 use semantest_protocol::generation;
 
+/// How long `request-image --url/--latest` waits for the extension when `--timeout` is not given.
+const DOWNLOAD_TIMEOUT_SECS: u64 = 120;
+
 /// Semantest from the command line. Environment: SEMANTEST_SERVER=local|remote|auto,
 /// SEMANTEST_LOCAL_URL (default http://localhost:3003), SEMANTEST_REMOTE_URL
 /// (default wss://api.extension.semantest.com), SEMANTEST_TOKEN (a token for the public service,
@@ -77,16 +80,15 @@ enum Command {
         #[arg(long)]
         name: Option<String>,
         /// In seconds, 1 to 600. With --prompt: how long ChatGPT may take once its tab
-        /// starts (the command gives up only after this plus 60 s with no news about the
-        /// request: a queued request may wait longer). With --url or --latest: how long to
-        /// wait for the extension in all.
+        /// starts [default: 300] (the command gives up only after this plus 60 s with no news
+        /// about the request: a queued request may wait longer). With --url or --latest: how
+        /// long to wait for the extension in all [default: 120].
         #[arg(
             long,
             value_name = "SECS",
-            default_value_t = generation::DEFAULT_TIMEOUT_SECS,
             value_parser = clap::value_parser!(u64).range(1..=generation::MAX_TIMEOUT_SECS)
         )]
-        timeout: u64,
+        timeout: Option<u64>,
     },
     /// Pairs this CLI with your extension through the cloud: run the line the extension's popup
     /// shows under "Pair a device" (a one-time code, valid 10 minutes). The token is stored in
@@ -150,6 +152,11 @@ fn main() -> ExitCode {
                 timeout,
             } => {
                 // The group makes exactly one of --prompt, --url and --latest present.
+                let timeout = timeout.unwrap_or(if prompt.is_some() {
+                    generation::DEFAULT_TIMEOUT_SECS
+                } else {
+                    DOWNLOAD_TIMEOUT_SECS
+                });
                 let source = match (prompt, url) {
                     (Some(prompt), _) => commands::ImageSource::Generate { prompt, new_chat },
                     (None, Some(url)) => commands::ImageSource::Url(url),
@@ -220,7 +227,7 @@ mod tests {
             panic!("--prompt with --new-chat parses");
         };
         assert_eq!((prompt.as_deref(), new_chat), (Some("p"), true));
-        assert_eq!(timeout, super::generation::DEFAULT_TIMEOUT_SECS);
+        assert_eq!(timeout, None, "the default depends on the source");
         assert!(parse(&["--latest"]).is_ok());
         assert!(parse(&["--url", "u", "--timeout", "600"]).is_ok());
         for refused in [

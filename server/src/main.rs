@@ -62,6 +62,10 @@ struct Args {
     /// Production: refuse `register`, so only operator keys (and tokens issued before) get in.
     #[arg(long, env = "SEMANTEST_NO_REGISTRATION")]
     no_registration: bool,
+    /// How long an event that needs an extension (an image request) waits for one when none is
+    /// connected, in seconds, before its publisher is told `no_extension`.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600), env = "SEMANTEST_HOLD_SECS")]
+    hold_secs: u64,
     /// Production: installs one client address may register per hour.
     #[arg(long, default_value_t = semantest_protocol::identity::REGISTRATIONS_PER_HOUR, env = "SEMANTEST_REGISTRATIONS_PER_HOUR")]
     registrations_per_hour: u32,
@@ -196,6 +200,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 None => "semantest-images".into(),
             }),
         max_image_bytes: args.max_image_bytes,
+        hold_ms: args.hold_secs * 1000,
         ..Config::default()
     };
     config.validate().context("invalid configuration")?;

@@ -17,7 +17,8 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { promisify } from "node:util";
 import WebSocket from "ws";
-import { CLOUD_LABEL, ExtensionSession, GREEN, lastGeneratedImageId, setStandIn, showGeneratedImage } from "./lib/browser.mjs";
+import { CLOUD_LABEL, ExtensionSession, GREEN, showGeneratedImage } from "./lib/browser.mjs";
+import { generationScenarios } from "./lib/generation.mjs";
 import { testCertificate } from "./lib/certs.mjs";
 import { ARTIFACTS, CLI_BIN, EXTENSION_DIR, LOGS, ROOT, extensionIdFromManifest } from "./lib/env.mjs";
 import { ChatGptStandIn, GENERATED_IMAGE, freePort } from "./lib/servers.mjs";
@@ -385,28 +386,20 @@ describe("the public service on AWS (Lambda behind the API Gateway stand-in, mot
       }
     });
 
-    test("e2) semantest request-image --prompt through the cloud: the tab generates, every stage comes back through the Lambda, the new image is saved; a text-only answer fails with its reason", { timeout: TEST_TIMEOUT }, async (t) => {
-      try {
-        await subscribed("imageGenerationRequested");
-        await setStandIn(page, { mode: "image", delayMs: 1500 });
-        const out = mkdtempSync(join(tmpdir(), "semantest-e2e-aws-gen-"));
-        const run = await semantest(["request-image", "--prompt", "a cat on the cloud", "--out", out, "--name", "gen.png", "--timeout", "60"]);
-        assert.equal(run.status, 0, run.stdout + run.stderr);
-        assert.equal(run.stdout, `${join(out, "gen.png")}\n`);
-        const id = await lastGeneratedImageId(page);
-        const want = createHash("sha256").update(chatgpt.generatedImage(id)).digest("hex");
-        assert.equal(createHash("sha256").update(readFileSync(join(out, "gen.png"))).digest("hex"), want, "the image the stand-in generated");
-        const seen = [...run.stderr.matchAll(/^semantest: (\w+) after ([\d.]+) s/gm)].map((m) => `${m[1]} ${m[2]}`);
-        assert.deepEqual(seen.map((x) => x.split(" ")[0]), ["queued", "typing", "sent", "generating", "downloading", "saved"], run.stderr);
-        console.log(`measure: e2) stages through the cloud (s since the extension took it): ${seen.join(", ")}`);
-        await setStandIn(page, { mode: "text", delayMs: 500 });
-        const text = await semantest(["request-image", "--prompt", "a cat, refused on the cloud", "--out", out, "--timeout", "60"]);
-        assert.equal(text.status, 1, text.stdout + text.stderr);
-        assert.match(text.stdout, /^image generation failed: ChatGPT answered with text and no image: "I can/m);
-      } catch (e) {
-        await session.dumpFailure(t.name);
-        throw e;
-      }
+    test("e2) the extension takes image generation requests through the Lambda (its subscription is stored)", { timeout: TEST_TIMEOUT }, async () => {
+      await subscribed("imageGenerationRequested");
+    });
+
+    // The generation scenarios of lib/generation.mjs, through API Gateway, the Lambda and S3.
+    generationScenarios("c", {
+      session: () => session,
+      page: () => page,
+      setPage: (p) => {
+        page = p;
+      },
+      chatgpt: () => chatgpt,
+      label: CLOUD_LABEL,
+      semantest: (args) => semantest(args),
     });
   });
 

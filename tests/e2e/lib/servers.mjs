@@ -81,13 +81,14 @@ export class SemantestServer {
    *                        start, then keep it), allowOrigins (CORS), apiKey (production: an
    *                        operator key clients may show), registration (production: whether a
    *                        keyless extension may register; false = --no-registration),
-   *                        pairAttemptsPerHour, pairCodeTtlSecs, bin.
+   *                        pairAttemptsPerHour, pairCodeTtlSecs, holdSecs (how long an image
+   *                        request waits for an extension), bin.
    *                        A production server keeps its installs in .build/e2e/identity/NAME.json
    *                        (emptied once per test run), and lets 1000
    *                        registrations and pairings an hour through: every test client is 127.0.0.1.
    */
-  constructor(name, { environment = "local", port = 0, allowOrigins = [], apiKey = null, registration = true, pairAttemptsPerHour = 1000, pairCodeTtlSecs = null, bin = SERVER_BIN } = {}) {
-    Object.assign(this, { name, environment, port, allowOrigins, apiKey, registration, pairAttemptsPerHour, pairCodeTtlSecs, bin });
+  constructor(name, { environment = "local", port = 0, allowOrigins = [], apiKey = null, registration = true, pairAttemptsPerHour = 1000, pairCodeTtlSecs = null, holdSecs = null, bin = SERVER_BIN } = {}) {
+    Object.assign(this, { name, environment, port, allowOrigins, apiKey, registration, pairAttemptsPerHour, pairCodeTtlSecs, holdSecs, bin });
     this.child = null;
   }
 
@@ -129,6 +130,7 @@ export class SemantestServer {
     }
     const args = ["--bind", "127.0.0.1", "--port", String(this.port), "--environment", this.environment, "--images-dir", images];
     for (const origin of this.allowOrigins) args.push("--allow-origin", origin);
+    if (this.holdSecs) args.push("--hold-secs", String(this.holdSecs));
     if (this.environment === "production") {
       if (this.apiKey) args.push("--api-key", this.apiKey);
       if (!this.registration) args.push("--no-registration");
@@ -138,7 +140,7 @@ export class SemantestServer {
     }
     log.write(`\n=== ${new Date().toISOString()} ${this.bin} ${args.join(" ")}\n`);
     const env = { ...process.env, NO_COLOR: "1" };
-    for (const k of ["SEMANTEST_PORT", "SEMANTEST_BIND", "SEMANTEST_ENVIRONMENT", "SEMANTEST_ALLOW_ORIGINS", "SEMANTEST_IMAGES_DIR", "SEMANTEST_API_KEYS", "SEMANTEST_API_KEYS_FILE", "SEMANTEST_ALLOW_ANONYMOUS", "SEMANTEST_IDENTITY_FILE", "SEMANTEST_NO_REGISTRATION"]) delete env[k];
+    for (const k of ["SEMANTEST_PORT", "SEMANTEST_BIND", "SEMANTEST_ENVIRONMENT", "SEMANTEST_ALLOW_ORIGINS", "SEMANTEST_IMAGES_DIR", "SEMANTEST_API_KEYS", "SEMANTEST_API_KEYS_FILE", "SEMANTEST_ALLOW_ANONYMOUS", "SEMANTEST_IDENTITY_FILE", "SEMANTEST_NO_REGISTRATION", "SEMANTEST_HOLD_SECS"]) delete env[k];
     const child = spawn(this.bin, args, { stdio: ["ignore", "pipe", "pipe"], env });
     live.add(child);
     this.child = child;
