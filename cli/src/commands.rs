@@ -632,25 +632,33 @@ pub async fn request_image(
     };
     progress.finish();
     conn.close().await;
+    // A failure that is not the extension's answer: a line for people, or with --json an
+    // `error` event with its code, like the rest of the output.
+    let json = progress.is_json();
+    let mut fail = |code: &str, line: String, reason: &str| -> std::io::Result<bool> {
+        if json {
+            let event = json!({"event": "error", "code": code, "reason": reason});
+            writeln!(out, "{event}")?;
+        } else {
+            writeln!(out, "{line}")?;
+        }
+        Ok(false)
+    };
     let reply = match outcome {
         Outcome::Reply(reply) => reply,
         Outcome::NoExtension(message) => {
-            writeln!(out, "error: {message}")?;
-            return Ok(false);
+            return Ok(fail("no_extension", format!("error: {message}"), &message)?)
         }
         Outcome::Closed => anyhow::bail!("the connection closed before the extension answered"),
         Outcome::TimedOut => {
             let secs = patience.limit().as_secs();
-            match patience {
-                Patience::Whole(_) => {
-                    writeln!(out, "no answer from the extension within {secs} s")?
+            let line = match patience {
+                Patience::Whole(_) => format!("no answer from the extension within {secs} s"),
+                Patience::Quiet(_) => {
+                    format!("no word from the extension about the request for {secs} s")
                 }
-                Patience::Quiet(_) => writeln!(
-                    out,
-                    "no word from the extension about the request for {secs} s"
-                )?,
-            }
-            return Ok(false);
+            };
+            return Ok(fail("timeout", line.clone(), &line)?);
         }
     };
     if reply.event != generation::DOWNLOADED {

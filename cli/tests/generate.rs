@@ -470,6 +470,23 @@ async fn a_generation_without_an_extension_is_told_so() {
         printed.starts_with("error: no extension took 'imageGenerationRequested'"),
         "{printed}"
     );
+    // With --json, the same as an `error` event line.
+    let run = semantest(
+        server.port,
+        &["--json", "request-image", "--prompt", "a cat", "--out", out],
+    )
+    .await;
+    assert_eq!(run.status.code(), Some(1), "{run:?}");
+    let line: Value = serde_json::from_str(stdout(&run).trim()).expect("one JSON line");
+    assert_eq!(line["event"], "error");
+    assert_eq!(line["code"], "no_extension");
+    assert!(
+        line["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("no extension took 'imageGenerationRequested'"),
+        "{line}"
+    );
 }
 
 #[tokio::test]
