@@ -15,6 +15,9 @@ pub const MAX_IMAGE_BYTES: u64 = 16 * 1024 * 1024;
 /// How long the page and the public service each may take to answer.
 pub const IMAGE_WAIT_MS: u64 = 10_000;
 
+/// How long fetching an image and storing it on the server may take in all (16 MiB at most).
+pub const STORE_LIMIT_MS: u64 = 50_000;
+
 /// Headers the browser's `fetch` computes itself and refuses to be given.
 const FORBIDDEN_HEADERS: &[&str] = &["content-length", "host"];
 
@@ -45,6 +48,9 @@ pub enum ImageError {
     /// The presigned `PUT` failed.
     #[error("the upload to the cloud failed: {0}")]
     Cloud(String),
+    /// Fetching and storing took longer than [`STORE_LIMIT_MS`].
+    #[error("fetching and storing the image took longer than {} s", STORE_LIMIT_MS / 1000)]
+    TookTooLong,
 }
 
 /// What an `imageDownloadRequested` event asks (its payload: `{event, id, from, data}`).

@@ -9,7 +9,8 @@
 //!   so do the waiting ones when the last tab closes. Nothing waits for a tab that may never come.
 //! - A free tab takes the oldest waiting request; the newest free tab is used first (the one the
 //!   user opened last). Each request is told `queued` with its place in line (1 = next) when it
-//!   arrives and again whenever the line moves.
+//!   arrives, again whenever the line moves, and every [`QUEUED_HEARTBEAT_MS`] while it waits
+//!   (a requester gives up after a silence).
 //! - Each stage is told once, in order, with the milliseconds since the request arrived.
 //! - ChatGPT has `timeoutSecs` (default [`DEFAULT_TIMEOUT_SECS`]) from the moment its tab starts
 //!   typing, cut to what is left of the servers' reply window (`REPLY_WINDOW_SECS` from the
@@ -25,7 +26,7 @@ use serde_json::{json, Value};
 use crate::image::ImageError;
 
 mod queue;
-pub use queue::{Queue, Step};
+pub use queue::{Queue, Step, QUEUED_HEARTBEAT_MS};
 
 /// How much longer than its timeout a tab may stay silent before the driver gives up on it (the
 /// tab itself reports a timeout first; this covers a tab that froze).

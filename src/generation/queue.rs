@@ -10,6 +10,11 @@ use serde_json::{json, Value};
 
 use super::{GenerationError, GenerationRequest, TabId};
 
+/// How often a waiting request is told it still waits, when nothing else is said of it: well
+/// within the least patience of a requester (the CLI and the SDK give up after `timeoutSecs` +
+/// 60 s of silence, so at least 61 s).
+pub const QUEUED_HEARTBEAT_MS: u64 = 30_000;
+
 /// What the queue asks the driver to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Step {
@@ -45,6 +50,8 @@ struct Waiting {
     request: GenerationRequest,
     arrived_ms: u64,
     told_position: usize,
+    /// When the requester last heard of it.
+    told_ms: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -89,6 +96,7 @@ impl Queue {
             request,
             arrived_ms: now_ms,
             told_position: position,
+            told_ms: now_ms,
         });
         steps.extend(self.pump(now_ms));
         steps
@@ -174,9 +182,32 @@ impl Queue {
                 request: next.request,
             });
         }
+        steps.extend(self.tell_waiting(now_ms, |w, position| w.told_position != position));
+        steps
+    }
+
+    /// Whether any request waits (the driver then calls [`Queue::tick`] every
+    /// [`QUEUED_HEARTBEAT_MS`]).
+    pub fn has_waiting(&self) -> bool {
+        !self.waiting.is_empty()
+    }
+
+    /// Tells each waiting request that has heard nothing for [`QUEUED_HEARTBEAT_MS`] that it
+    /// still waits, and where: a requester that gives up after a silence (the CLI, the SDK)
+    /// keeps waiting behind a long generation.
+    pub fn tick(&mut self, now_ms: u64) -> Vec<Step> {
+        self.tell_waiting(now_ms, |w, _| {
+            now_ms.saturating_sub(w.told_ms) >= QUEUED_HEARTBEAT_MS
+        })
+    }
+
+    /// `queued` with its place for each waiting request `due(waiting, place)` picks.
+    fn tell_waiting(&mut self, now_ms: u64, due: impl Fn(&Waiting, usize) -> bool) -> Vec<Step> {
+        let mut steps = Vec::new();
         for (i, w) in self.waiting.iter_mut().enumerate() {
-            if w.told_position != i + 1 {
+            if due(w, i + 1) {
                 w.told_position = i + 1;
+                w.told_ms = now_ms;
                 steps.push(Step::Progress {
                     request_id: w.request.id.clone(),
                     stage: Stage::Queued,
@@ -321,6 +352,25 @@ mod tests {
             .to_string()
             .contains("waited 530 s"));
         assert_eq!(q.snapshot(0), json!({"running": [], "queued": []}));
+    }
+
+    #[test]
+    fn a_waiting_request_is_told_it_still_waits_every_30_s_and_no_more() {
+        let mut q = Queue::new();
+        q.tab_opened(0, 1);
+        q.push(0, request("a"));
+        q.push(1_000, request("b"));
+        assert!(q.has_waiting());
+        assert!(q.tick(30_999).is_empty(), "b heard of itself at 1 s");
+        assert_eq!(queued(&q.tick(31_000)), vec![("b".to_owned(), 1)]);
+        assert!(q.tick(40_000).is_empty(), "just told");
+        assert_eq!(queued(&q.tick(61_000)), vec![("b".to_owned(), 1)]);
+        q.finished(62_000, "a");
+        assert!(!q.has_waiting());
+        assert!(
+            q.tick(200_000).is_empty(),
+            "the running one is not told it waits"
+        );
     }
 
     #[test]

@@ -9,7 +9,7 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use gloo_timers::callback::Timeout;
+use gloo_timers::callback::{Interval, Timeout};
 use js_sys::{Function, Promise, Reflect};
 use semantest_protocol::generation::{Stage, DOWNLOADED, FAILED, PROGRESS, REQUESTED};
 use serde_json::{json, Value};
@@ -27,10 +27,6 @@ use crate::image;
 /// it before it gives up (`timeout`): the extension's queue and download take time too.
 pub(crate) const REQUESTER_GRACE_MS: u64 = 60_000;
 
-/// How long fetching and storing a generated image may take (16 MiB at most), within the
-/// download margin of the reply window.
-const STORE_LIMIT_MS: u32 = 50_000;
-
 /// The `onStage` a tab call is given.
 type StageCallback = Closure<dyn FnMut(JsValue)>;
 
@@ -47,6 +43,8 @@ pub(crate) struct Generations {
     stage_callbacks: Vec<(String, StageCallback)>,
     /// Whether the event handler is installed.
     serving: bool,
+    /// While requests wait: the timer that tells them they still do ([`Queue::tick`]).
+    heartbeat: Option<Interval>,
 }
 
 /// The generations as the API and the callbacks share them.
@@ -139,7 +137,30 @@ fn run(shared: &Shared, gens: &SharedGenerations, steps: Vec<Step>) {
             }
         }
     }
+    keep_waiting_told(shared, gens);
     announce(gens);
+}
+
+/// Runs the heartbeat while requests wait, and only then.
+fn keep_waiting_told(shared: &Shared, gens: &SharedGenerations) {
+    let mut g = gens.borrow_mut();
+    if !g.queue.has_waiting() {
+        g.heartbeat = None; // dropping it cancels it
+        return;
+    }
+    if g.heartbeat.is_some() {
+        return;
+    }
+    // Weak: the timer lives in the generations, and must not keep them (or the client) alive.
+    let (s, w) = (Rc::downgrade(shared), Rc::downgrade(gens));
+    let every = u32::try_from(generation::QUEUED_HEARTBEAT_MS).unwrap_or(u32::MAX);
+    g.heartbeat = Some(Interval::new(every, move || {
+        let (Some(shared), Some(gens)) = (s.upgrade(), w.upgrade()) else {
+            return;
+        };
+        let steps = gens.borrow_mut().queue.tick(now());
+        run(&shared, &gens, steps);
+    }));
 }
 
 /// Calls `onGenerations` with the queue as it is now.
@@ -230,47 +251,9 @@ async fn generate(
     };
     generation::check_image_url(&src)?;
     advance(shared, gens, &request.id, Stage::Downloading);
-    let stored = store_within(shared, src, request.filename.clone()).await?;
+    let stored = store(shared, &src, request.filename.as_deref()).await?;
     advance(shared, gens, &request.id, Stage::Saved);
     Ok(stored)
-}
-
-/// [`store`], given at most [`STORE_LIMIT_MS`]: a fetch or an upload that hangs must not keep
-/// the tab busy (and the queue stopped) for good.
-async fn store_within(
-    shared: &Shared,
-    src: String,
-    filename: Option<String>,
-) -> Result<Value, GenerationError> {
-    let result: Rc<RefCell<Option<Result<Value, image::ImageError>>>> = Rc::default();
-    let done = {
-        let (shared, result) = (shared.clone(), result.clone());
-        Promise::new(&mut |resolve, _| {
-            let (shared, result, src, filename) = (
-                shared.clone(),
-                result.clone(),
-                src.clone(),
-                filename.clone(),
-            );
-            spawn_local(async move {
-                let stored = store(&shared, &src, filename.as_deref()).await;
-                *result.borrow_mut() = Some(stored);
-                let _ = resolve.call0(&JsValue::NULL);
-            });
-        })
-    };
-    let limit = Promise::new(&mut |resolve, _| {
-        Timeout::new(STORE_LIMIT_MS, move || drop(resolve.call0(&JsValue::NULL))).forget();
-    });
-    let _ = JsFuture::from(Promise::race(&js_sys::Array::of2(&done, &limit))).await;
-    let stored = result.borrow_mut().take();
-    match stored {
-        Some(stored) => Ok(stored?),
-        None => Err(GenerationError::Image(image::ImageError::Fetch(format!(
-            "fetching and storing it took longer than {} s",
-            STORE_LIMIT_MS / 1000
-        )))),
-    }
 }
 
 /// The running request `id` reached `stage`.
