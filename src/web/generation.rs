@@ -60,9 +60,12 @@ pub(crate) fn serve(shared: &Shared, gens: &SharedGenerations, drive: Function) 
     if !install {
         return;
     }
-    let (s, g) = (shared.clone(), gens.clone());
+    // Weak: the handler lives in the driver, and must not keep it (or the client) alive.
+    let (s, g) = (Rc::downgrade(shared), Rc::downgrade(gens));
     let handler = Closure::<dyn FnMut(JsValue)>::new(move |payload: JsValue| {
-        arrived(&s, &g, &payload);
+        if let (Some(shared), Some(gens)) = (s.upgrade(), g.upgrade()) {
+            arrived(&shared, &gens, &payload);
+        }
     });
     let function: Function = handler.into_js_value().unchecked_into();
     shared
