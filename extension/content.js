@@ -136,9 +136,11 @@
                 setTimeout(watchWorker, 1000);
             });
             port.onMessage.addListener((message) => {
-                if (message?.type === "generate") globalThis.semantestGenerate(port, message);
-                if (message?.type !== "takeImage") return;
-                takeImage(message.url).then((image) => port.postMessage({ type: "image", requestId: message.requestId, ...image }));
+                if (message?.type === "generate") {
+                    globalThis.semantestGenerate(port, message);
+                } else if (message?.type === "takeImage") {
+                    takeImage(message.url).then((image) => port.postMessage({ type: "image", requestId: message.requestId, ...image }));
+                }
             });
         } catch {
             // The extension was reloaded or removed: this copy of the script is orphaned.

@@ -42,8 +42,8 @@ $("options").addEventListener("click", (event) => {
     window.close();
 });
 
-// The running generation(s) and the queue: one line each, e.g. "generating · 14 s · a cat".
-const STAGE_WORDS = { queued: "starting", typing: "typing", sent: "sent", generating: "generating", downloading: "downloading", saved: "saved" };
+// The running generation(s) and the queue: one line each, e.g. "generating · 14 s · a cat"
+// (a running one still at "queued" has just been handed to its tab: "starting").
 let shown = null; // the last {running, queued, at}: the elapsed times count on from `at`
 function showGenerations(generations) {
     shown = generations ?? null;
@@ -65,7 +65,7 @@ function showGenerations(generations) {
         li.append(what, " ", p);
         list.append(li);
     };
-    for (const r of running) line(`${STAGE_WORDS[r.stage] ?? r.stage} · ${Math.round((r.elapsedMs + since) / 1000)} s ·`, r.prompt, "running");
+    for (const r of running) line(`${r.stage === "queued" ? "starting" : r.stage} · ${Math.round((r.elapsedMs + since) / 1000)} s ·`, r.prompt, "running");
     for (const q of queued) line(`waiting #${q.position} ·`, q.prompt, "queued");
     $("generations").hidden = running.length + queued.length === 0;
 }

@@ -15,8 +15,10 @@ pub const MAX_IMAGE_BYTES: u64 = 16 * 1024 * 1024;
 /// How long the page and the public service each may take to answer.
 pub const IMAGE_WAIT_MS: u64 = 10_000;
 
-/// How long fetching an image and storing it on the server may take in all (16 MiB at most).
+/// How long fetching an image and storing it on the server may take in all (16 MiB at most):
+/// within the margin a generation keeps of the servers' reply window for it.
 pub const STORE_LIMIT_MS: u64 = 50_000;
+const _: () = assert!(STORE_LIMIT_MS < semantest_protocol::generation::DOWNLOAD_MARGIN_SECS * 1000);
 
 /// Headers the browser's `fetch` computes itself and refuses to be given.
 const FORBIDDEN_HEADERS: &[&str] = &["content-length", "host"];
@@ -302,21 +304,26 @@ pub struct Reply {
 
 /// `imageDownloaded` with the stored image's data, or `imageDownloadFailed` with the reason.
 pub fn reply(request: &ImageRequest, result: &Result<Value, ImageError>) -> Reply {
-    let (event, mut data) = match result {
+    let (event, data) = match result {
         Ok(data) => ("imageDownloaded", data.clone()),
         Err(e) => ("imageDownloadFailed", json!({ "reason": e.to_string() })),
     };
-    if let Some(fields) = data.as_object_mut() {
-        fields.insert("requestId".to_owned(), Value::from(request.id.as_str()));
-    }
-    let mut outcome = data.clone();
+    let payload = answer(&request.id, event, data);
+    let mut outcome = payload["data"].clone();
     if let Some(fields) = outcome.as_object_mut() {
         fields.insert("event".to_owned(), Value::from(event));
     }
-    Reply {
-        payload: json!({ "to": request.id, "event": event, "data": data }),
-        outcome,
+    Reply { payload, outcome }
+}
+
+/// The `reply` payload answering the event `request_id` with `event`: `{to, event, data}`,
+/// the data (an object) carrying `requestId` as well. Every answer of the extension to a
+/// tool's request (a download, a generation's progress and outcome) is one.
+pub fn answer(request_id: &str, event: &str, mut data: Value) -> Value {
+    if let Some(fields) = data.as_object_mut() {
+        fields.insert("requestId".to_owned(), Value::from(request_id));
     }
+    json!({ "to": request_id, "event": event, "data": data })
 }
 
 /// What `encodeURIComponent` escapes: everything but letters, digits and `-_.!~*'()`.

@@ -8,7 +8,9 @@ use std::time::Duration;
 use semantest_connect::settings::RetryOverrides;
 use semantest_connect::{FailureCode, Mode, Overrides, Settings, SettingsError, Status};
 use semantest_protocol::generation;
-use semantest_protocol::{ErrorCode, EventPayload, Role, ServerFrame, ServerMessage};
+use semantest_protocol::{
+    ErrorCode, EventPayload, Role, ServerFrame, ServerMessage, IMAGE_DOWNLOAD_REQUESTED,
+};
 use serde_json::{json, Value};
 use tokio::sync::broadcast::error::RecvError;
 
@@ -474,7 +476,7 @@ impl Patience {
 
 /// How long a generation may stay silent beyond its `timeoutSecs` before the command gives up:
 /// the time the extension may need around ChatGPT's own (finding a tab, uploading the image).
-pub const GENERATION_GRACE: Duration = Duration::from_secs(60);
+pub const GENERATION_GRACE: Duration = Duration::from_secs(generation::REQUESTER_GRACE_SECS);
 
 impl ImageSource {
     /// The `publish` payload asking for this: `{event, data}`. `timeout_secs` goes in
@@ -492,9 +494,9 @@ impl ImageSource {
             }
             ImageSource::Url(url) => {
                 data["url"] = json!(url);
-                DOWNLOAD_REQUESTED
+                IMAGE_DOWNLOAD_REQUESTED
             }
-            ImageSource::Latest => DOWNLOAD_REQUESTED,
+            ImageSource::Latest => IMAGE_DOWNLOAD_REQUESTED,
         };
         json!({ "event": event, "data": data })
     }
@@ -516,9 +518,6 @@ impl ImageSource {
         }
     }
 }
-
-/// What a tool publishes to have an image already on the ChatGPT page downloaded.
-const DOWNLOAD_REQUESTED: &str = "imageDownloadRequested";
 
 /// One `semantest request-image`.
 #[derive(Debug, Clone)]
@@ -566,12 +565,14 @@ pub async fn request_image(
         "--name must be a plain file name (letters, digits, '.', '_', '-')"
     );
     if let ImageSource::Generate { prompt, .. } = &job.source {
-        anyhow::ensure!(!prompt.trim().is_empty(), "--prompt must not be empty");
-        anyhow::ensure!(
-            prompt.chars().count() <= generation::MAX_PROMPT_CHARS,
-            "--prompt is longer than {} characters",
-            generation::MAX_PROMPT_CHARS
-        );
+        match generation::check_prompt(prompt) {
+            Ok(_) => {}
+            Err(generation::PromptError::Empty) => anyhow::bail!("--prompt must not be empty"),
+            Err(generation::PromptError::TooLong) => anyhow::bail!(
+                "--prompt is longer than {} characters",
+                generation::MAX_PROMPT_CHARS
+            ),
+        }
     }
     let out_dir = job.out_dir.as_path();
     let Some((conn, status)) = open(&settings, out).await? else {

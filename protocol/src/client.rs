@@ -94,9 +94,12 @@ fn default_content_type() -> String {
     "image/png".to_owned()
 }
 
+/// What a tool publishes to have an image already on the ChatGPT page downloaded.
+pub const IMAGE_DOWNLOAD_REQUESTED: &str = "imageDownloadRequested";
+
 /// Events that need the extension to act; published while no extension subscribes to them,
 /// they are held (bounded, for a limited time) rather than lost.
-pub const EXTENSION_EVENTS: &[&str] = &["imageDownloadRequested", "imageGenerationRequested"];
+pub const EXTENSION_EVENTS: &[&str] = &[IMAGE_DOWNLOAD_REQUESTED, crate::generation::REQUESTED];
 
 /// A file name and nothing else (no path, no leading dot): 1 to 128 ASCII letters, digits or `._-`.
 /// What the local server's `POST /images` and the public service's `requestUpload` accept.

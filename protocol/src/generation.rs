@@ -35,6 +35,33 @@ pub const MIN_GENERATION_SECS: u64 = 20;
 /// The longest prompt taken, in characters (ChatGPT's own limit is higher; a prompt this long
 /// is already a mistake more often than an image).
 pub const MAX_PROMPT_CHARS: usize = 8000;
+/// How long a requester (the CLI, the SDK) waits past its request's `timeoutSecs` without
+/// hearing anything of it before it gives up: the extension's queue and the download take
+/// time too, and a waiting request is told it still waits more often than this.
+pub const REQUESTER_GRACE_SECS: u64 = 60;
+
+/// Why a prompt is not one to send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PromptError {
+    /// Nothing but white space.
+    Empty,
+    /// More than [`MAX_PROMPT_CHARS`] characters.
+    TooLong,
+}
+
+/// The prompt as it is sent (trimmed), or why it cannot be: the one rule the tools and the
+/// extension apply (each words the refusal its own way).
+pub fn check_prompt(prompt: &str) -> Result<&str, PromptError> {
+    let prompt = prompt.trim();
+    if prompt.is_empty() {
+        return Err(PromptError::Empty);
+    }
+    if prompt.chars().count() > MAX_PROMPT_CHARS {
+        return Err(PromptError::TooLong);
+    }
+    Ok(prompt)
+}
+
 /// How many characters of a text-only answer the failure's reason quotes.
 pub const QUOTED_ANSWER_CHARS: usize = 200;
 
@@ -104,6 +131,18 @@ mod tests {
         assert_eq!(Stage::parse("Queued"), None);
         assert!(Stage::ALL.windows(2).all(|w| w[0] < w[1]));
         assert_eq!(Stage::Generating.to_string(), "generating");
+    }
+
+    #[test]
+    fn a_prompt_is_trimmed_and_bounded() {
+        assert_eq!(check_prompt("  a cat \n"), Ok("a cat"));
+        assert_eq!(check_prompt(" \t "), Err(PromptError::Empty));
+        let longest = "é".repeat(MAX_PROMPT_CHARS);
+        assert_eq!(check_prompt(&longest), Ok(longest.as_str()));
+        assert_eq!(
+            check_prompt(&format!("{longest}x")),
+            Err(PromptError::TooLong)
+        );
     }
 
     #[test]

@@ -31,7 +31,7 @@ pub mod token;
 pub use client::{
     frame_id, shorten, valid_event_name, valid_file_name, ClientFrame, ClientMessage, Events,
     FrameError, Hello, Ping, Publish, Reply, Role, UploadRequest, EXTENSION_EVENTS,
-    MAX_ERROR_MESSAGE_CHARS,
+    IMAGE_DOWNLOAD_REQUESTED, MAX_ERROR_MESSAGE_CHARS,
 };
 #[cfg(feature = "keys")]
 pub use dedupe::dedupe_key;

@@ -18,12 +18,12 @@
 //!   instead. The tab enforces it, and the driver gives up on a silent tab [`TAB_GRACE_MS`] later.
 
 use semantest_protocol::generation::{
-    Stage, DEFAULT_TIMEOUT_SECS, DOWNLOADED, FAILED, MAX_PROMPT_CHARS, MAX_TIMEOUT_SECS, PROGRESS,
-    QUOTED_ANSWER_CHARS,
+    check_prompt, PromptError, Stage, DEFAULT_TIMEOUT_SECS, DOWNLOADED, FAILED, MAX_PROMPT_CHARS,
+    MAX_TIMEOUT_SECS, PROGRESS, QUOTED_ANSWER_CHARS,
 };
 use serde_json::{json, Value};
 
-use crate::image::ImageError;
+use crate::image::{self, ImageError};
 
 mod queue;
 pub use queue::{Queue, Step, QUEUED_HEARTBEAT_MS};
@@ -175,17 +175,19 @@ impl GenerationRequest {
             .to_owned();
         let data = &payload["data"];
         let refuse = |why: String| Err(Some((id.clone(), GenerationError::BadRequest(why))));
-        let prompt = data["prompt"].as_str().map(str::trim).unwrap_or_default();
-        if prompt.is_empty() {
-            return refuse(
-                "no prompt: data.prompt must be the text to generate an image for".into(),
-            );
-        }
-        if prompt.chars().count() > MAX_PROMPT_CHARS {
-            return refuse(format!(
-                "the prompt is longer than {MAX_PROMPT_CHARS} characters"
-            ));
-        }
+        let prompt = match check_prompt(data["prompt"].as_str().unwrap_or_default()) {
+            Ok(prompt) => prompt,
+            Err(PromptError::Empty) => {
+                return refuse(
+                    "no prompt: data.prompt must be the text to generate an image for".into(),
+                )
+            }
+            Err(PromptError::TooLong) => {
+                return refuse(format!(
+                    "the prompt is longer than {MAX_PROMPT_CHARS} characters"
+                ))
+            }
+        };
         let timeout_secs = match &data["timeoutSecs"] {
             Value::Null => DEFAULT_TIMEOUT_SECS,
             t => match t.as_u64() {
@@ -233,28 +235,31 @@ impl GenerationRequest {
 
 /// The `reply` payload telling the requester of `request_id` that it reached `stage`.
 pub fn progress(request_id: &str, stage: Stage, position: Option<usize>, elapsed_ms: u64) -> Value {
-    let mut data =
-        json!({ "requestId": request_id, "stage": stage.as_str(), "elapsedMs": elapsed_ms });
+    let mut data = json!({ "stage": stage.as_str(), "elapsedMs": elapsed_ms });
     if let Some(p) = position {
         data["position"] = json!(p);
     }
-    json!({ "to": request_id, "event": PROGRESS, "data": data })
+    image::answer(request_id, PROGRESS, data)
 }
 
 /// The final `reply` payload: `imageDownloaded` with the stored image's data and the prompt,
 /// or `imageGenerationFailed` with the reason.
 pub fn outcome(request: &GenerationRequest, result: &Result<Value, GenerationError>) -> Value {
-    let (event, mut data) = match result {
-        Ok(stored) => (DOWNLOADED, stored.clone()),
-        Err(e) => (FAILED, json!({ "reason": e.to_string() })),
-    };
-    if let Some(fields) = data.as_object_mut() {
-        fields.insert("requestId".into(), Value::from(request.id.as_str()));
-        if result.is_ok() {
-            fields.insert("prompt".into(), Value::from(request.prompt.as_str()));
+    match result {
+        Ok(stored) => {
+            let mut data = stored.clone();
+            if let Some(fields) = data.as_object_mut() {
+                fields.insert("prompt".into(), Value::from(request.prompt.as_str()));
+            }
+            image::answer(&request.id, DOWNLOADED, data)
         }
+        Err(e) => failed(&request.id, e),
     }
-    json!({ "to": request.id, "event": event, "data": data })
+}
+
+/// The `imageGenerationFailed {reason}` payload answering the request `request_id`.
+pub fn failed(request_id: &str, error: &GenerationError) -> Value {
+    image::answer(request_id, FAILED, json!({ "reason": error.to_string() }))
 }
 
 #[cfg(test)]

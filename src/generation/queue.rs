@@ -4,7 +4,9 @@
 
 use std::collections::VecDeque;
 
-use semantest_protocol::generation::{Stage, DOWNLOAD_MARGIN_SECS, MIN_GENERATION_SECS};
+use semantest_protocol::generation::{
+    Stage, DOWNLOAD_MARGIN_SECS, MIN_GENERATION_SECS, REQUESTER_GRACE_SECS,
+};
 use semantest_protocol::rules::REPLY_WINDOW_SECS;
 use serde_json::{json, Value};
 
@@ -12,8 +14,9 @@ use super::{GenerationError, GenerationRequest, TabId};
 
 /// How often a waiting request is told it still waits, when nothing else is said of it: well
 /// within the least patience of a requester (the CLI and the SDK give up after `timeoutSecs` +
-/// 60 s of silence, so at least 61 s).
+/// `REQUESTER_GRACE_SECS` of silence, so at least 61 s).
 pub const QUEUED_HEARTBEAT_MS: u64 = 30_000;
+const _: () = assert!(QUEUED_HEARTBEAT_MS < REQUESTER_GRACE_SECS * 1000);
 
 /// What the queue asks the driver to do.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -231,20 +231,7 @@ pub(crate) fn execute(shared: &Shared, commands: Vec<Command>) {
                     if let Some(f) = &d.on_message {
                         calls.push((f.clone(), JsValue::from_str(&text)));
                     }
-                    if let Some((reply_to, error)) = error_of(&text) {
-                        if let Some(f) = d.watchers.get(&frame_key(&reply_to)) {
-                            calls.push((f.clone(), to_js(&error)));
-                        }
-                    }
-                    if let Some((name, payload)) = event_of(&text) {
-                        let watcher = payload["inReplyTo"]
-                            .as_str()
-                            .and_then(|to| d.watchers.get(to));
-                        let handlers = d.on_event.get(&name).into_iter().flatten();
-                        for f in watcher.into_iter().chain(handlers) {
-                            calls.push((f.clone(), to_js(&payload)));
-                        }
-                    }
+                    calls.extend(listeners(&d, &text));
                 }
                 Command::Answer { id, text } => {
                     if let Some(settle) = d.requests.remove(&id) {
@@ -303,32 +290,47 @@ pub(crate) fn execute(shared: &Shared, commands: Vec<Command>) {
     }
 }
 
-/// The name and payload of an `event` frame.
-fn event_of(text: &str) -> Option<(String, serde_json::Value)> {
-    let frame: serde_json::Value = serde_json::from_str(text).ok()?;
-    if frame.get("type")?.as_str()? != "event" {
-        return None;
-    }
-    let payload = frame.get("payload")?.clone();
-    Some((payload.get("event")?.as_str()?.to_owned(), payload))
+/// Who a delivered frame goes to besides `onMessage`, with what: an `event` to the `on()`
+/// handlers of its name and to the watcher of the event it replies to (its payload); an `error`
+/// answering a watched publish to that watcher, as `{event: "error", data: {code, reason}}`.
+fn listeners(d: &Driver, text: &str) -> Vec<(Function, JsValue)> {
+    let Ok(frame) = serde_json::from_str::<serde_json::Value>(text) else {
+        return Vec::new();
+    };
+    let payload = &frame["payload"];
+    let (functions, arg): (Vec<&Function>, _) = match frame["type"].as_str() {
+        Some("event") => {
+            let Some(name) = payload["event"].as_str() else {
+                return Vec::new();
+            };
+            let watcher = payload["inReplyTo"]
+                .as_str()
+                .and_then(|to| d.watchers.get(to));
+            let handlers = d.on_event.get(name).into_iter().flatten();
+            (
+                watcher.into_iter().chain(handlers).collect(),
+                to_js(payload),
+            )
+        }
+        Some("error") => {
+            let watcher = frame["replyTo"]
+                .as_str()
+                .and_then(|id| d.watchers.get(&frame_key(id)));
+            let error = serde_json::json!({"event": "error", "data": {
+                "code": payload["code"], "reason": payload["message"]}});
+            (watcher.into_iter().collect(), to_js(&error))
+        }
+        _ => return Vec::new(),
+    };
+    functions
+        .into_iter()
+        .map(|f| (f.clone(), arg.clone()))
+        .collect()
 }
 
 /// The key under which a watcher waits for errors answering the frame `id`.
 pub(crate) fn frame_key(id: &str) -> String {
     format!("frame:{id}")
-}
-
-/// An `error` frame's `replyTo`, as `{event: "error", data: {code, reason}}`.
-fn error_of(text: &str) -> Option<(String, serde_json::Value)> {
-    let frame: serde_json::Value = serde_json::from_str(text).ok()?;
-    if frame.get("type")?.as_str()? != "error" {
-        return None;
-    }
-    let reply_to = frame.get("replyTo")?.as_str()?.to_owned();
-    let payload = &frame["payload"];
-    let error = serde_json::json!({"event": "error", "data": {
-        "code": payload["code"], "reason": payload["message"]}});
-    Some((reply_to, error))
 }
 
 /// A request's answer: the frame as an object, or a rejection with the server's error code.

@@ -11,7 +11,10 @@ use std::rc::Rc;
 
 use gloo_timers::callback::{Interval, Timeout};
 use js_sys::{Function, Promise, Reflect};
-use semantest_protocol::generation::{Stage, DOWNLOADED, FAILED, PROGRESS, REQUESTED};
+use semantest_protocol::generation::{
+    Stage, DEFAULT_TIMEOUT_SECS, DOWNLOADED, MAX_TIMEOUT_SECS, PROGRESS, REQUESTED,
+    REQUESTER_GRACE_SECS,
+};
 use serde_json::{json, Value};
 use wasm_bindgen::prelude::Closure;
 use wasm_bindgen::{JsCast, JsValue};
@@ -20,12 +23,9 @@ use wasm_bindgen_futures::{spawn_local, JsFuture};
 use super::api::{request, request_with_id};
 use super::driver::{frame_key, from_js, js_error, now, to_js, Shared};
 use super::images::{message, store};
+use super::within::within;
 use crate::generation::{self, GenerationError, GenerationRequest, Queue, Step, TabId};
 use crate::image;
-
-/// How long a requester waits past its request's `timeoutSecs` without hearing anything about
-/// it before it gives up (`timeout`): the extension's queue and download take time too.
-pub(crate) const REQUESTER_GRACE_MS: u64 = 60_000;
 
 /// The `onStage` a tab call is given.
 type StageCallback = Closure<dyn FnMut(JsValue)>;
@@ -108,9 +108,7 @@ fn arrived(shared: &Shared, gens: &SharedGenerations, payload: &JsValue) {
     let steps = match GenerationRequest::from_event(&payload) {
         Ok(request) => gens.borrow_mut().queue.push(now(), request),
         Err(Some((id, error))) => {
-            let reason = error.to_string();
-            let data = json!({ "requestId": id, "reason": reason });
-            reply(shared, json!({ "to": id, "event": FAILED, "data": data }));
+            reply(shared, generation::failed(&id, &error));
             Vec::new()
         }
         Err(None) => Vec::new(), // no id: no one to answer
@@ -245,10 +243,13 @@ async fn generate(
             .unwrap_or_default();
         GenerationError::from_page(&failure, &message(e), request.timeout_secs)
     };
-    let called = called.map_err(|e| page_failure(&e))?;
-    let silent = silent_tab(request.tab_limit_ms());
-    let race = Promise::race(&js_sys::Array::of2(&Promise::resolve(&called), &silent));
-    let src = JsFuture::from(race).await.map_err(|e| page_failure(&e))?;
+    let called = JsFuture::from(Promise::resolve(&called.map_err(|e| page_failure(&e))?));
+    let Some(answered) = within(request.tab_limit_ms(), called).await else {
+        return Err(GenerationError::Tab(
+            "it stopped answering (frozen or asleep)".into(),
+        ));
+    };
+    let src = answered.map_err(|e| page_failure(&e))?;
     let Some(src) = src.as_string().filter(|s| !s.is_empty()) else {
         return Err(GenerationError::Tab("the tab named no image".into()));
     };
@@ -265,24 +266,11 @@ fn advance(shared: &Shared, gens: &SharedGenerations, id: &str, stage: Stage) {
     run(shared, gens, steps);
 }
 
-/// A promise that rejects as a timeout after `ms`: a tab that stopped answering.
-fn silent_tab(ms: u64) -> Promise {
-    Promise::new(&mut |_, reject| {
-        let delay = u32::try_from(ms.min(i32::MAX as u64)).unwrap_or(u32::MAX);
-        Timeout::new(delay, move || {
-            let e = js_error("timeout", "it stopped answering (frozen or asleep)");
-            let _ = Reflect::set(&e, &"failure".into(), &"silent".into());
-            let _ = reject.call1(&JsValue::NULL, &e);
-        })
-        .forget();
-    })
-}
-
 /// `client.generateImage(prompt, options)`: publishes the request and resolves with the
 /// `imageDownloaded` data (`{requestId, prompt, size, sha256, imageId, path?|url?}`); calls
 /// `options.onProgress(data)` for each progress event; rejects with `generation_failed` (the
 /// extension's reason), the publish's own rejection (e.g. `no_extension`), or `timeout` when
-/// nothing was heard of it for `timeoutSecs` + [`REQUESTER_GRACE_MS`].
+/// nothing was heard of it for `timeoutSecs` + `REQUESTER_GRACE_SECS`.
 pub(crate) async fn generate_image(
     shared: Shared,
     prompt: String,
@@ -308,11 +296,11 @@ pub(crate) async fn generate_image(
     if let Some(t) = timeout_secs {
         data["timeoutSecs"] = json!(t);
     }
-    let silence_ms = timeout_secs
-        .unwrap_or(semantest_protocol::generation::DEFAULT_TIMEOUT_SECS)
-        .min(semantest_protocol::generation::MAX_TIMEOUT_SECS)
-        * 1000
-        + REQUESTER_GRACE_MS;
+    let silence_ms = (timeout_secs
+        .unwrap_or(DEFAULT_TIMEOUT_SECS)
+        .min(MAX_TIMEOUT_SECS)
+        + REQUESTER_GRACE_SECS)
+        * 1000;
     let publish = json!({ "event": REQUESTED, "data": data });
     let (frame_id, acked) = request_with_id(&shared, "publish", publish, None);
     let ack = JsFuture::from(acked).await?;

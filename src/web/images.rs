@@ -5,19 +5,16 @@
 //! request). The bytes stay a JavaScript `ArrayBuffer`: they never enter the module's memory,
 //! which would grow by the image's size and never shrink.
 
-use std::cell::RefCell;
-use std::rc::Rc;
-
-use gloo_timers::callback::Timeout;
 use js_sys::{Function, Promise, Reflect, Uint8Array};
 use serde_json::Value;
 use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::{JsCast, JsValue};
-use wasm_bindgen_futures::{spawn_local, JsFuture};
+use wasm_bindgen_futures::JsFuture;
 use web_sys::{Headers, RequestCredentials, RequestInit, Response};
 
 use super::api::request;
 use super::driver::{from_js, js_error, to_js, Shared};
+use super::within::within;
 use crate::image::{self, Destination, Image, ImageError, ImageRequest};
 
 /// Answers the `imageDownloadRequested` event with this payload, and resolves with the outcome
@@ -64,31 +61,11 @@ pub(crate) async fn store(
     src: &str,
     filename: Option<&str>,
 ) -> Result<Value, ImageError> {
-    let result: Rc<RefCell<Option<Result<Value, ImageError>>>> = Rc::default();
-    let done = {
-        let (shared, result) = (shared.clone(), result.clone());
-        let (src, filename) = (src.to_owned(), filename.map(str::to_owned));
-        Promise::new(&mut |resolve, _| {
-            let (shared, result, src, filename) = (
-                shared.clone(),
-                result.clone(),
-                src.clone(),
-                filename.clone(),
-            );
-            spawn_local(async move {
-                let stored = store_unbounded(&shared, &src, filename.as_deref()).await;
-                *result.borrow_mut() = Some(stored);
-                let _ = resolve.call0(&JsValue::NULL);
-            });
-        })
-    };
-    let limit = Promise::new(&mut |resolve, _| {
-        let ms = u32::try_from(image::STORE_LIMIT_MS).unwrap_or(u32::MAX);
-        Timeout::new(ms, move || drop(resolve.call0(&JsValue::NULL))).forget();
-    });
-    let _ = JsFuture::from(Promise::race(&js_sys::Array::of2(&done, &limit))).await;
-    let stored = result.borrow_mut().take();
-    stored.unwrap_or(Err(ImageError::TookTooLong))
+    let (shared, src, filename) = (shared.clone(), src.to_owned(), filename.map(str::to_owned));
+    let work = async move { store_unbounded(&shared, &src, filename.as_deref()).await };
+    within(image::STORE_LIMIT_MS, work)
+        .await
+        .unwrap_or(Err(ImageError::TookTooLong))
 }
 
 /// [`store`] without its time limit.

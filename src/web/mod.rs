@@ -10,6 +10,7 @@
 //! - `generation`: image generation through ChatGPT tabs (the extension's queue and tab calls,
 //!   decided in [`crate::generation`]) and `generateImage()` for requesters.
 //! - [`check`]: `testConnection()`, a one-shot check of each server for people.
+//! - `within`: bounds the time a piece of browser work may take.
 //! - `types`: the TypeScript that joins the declarations derived from the serde types.
 
 pub mod api;
@@ -20,6 +21,7 @@ mod images;
 mod probe;
 mod socket;
 mod types;
+mod within;
 
 pub use api::SemantestClient;
 pub use check::test_connection;
