@@ -1,8 +1,9 @@
 // bench/lambda.mjs — the public service's handlers on this machine: how long the built Lambda
 // binary takes from its start to asking the Runtime API for work (what a cold start adds
 // before the first event, minus AWS's own sandbox setup), and the round trip of one frame through
-// the local API Gateway stand-in to the `default` handler and back (ping: the handler reads the
-// connection's item from moto; publish to 10 subscribers: a Query and 10 management API posts).
+// the local API Gateway stand-in: ping, which the stand-in answers itself as API Gateway's MOCK
+// integration does (no Lambda); hello to the `default` handler and back (it reads and updates the
+// connection's item on moto); publish to 10 subscribers (a Query and 10 management API posts).
 // Loopback only; moto stands in for DynamoDB, so the warm numbers include moto's latency, not
 // DynamoDB's. Prints a Markdown table; --json FILE writes every sample.
 //
@@ -128,14 +129,20 @@ async function roundTrips() {
       return ms(process.hrtime.bigint() - t);
     };
     const ping = [];
+    const hello = [];
     const publish = [];
+    const helloFrame = (id) => ({ action: "hello", id, payload: { role: "client", clientId: "bench", version: "0.0.0" } });
     for (let i = 0; i < 20; i++) await client.ask({ action: "ping", id: `w${i}`, payload: { t: i } }); // warm-up
+    for (let i = 0; i < 20; i++) await client.ask(helloFrame(`wh${i}`));
+    const lambdaCalls = gateway.invocations.length;
     for (let i = 0; i < FRAMES; i++) ping.push(await time(() => client.ask({ action: "ping", id: `p${i}`, payload: { t: i } })));
+    if (gateway.invocations.length !== lambdaCalls) throw new Error("a ping reached the Lambda: the mock route is not in place");
+    for (let i = 0; i < FRAMES; i++) hello.push(await time(() => client.ask(helloFrame(`h${i}`))));
     for (let i = 0; i < FRAMES / 5; i++) {
       publish.push(await time(() => client.ask({ action: "publish", id: `b${i}`, payload: { event: "bench", data: { i } } })));
     }
     for (const s of [client, ...subscribers]) s.ws.terminate();
-    return { ping, publish };
+    return { ping, hello, publish };
   } finally {
     await gateway.close();
     await moto.stop();
@@ -143,14 +150,15 @@ async function roundTrips() {
 }
 
 const init = await initTimes();
-const { ping, publish } = await roundTrips();
+const { ping, hello, publish } = await roundTrips();
 const rows = [
   ["binary start → first Runtime API poll (init)", summary(init)],
-  ["ping → pong through the stand-in (GetItem on moto)", summary(ping)],
+  ["ping → pong, answered by the stand-in's mock route (no Lambda)", summary(ping)],
+  ["hello → welcome through the default handler (GetItem + UpdateItem on moto)", summary(hello)],
   [`publish → ack, ${SUBSCRIBERS} subscribers (Query + ${SUBSCRIBERS} posts)`, summary(publish)],
 ];
 const f = (v) => v.toFixed(1);
 console.log("| | n | p50 ms | p90 ms | p99 ms | max ms |\n|---|---:|---:|---:|---:|---:|");
 for (const [name, s] of rows) console.log(`| ${name} | ${s.n} | ${f(s.p50)} | ${f(s.p90)} | ${f(s.p99)} | ${f(s.max)} |`);
 const json = opt("json", null);
-if (json) writeFileSync(json, JSON.stringify({ init, ping, publish }, null, 1));
+if (json) writeFileSync(json, JSON.stringify({ init, ping, hello, publish }, null, 1));

@@ -2,8 +2,10 @@
 # deploy/test.sh — the public service's offline tests, after the Lambda artifact is built:
 #   1. the Pulumi program: tsc --noEmit (strict), then its unit tests under pulumi.runtime.setMocks
 #      (no Pulumi CLI, no AWS; they also check the zip the program points at);
-#   2. the API Gateway stand-in's own tests (deploy/local/gateway.test.mjs);
-#   3. actionlint on .github/workflows.
+#   2. the API Gateway stand-in's own tests (deploy/local/gateway.test.mjs, and mock-route.test.mjs
+#      for the ping route that API Gateway answers itself);
+#   3. the cost model: deploy/README.md shows what deploy/cost.mjs computes (deploy/cost.test.mjs);
+#   4. actionlint on .github/workflows.
 # The Lambda handlers' own tests run in `cargo test` (fixtures, moto); the loop through the
 # stand-in with the CLI and the extension runs in the e2e tests (tests/e2e/aws.test.mjs).
 # Ends with a "test result: ..." line like cargo's, for ./build.sh test's total.
@@ -36,7 +38,9 @@ rm -rf deploy/pulumi/.build/js
 (cd deploy/pulumi && node_modules/.bin/tsc --outDir .build/js) || rc=1
 run_node_tests pulumi deploy/pulumi/.build/js/test/*.test.js
 echo "==> the API Gateway stand-in"
-run_node_tests gateway deploy/local/gateway.test.mjs
+run_node_tests gateway deploy/local/gateway.test.mjs deploy/local/mock-route.test.mjs
+echo "==> the cost model"
+run_node_tests cost deploy/cost.test.mjs
 echo "==> actionlint"
 deploy/pulumi/lint-workflows.sh || rc=1
 
@@ -50,5 +54,5 @@ for tap in "$LOG_DIR"/*.tap; do
 done
 verdict=ok
 ((rc == 0 && fail == 0)) || verdict=FAILED
-echo "test result: $verdict. $pass passed; $fail failed (deploy: Pulumi, gateway stand-in)"
+echo "test result: $verdict. $pass passed; $fail failed (deploy: Pulumi, gateway stand-in, cost model)"
 exit "$rc"

@@ -5,8 +5,10 @@
 //     a timeout per invocation; a crashed process is reported and started again);
 //   - an API Gateway WebSocket API: `$connect` decides the handshake, `$request.body.action`
 //     selects the route, every message goes to the `default` function (two-way: its `body` is
-//     sent back), `$disconnect` on close; API Gateway's limits (128 KB message, 32 KB frame,
-//     10 min idle, 2 h per connection), smaller when a test asks;
+//     sent back) except `ping`, which API Gateway answers itself from the templates of
+//     deploy/ping-route.json (a MOCK integration, see mock-route.mjs), `$disconnect` on close;
+//     API Gateway's limits (128 KB message, 32 KB frame, 10 min idle, 2 h per connection),
+//     smaller when a test asks;
 //   - the `@connections` management API (POST, GET, DELETE) on its own port;
 //   - an HTTP API (payload format 2.0) for GET /health, /signature, /semantest-signature.
 //
@@ -14,7 +16,7 @@
 // ApiGatewayV2httpRequest). Everything listens on 127.0.0.1 only.
 //
 // Library: `const gw = await startGateway({ bootstrap, env })`, then gw.wsUrl, gw.httpUrl,
-// gw.managementUrl, gw.connections(), gw.forget(id), gw.invocations, gw.crashes(), gw.close().
+// gw.managementUrl, gw.connections(), gw.forget(id), gw.invocations, gw.mocked, gw.crashes(), gw.close().
 // Command line: node deploy/local/gateway.mjs [--moto] [--bootstrap PATH] [--port N] [--http-port N]
 //   [--management-port N] [--env NAME=VALUE]... ; prints the three URLs, runs until Ctrl-C.
 //   --moto also starts moto with a fresh table and bucket and points the handlers at them.
@@ -25,6 +27,7 @@ import { randomBytes, randomUUID } from "node:crypto";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { WebSocketServer } from "ws";
+import { answerMock, loadRoute } from "./mock-route.mjs";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 export const DEFAULT_BOOTSTRAP = join(ROOT, "deploy/lambda/dist/bootstrap");
@@ -402,6 +405,9 @@ function watchFrames(socket, onFrame) {
  *   bootstrap   the Lambda binary (default deploy/lambda/dist/bootstrap), or [file, ...args]
  *   env         the functions' environment (SEMANTEST_TABLE, AWS_ENDPOINT_URL, ...)
  *   routes      the WebSocket route keys besides $default (default DEFAULT_ROUTES)
+ *   mocks       the routes API Gateway answers itself (MOCK integrations), as read by
+ *               mock-route.mjs's loadRoute (default: ping, from deploy/ping-route.json); [] sends
+ *               ping to the default function like any other action
  *   limits      overrides of AWS_LIMITS (invocationTimeoutMs may be { connect, disconnect, default, http })
  *   port, httpPort, managementPort   0 (the default) picks free ports
  *   stage       the WebSocket API's stage (default "dev"); apiId (default "local0api1")
@@ -426,9 +432,12 @@ export async function startGateway(options = {}) {
 }
 
 export class Gateway {
-  constructor({ bootstrap = DEFAULT_BOOTSTRAP, env = {}, routes = DEFAULT_ROUTES, limits = {}, port = 0, httpPort = 0, managementPort = 0, stage = "dev", apiId = "local0api1", log, concurrency = 1, ordered = true, beforeInvoke } = {}) {
+  constructor({ bootstrap = DEFAULT_BOOTSTRAP, env = {}, routes = DEFAULT_ROUTES, mocks = [loadRoute()], limits = {}, port = 0, httpPort = 0, managementPort = 0, stage = "dev", apiId = "local0api1", log, concurrency = 1, ordered = true, beforeInvoke } = {}) {
     this.command = Array.isArray(bootstrap) ? bootstrap : [resolve(bootstrap)];
     Object.assign(this, { env, routes: new Set(routes), stage, apiId, concurrency, ordered, beforeInvoke, ports: { port, httpPort, managementPort } });
+    /** The mock routes by route key. */
+    this.mocks = new Map(mocks.map((spec) => [spec.routeKey, spec]));
+    for (const key of this.mocks.keys()) this.routes.add(key);
     this.limits = { ...AWS_LIMITS, ...limits };
     this.domainName = `${apiId}.execute-api.${REGION}.amazonaws.com`;
     this.log = log ? createWriteStream(log, { flags: "a" }) : null;
@@ -436,6 +445,8 @@ export class Gateway {
     this.live = new Map();
     /** Every invocation, oldest first: { function, routeKey, connectionId, event, result | error }. */
     this.invocations = [];
+    /** Every message a mock route answered, oldest first: { routeKey, connectionId, body, statusCode, reply | error }. */
+    this.mocked = [];
     /** Every management API call: { method, connectionId, status }. */
     this.managementCalls = [];
     /** The first instance of each function; `instances` has all of them (see `concurrency`). */
@@ -666,17 +677,35 @@ export class Gateway {
       body: isBinary ? Buffer.from(data).toString("base64") : text,
       isBase64Encoded: isBinary,
     };
-    let reply;
-    try {
-      const result = await this.#invoke("default", event, conn.id);
-      reply = typeof result === "string" ? result : result?.body;
-    } catch {
-      // What API Gateway tells the client when the integration fails.
-      reply = JSON.stringify({ message: "Internal server error", connectionId: conn.id, requestId: event.requestContext.requestId });
-    }
+    const mock = this.mocks.get(routeKey);
+    const reply = mock ? this.#mockAnswer(mock, conn, event) : await this.#functionAnswer(conn, event);
     if (typeof reply === "string" && reply !== "" && !conn.forgotten && conn.ws.readyState === conn.ws.OPEN) {
       this.#touch(conn);
       conn.ws.send(reply);
+    }
+  }
+
+  /** What API Gateway sends back for a mock route: the rendered integration response; no function runs. */
+  #mockAnswer(mock, conn, event) {
+    const record = { routeKey: mock.routeKey, connectionId: conn.id, body: event.body };
+    this.mocked.push(record);
+    try {
+      Object.assign(record, answerMock(mock, { body: event.body, context: event.requestContext }));
+      return record.reply;
+    } catch (e) {
+      record.error = e.message;
+      this.note(`${mock.routeKey} (mock) failed: ${e.message}`);
+      return internalError(conn, event);
+    }
+  }
+
+  /** What API Gateway sends back for a route to the default function: its result's body. */
+  async #functionAnswer(conn, event) {
+    try {
+      const result = await this.#invoke("default", event, conn.id);
+      return typeof result === "string" ? result : result?.body;
+    } catch {
+      return internalError(conn, event);
     }
   }
 
@@ -764,6 +793,11 @@ export class Gateway {
     const body = result.body === undefined || result.body === null ? "" : result.body;
     res.writeHead(Number(result.statusCode), out).end(result.isBase64Encoded ? Buffer.from(body, "base64") : body);
   }
+}
+
+/** What API Gateway tells the client when the integration fails. */
+function internalError(conn, event) {
+  return JSON.stringify({ message: "Internal server error", connectionId: conn.id, requestId: event.requestContext.requestId });
 }
 
 /** Answers a handshake with an HTTP error, as API Gateway does when $connect does not return 2xx. */

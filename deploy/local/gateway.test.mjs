@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import WebSocket from "ws";
+import { smokePing } from "../smoke-ping.mjs";
 import { startGateway } from "./gateway.mjs";
 
 const FIXTURE = [process.execPath, fileURLToPath(new URL("./fixture-runtime.mjs", import.meta.url))];
@@ -121,8 +122,8 @@ describe("the API Gateway stand-in, default limits", () => {
 
   test("route selection on $request.body.action; the function's body is the two-way reply; binary frames arrive base64", async () => {
     const c = await Client.open(gw.wsUrl);
-    c.send({ action: "ping", t: 1 });
-    assert.deepEqual(await c.next(), { routeKey: "ping", connectionId: newest(gw), body: '{"action":"ping","t":1}', isBase64Encoded: false });
+    c.send({ action: "subscribe", t: 1 });
+    assert.deepEqual(await c.next(), { routeKey: "subscribe", connectionId: newest(gw), body: '{"action":"subscribe","t":1}', isBase64Encoded: false });
     c.send({ action: "noSuchRoute" });
     assert.equal((await c.next()).routeKey, "$default");
     c.send({ action: 42 });
@@ -138,10 +139,70 @@ describe("the API Gateway stand-in, default limits", () => {
     await c.close();
   });
 
+  test("ping is answered by the gateway from deploy/ping-route.json's templates, with no Lambda invocation", async () => {
+    const c = await Client.open(gw.wsUrl);
+    const before = gw.invocations.length;
+    const mockedBefore = gw.mocked.length;
+    const sent = Date.now();
+    c.send({ action: "ping", id: "k7-abcdefgh", payload: { t: 1234 } });
+    const pong = await c.next();
+    assert.deepEqual({ ...pong, payload: { ...pong.payload, serverTime: 0 } }, { type: "pong", replyTo: "k7-abcdefgh", payload: { t: 1234, serverTime: 0 } });
+    assert.ok(pong.payload.serverTime >= sent && pong.payload.serverTime <= Date.now(), "serverTime is the request time");
+    assert.equal(gw.invocations.length, before, "no function ran");
+    assert.deepEqual(gw.mocked.slice(mockedBefore).map((m) => [m.routeKey, m.connectionId, m.statusCode]), [["ping", newest(gw), 200]]);
+    // Other frames on the same socket still reach the default function.
+    c.send({ action: "hello", id: "h1" });
+    assert.equal((await c.next()).routeKey, "hello");
+    assert.equal(gw.invocations.length, before + 1);
+    await c.close();
+  });
+
+  test("the mock's pong is what the client's core accepts: its ping's id as replyTo, t echoed, a numeric serverTime", async () => {
+    const c = await Client.open(gw.wsUrl);
+    // The core's own ping frame (ClientFrame::to_json: action, id, payload).
+    const ping = '{"action":"ping","id":"k12-0z9y8x7w","payload":{"t":987654321}}';
+    c.send(ping);
+    const pong = await c.next();
+    assert.deepEqual(Object.keys(pong), ["type", "replyTo", "payload"]);
+    assert.equal(pong.replyTo, "k12-0z9y8x7w");
+    assert.deepEqual(Object.keys(pong.payload), ["t", "serverTime"]);
+    assert.equal(pong.payload.t, 987654321);
+    assert.ok(Number.isSafeInteger(pong.payload.serverTime));
+    // A ping the Lambda would refuse (no id) still gets a pong, with no replyTo to match.
+    c.send({ action: "ping", payload: { t: 1 } });
+    assert.equal((await c.next()).replyTo, null);
+    await c.close();
+  });
+
+  test("deploy/smoke-ping.mjs (the check of a deployed stack's ping route) passes against the stand-in, and fails without the mock", async () => {
+    assert.equal((await smokePing(gw.wsUrl)).ok, true);
+    const plain = await startGateway({ bootstrap: FIXTURE, mocks: [] });
+    try {
+      const result = await smokePing(plain.wsUrl, { timeoutMs: 5000 });
+      assert.equal(result.ok, false);
+      assert.match(result.why, /not the pong the client needs/);
+    } finally {
+      await plain.close();
+    }
+  });
+
+  test("with mocks: [] ping goes to the default function like any action", async () => {
+    const plain = await startGateway({ bootstrap: FIXTURE, mocks: [] });
+    try {
+      const c = await Client.open(plain.wsUrl);
+      c.send({ action: "ping", id: "p1" });
+      assert.equal((await c.next()).routeKey, "ping");
+      assert.equal(plain.mocked.length, 0);
+      await c.close();
+    } finally {
+      await plain.close();
+    }
+  });
+
   test("a connection's invocations keep their order, even when an early one is slow", async () => {
     const c = await Client.open(gw.wsUrl);
-    c.send({ action: "ping", n: 0, do: "sleep", ms: 150 });
-    for (let n = 1; n < 30; n++) c.send({ action: "ping", n });
+    c.send({ action: "hello", n: 0, do: "sleep", ms: 150 });
+    for (let n = 1; n < 30; n++) c.send({ action: "hello", n });
     for (let n = 0; n < 30; n++) assert.equal(JSON.parse((await c.next()).body).n, n);
     await c.close();
   });
@@ -192,7 +253,7 @@ describe("the API Gateway stand-in, default limits", () => {
     assert.equal(gw.forget(forgottenId), true);
     for (const method of ["POST", "GET", "DELETE"]) assert.equal((await fetch(connectionPath(gw, forgottenId), { method, body: method === "POST" ? "x" : undefined })).status, 410, method);
     assert.equal(forgotten.ws.readyState, WebSocket.OPEN, "the forgotten socket does not know");
-    forgotten.send({ action: "ping" }); // dropped
+    forgotten.send({ action: "hello" }); // dropped
     await assert.rejects(forgotten.next(300));
     forgotten.ws.terminate();
 
@@ -223,7 +284,7 @@ describe("the API Gateway stand-in, default limits", () => {
 
   test("each function runs with Lambda's environment, the management endpoint and the caller's variables", async () => {
     const c = await Client.open(gw.wsUrl);
-    c.send({ action: "ping", do: "env" });
+    c.send({ action: "hello", do: "env" });
     const env = await c.next();
     assert.equal(env.SEMANTEST_HANDLER, "default");
     assert.equal(env.SEMANTEST_TABLE, "t1");
@@ -239,29 +300,29 @@ describe("the API Gateway stand-in, default limits", () => {
 
   test("a function that fails: the client gets API Gateway's 'Internal server error' and the connection stays usable", async () => {
     const c = await Client.open(gw.wsUrl);
-    c.send({ action: "ping", do: "fail" });
+    c.send({ action: "hello", do: "fail" });
     const reply = await c.next();
     assert.equal(reply.message, "Internal server error");
     assert.equal(reply.connectionId, newest(gw));
     assert.match(gw.invocations.findLast((i) => i.error).error, /failing on purpose/);
-    c.send({ action: "ping" });
-    assert.equal((await c.next()).routeKey, "ping");
+    c.send({ action: "hello" });
+    assert.equal((await c.next()).routeKey, "hello");
     await c.close();
   });
 
   test("a crashed function process is reported (exit status and its last output) and started again for the next invocation", async () => {
     const c = await Client.open(gw.wsUrl);
     const starts = gw.functions.default.starts;
-    c.send({ action: "ping", do: "crash" });
+    c.send({ action: "hello", do: "crash" });
     assert.equal((await c.next()).message, "Internal server error");
     const [crash] = gw.crashes();
     assert.equal(crash.function, "default");
     assert.equal(crash.code, 3);
-    assert.equal(crash.invocation, "ping");
+    assert.equal(crash.invocation, "hello");
     assert.match(crash.lastLines, /crashing on purpose/);
     assert.match(gw.invocations.findLast((i) => i.error).error, /exited with status 3[^]*crashing on purpose/);
-    c.send({ action: "ping" });
-    assert.equal((await c.next()).routeKey, "ping");
+    c.send({ action: "hello" });
+    assert.equal((await c.next()).routeKey, "hello");
     assert.equal(gw.functions.default.starts, starts + 1);
     await c.close();
   });
@@ -319,7 +380,7 @@ describe("the API Gateway stand-in, small limits", () => {
     let sent = 0;
     const keepBusy = setInterval(() => {
       if (c.ws.readyState === WebSocket.OPEN) {
-        c.send({ action: "ping", do: "silent" });
+        c.send({ action: "hello", do: "silent" });
         sent += 1;
       }
     }, 100);
@@ -343,11 +404,11 @@ describe("the API Gateway stand-in, a short invocation timeout", () => {
   test("an invocation over the timeout fails, its process is killed, and the next invocation gets a new one", async () => {
     const c = await Client.open(gw.wsUrl);
     const starts = gw.functions.default.starts;
-    c.send({ action: "ping", do: "hang" });
+    c.send({ action: "hello", do: "hang" });
     assert.equal((await c.next()).message, "Internal server error");
     assert.match(gw.invocations.findLast((i) => i.error).error, /timed out after 300 ms/);
-    c.send({ action: "ping" });
-    assert.equal((await c.next()).routeKey, "ping");
+    c.send({ action: "hello" });
+    assert.equal((await c.next()).routeKey, "hello");
     assert.equal(gw.functions.default.starts, starts + 1);
     assert.equal(gw.crashes().length, 0, "a timeout is not reported as a crash");
     c.ws.terminate();
@@ -363,8 +424,8 @@ describe("the API Gateway stand-in, unordered with 3 instances per function", ()
 
   test("a slow message does not hold up the next one (as on AWS, where nothing orders them)", async () => {
     const c = await Client.open(gw.wsUrl);
-    c.send({ action: "ping", n: 0, do: "sleep", ms: 3000 }); // far longer than a quick invocation
-    c.send({ action: "ping", n: 1 });
+    c.send({ action: "hello", n: 0, do: "sleep", ms: 3000 }); // far longer than a quick invocation
+    c.send({ action: "hello", n: 1 });
     assert.equal(JSON.parse((await c.next()).body).n, 1);
     assert.equal(JSON.parse((await c.next()).body).n, 0);
     assert.equal(gw.instances.default.length, 3);

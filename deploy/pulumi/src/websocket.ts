@@ -1,19 +1,23 @@
-// The WebSocket API: routes on `action`, Lambda proxy integrations, two-way replies, a throttled and logged stage.
+// The WebSocket API: routes on `action`, Lambda proxy integrations (and API Gateway's own pong), two-way replies, a throttled and logged stage.
 import * as crypto from "crypto";
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { HandlerFunction } from "./functions";
+import { pingRoute, pingRouteSpec } from "./pingRoute";
 import { HandlerName, Settings } from "./settings";
 
-/** The v1 protocol's client actions; each gets its own route (and so its own metrics) to the default handler. */
+/** The v1 protocol's client actions; each gets its own route (and so its own metrics). */
 export const ACTION_ROUTES = ["hello", "ping", "subscribe", "unsubscribe", "publish", "reply", "requestUpload", "register", "pairCode", "pair", "devices", "revoke"] as const;
 
-/** Every route key and the handler it reaches. */
+/** Actions API Gateway answers itself (a MOCK integration, see pingRoute.ts): no Lambda runs for them. */
+export const MOCK_ROUTES: readonly string[] = [pingRouteSpec().routeKey];
+
+/** Every route key that reaches a Lambda function, and the handler it reaches. */
 export const ROUTES: ReadonlyArray<readonly [string, HandlerName]> = [
     ["$connect", "connect"],
     ["$disconnect", "disconnect"],
     ["$default", "default"],
-    ...ACTION_ROUTES.map((a) => [a, "default"] as const),
+    ...ACTION_ROUTES.filter((a) => !MOCK_ROUTES.includes(a)).map((a) => [a, "default"] as const),
 ];
 
 /** Routes whose handler's answer is sent back to the sender (all but $connect and $disconnect). */
@@ -85,10 +89,16 @@ export function websocketStage(
         }
     }
 
-    // A WebSocket stage is not redeployed by itself: a new deployment whenever a route or integration changes.
+    const spec = pingRouteSpec();
+    const ping = pingRoute(prefix, api, spec, parent);
+    routes[spec.routeKey] = ping.route;
+    routeParts.push(ping.route, ping.routeResponse, ping.integrationResponse);
+
+    // A WebSocket stage is not redeployed by itself: a new deployment whenever a route, an integration or a template changes.
     const parts: pulumi.Output<unknown>[] = [
         ...Object.values(routes).map((r) => pulumi.all([r.routeKey, r.target, r.routeResponseSelectionExpression])),
         ...Object.values(integrations).map((i) => i.integrationUri),
+        pulumi.all([ping.integration.requestTemplates, ping.integrationResponse.responseTemplates]),
     ];
     const fingerprint = pulumi
         .all(parts)

@@ -18,6 +18,7 @@ const T = {
     route: "aws:apigatewayv2/route:Route",
     routeResponse: "aws:apigatewayv2/routeResponse:RouteResponse",
     integration: "aws:apigatewayv2/integration:Integration",
+    integrationResponse: "aws:apigatewayv2/integrationResponse:IntegrationResponse",
     stage: "aws:apigatewayv2/stage:Stage",
     permission: "aws:lambda/permission:Permission",
     alarm: "aws:cloudwatch/metricAlarm:MetricAlarm",
@@ -243,10 +244,10 @@ describe("WebSocket API", () => {
         assert.equal(wsApi().inputs.protocolType, "WEBSOCKET");
         assert.equal(wsApi().inputs.routeSelectionExpression, "$request.body.action");
     });
-    test("has $connect, $disconnect, $default and every v1 action, each to the right function", () => {
+    test("has $connect, $disconnect, $default and every v1 action, each but ping to the right function", () => {
         const keys = wsRoutes().map((x) => x.inputs.routeKey).sort();
         assert.deepEqual(keys, ["$connect", "$default", "$disconnect", ...actions].sort());
-        for (const route of wsRoutes()) {
+        for (const route of wsRoutes().filter((x) => x.inputs.routeKey !== "ping")) {
             const key = route.inputs.routeKey;
             const handler = key === "$connect" ? "connect" : key === "$disconnect" ? "disconnect" : "default";
             const integration = integrationOf(route);
@@ -269,6 +270,50 @@ describe("WebSocket API", () => {
                 assert.equal(route.inputs.routeResponseSelectionExpression, "$default", key);
             }
         }
+    });
+    describe("ping is answered by API Gateway itself (no Lambda, no DynamoDB)", () => {
+        const spec = JSON.parse(readFileSync(path.join(programDir(), "..", "ping-route.json"), "utf8"));
+        const pingRoute = () => wsRoutes().find((x) => x.inputs.routeKey === "ping")!;
+        test("the ping route targets a MOCK integration with the shared request template", () => {
+            const integration = integrationOf(pingRoute());
+            assert.equal(integration.inputs.integrationType, "MOCK");
+            assert.equal(integration.inputs.integrationUri, undefined, "no Lambda behind it");
+            assert.equal(integration.inputs.templateSelectionExpression, "200");
+            assert.deepEqual(integration.inputs.requestTemplates, spec.integration.requestTemplates);
+            // The mock's status code comes from the request template; the client's id and t are carried in the frame's shape.
+            const template = integration.inputs.requestTemplates["200"];
+            assert.match(template, /^\{"statusCode":200,/);
+            assert.match(template, /"id":\$input\.json\('\$\.id'\)/);
+            assert.match(template, /"payload":\{"t":\$input\.json\('\$\.payload\.t'\)\}/);
+        });
+        test("its integration response renders the pong: the ping's id as replyTo, its t, the request time", () => {
+            const integration = integrationOf(pingRoute());
+            const responses = r.ofType(T.integrationResponse).filter((x) => x.inputs.integrationId === integration.id);
+            assert.equal(responses.length, 1);
+            const [response] = responses;
+            assert.equal(response.inputs.apiId, wsApi().id);
+            assert.equal(response.inputs.integrationResponseKey, "/200/");
+            assert.equal(response.inputs.templateSelectionExpression, "200");
+            assert.deepEqual(response.inputs.responseTemplates, spec.integrationResponse.responseTemplates);
+            const template = response.inputs.responseTemplates["200"];
+            assert.match(template, /"type":"pong"/);
+            assert.match(template, /"replyTo":\$input\.json\('\$\.id'\)/);
+            assert.match(template, /"t":\$input\.json\('\$\.payload\.t'\)/);
+            assert.match(template, /"serverTime":\$context\.requestTimeEpoch/);
+        });
+        test("it is two-way: a $default route response sends the pong back", () => {
+            const mine = r.ofType(T.routeResponse).filter((x) => x.inputs.routeId === pingRoute().id);
+            assert.equal(mine.length, 1);
+            assert.equal(mine[0].inputs.routeResponseKey, "$default");
+            assert.equal(pingRoute().inputs.routeResponseSelectionExpression, "$default");
+        });
+        test("no Lambda integration or permission serves it; the only MOCK integration is its own", () => {
+            const lambdaIntegrations = r.ofType(T.integration).filter((i) => i.inputs.apiId === wsApi().id && i.inputs.integrationType === "AWS_PROXY");
+            assert.equal(lambdaIntegrations.length, 3, "connect, disconnect, default");
+            assert.ok(!lambdaIntegrations.some((i) => i.id === integrationOf(pingRoute()).id));
+            assert.deepEqual(r.ofType(T.integration).filter((i) => i.inputs.integrationType === "MOCK").map((i) => i.id), [integrationOf(pingRoute()).id]);
+            for (const p of r.ofType(T.permission)) assert.doesNotMatch(`${p.name} ${p.inputs.sourceArn}`, /ping/);
+        });
     });
     test("the stage is throttled and logged, and redeployed on route changes", () => {
         const stage = r.ofType(T.stage).find((s) => s.inputs.apiId === wsApi().id)!;
