@@ -109,7 +109,8 @@ setup_rust() {
         quietly rustup-target rustup target add "$WASM_TARGET"
     fi
     local component
-    for component in clippy rustfmt; do
+    # rust-src: the .wasm is built with its own std (see build_wasm_pkg).
+    for component in clippy rustfmt rust-src; do
         if rustup component list --installed | grep "^$component-" >/dev/null; then
             ok "rustup component $component"
         else
@@ -247,8 +248,14 @@ cmd_build() {
 # demo and the npm package all take.
 build_wasm_pkg() {
     echo "==> wasm-pack build --profile wasm-release --target web --out-dir $PKG_DIR"
-    # The wasm-release profile (Cargo.toml) is release built for size.
-    wasm-pack build --mode no-install --profile wasm-release --target web --out-dir "$PKG_DIR" .
+    # The wasm-release profile (Cargo.toml) is release built for size, and with std rebuilt so
+    # that a panic aborts at once: on wasm32-unknown-unknown a panic's message is printed
+    # nowhere (no stderr, no hook), yet its formatting code took 36 KB of the .wasm
+    # (BENCHMARKS.md). The two flags are unstable in rustc 1.95, so RUSTC_BOOTSTRAP enables
+    # them for this one build; RUSTFLAGS reaches only the wasm32 code, not build scripts.
+    RUSTC_BOOTSTRAP=1 RUSTFLAGS="-Zunstable-options -Cpanic=immediate-abort" \
+        wasm-pack build --mode no-install --profile wasm-release --target web --out-dir "$PKG_DIR" . \
+        -- -Z build-std=std,panic_abort
     local wasm="$PKG_DIR/semantest_connect_bg.wasm"
     [[ -f "$wasm" ]] || die "wasm-pack reported success but $wasm is missing"
     setup_npm
