@@ -253,7 +253,7 @@ build_wasm_pkg() {
     # nowhere (no stderr, no hook), yet its formatting code took 36 KB of the .wasm
     # (BENCHMARKS.md). The two flags are unstable in rustc 1.95, so RUSTC_BOOTSTRAP enables
     # them for this one build; RUSTFLAGS reaches only the wasm32 code, not build scripts.
-    RUSTC_BOOTSTRAP=1 RUSTFLAGS="-Zunstable-options -Cpanic=immediate-abort" \
+    RUSTC_BOOTSTRAP=1 RUSTFLAGS="-Zunstable-options -Cpanic=immediate-abort -Zlocation-detail=none" \
         wasm-pack build --mode no-install --profile wasm-release --target web --out-dir "$PKG_DIR" . \
         -- -Z build-std=std,panic_abort
     local wasm="$PKG_DIR/semantest_connect_bg.wasm"

@@ -8,6 +8,7 @@
 //! - [`outbox`]: frames that wait while disconnected.
 //! - [`status`]: what the user sees.
 //! - `whatwg`: a URL as the browser reads it, for the settings' URL rules.
+//! - `sorted`: the small ordered map and set the machine and the driver keep their entries in.
 //! - [`request`]: how a frame that gets no answer fails.
 //! - [`event`]: the events a driver reports and the commands it executes.
 //! - [`image`]: the extension's answer to an image request: where it goes, the cap, the reply.
@@ -24,6 +25,7 @@ pub mod outbox;
 pub mod request;
 pub mod settings;
 pub mod signature;
+mod sorted;
 pub mod status;
 mod whatwg;
 

@@ -45,7 +45,7 @@
 //! timer, a driver's early wake) is not run: the machine asks for it again for the rest of the
 //! time, so drivers need no generation counters.
 
-use sorted::{SortedMap, SortedSet};
+use crate::sorted::{SortedMap, SortedSet};
 
 use semantest_protocol::client::raw_json;
 use semantest_protocol::{
@@ -64,7 +64,6 @@ mod decide;
 mod effects;
 mod identity;
 mod session;
-mod sorted;
 mod view;
 
 /// How many round trips the shown latency is the median of.

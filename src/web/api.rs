@@ -174,8 +174,7 @@ impl SemantestClient {
         self.shared
             .borrow_mut()
             .on_event
-            .entry(event.to_owned())
-            .or_default()
+            .get_or_default(event.to_owned())
             .push(handler);
         self.subscribe(vec![event.to_owned()]);
     }

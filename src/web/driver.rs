@@ -7,12 +7,13 @@
 //! driver is released, so they may call back into the client.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::rc::{Rc, Weak};
 
 use gloo_timers::callback::Timeout;
 use js_sys::Function;
 use wasm_bindgen::JsValue;
+
+use crate::sorted::SortedMap;
 use wasm_bindgen_futures::spawn_local;
 use web_sys::AbortController;
 
@@ -31,23 +32,23 @@ pub(crate) struct Settle {
 /// The machine plus what it has asked the browser to hold.
 pub(crate) struct Driver {
     pub(crate) machine: Machine,
-    sockets: HashMap<SocketId, Socket>,
-    timers: HashMap<Timer, Timeout>,
-    probes: HashMap<ProbeId, AbortController>,
+    sockets: SortedMap<SocketId, Socket>,
+    timers: SortedMap<Timer, Timeout>,
+    probes: SortedMap<ProbeId, AbortController>,
     pub(crate) on_status: Option<Function>,
     pub(crate) on_message: Option<Function>,
     /// `onCredentials(callback)`: where a token the server issued goes to be stored.
     pub(crate) on_credentials: Option<Function>,
     /// `on(event, handler)`: handlers by event name.
-    pub(crate) on_event: HashMap<String, Vec<Function>>,
+    pub(crate) on_event: SortedMap<String, Vec<Function>>,
     /// `request()` promises by frame id.
-    pub(crate) requests: HashMap<String, Settle>,
+    pub(crate) requests: SortedMap<String, Settle>,
     /// Handlers of the replies to events this client published, by the event's id
     /// (`generateImage()`): every `event` frame whose `inReplyTo` names it; and, under
     /// [`frame_key`] of the publish frame's id, a later `error` frame that answers the publish
     /// (a held event no extension took: `no_extension`), handed over as
     /// `{event: "error", data: {code, reason}}`.
-    pub(crate) watchers: HashMap<String, Function>,
+    pub(crate) watchers: SortedMap<String, Function>,
     /// `connect()` promises waiting for the first ready or offline status.
     pub(crate) connecting: Vec<Settle>,
     /// The last status, with its times on the wall clock (as shown).
@@ -95,15 +96,15 @@ impl Driver {
         let status = shown(machine.status(now()));
         Driver {
             machine,
-            sockets: HashMap::new(),
-            timers: HashMap::new(),
-            probes: HashMap::new(),
+            sockets: SortedMap::default(),
+            timers: SortedMap::default(),
+            probes: SortedMap::default(),
             on_status: None,
             on_credentials: None,
             on_message: None,
-            on_event: HashMap::new(),
-            requests: HashMap::new(),
-            watchers: HashMap::new(),
+            on_event: SortedMap::default(),
+            requests: SortedMap::default(),
+            watchers: SortedMap::default(),
             connecting: Vec::new(),
             status,
         }

@@ -71,8 +71,7 @@ pub(crate) fn serve(shared: &Shared, gens: &SharedGenerations, drive: Function) 
     shared
         .borrow_mut()
         .on_event
-        .entry(REQUESTED.to_owned())
-        .or_default()
+        .get_or_default(REQUESTED.to_owned())
         .push(function);
     let commands = shared
         .borrow_mut()
