@@ -56,8 +56,10 @@ Commands:
            Exits non-zero if any step fails; prints a summary with durations.
   bench    build, then measure and update BENCHMARKS.md: connect() in headless Chromium (RUNS=30),
            and the server beside Node ws, Python websockets and raw TCP with the Rust load client
-           (REPEATS=3; BENCH_QUICK=1 for short runs); then print the Lambda handlers' numbers
-           (bench/lambda.mjs, with moto). About 10 minutes; loopback only.
+           (REPEATS=3; BENCH_QUICK=1 for short runs), with the idle sockets and the connect burst;
+           then print the Lambda handlers' numbers (bench/lambda.mjs, with moto); then where the
+           .wasm's bytes go (bench/module.mjs, twiggy, installed if missing) and the public
+           service's cost table (deploy/cost.mjs). About 15 minutes; loopback only.
   fuzz [SECONDS]
            Run each cargo-fuzz target in fuzz/ (the protocol parsers) for SECONDS (default 60),
            starting from fuzz/seeds/<target>; prints the executions per target. Installs
@@ -374,6 +376,21 @@ cmd_bench() {
     echo "==> bench/lambda.mjs: the Lambda binary's init and a frame's round trip through the stand-in"
     setup_deploy
     node bench/lambda.mjs
+    echo "==> bench/module.mjs: where the bytes of the .wasm go (twiggy)"
+    setup_twiggy
+    node bench/module.mjs --write
+    echo "==> deploy/cost.mjs: the public service's cost per 1000 always-on installs a month"
+    node deploy/cost.mjs
+}
+
+# twiggy (crates.io), the .wasm's size profiler: only the benchmarks use it.
+setup_twiggy() {
+    if command -v twiggy >/dev/null 2>&1; then
+        ok "twiggy"
+    else
+        installing "twiggy (cargo install; about 2 min)"
+        quietly twiggy cargo install twiggy --locked
+    fi
 }
 
 # --- fuzz -----------------------------------------------------------------------------------
