@@ -277,7 +277,7 @@ const kernel = (name) => {
 const ms = (s) => (s ? { median: s.median / 1000, min: s.min / 1000, max: s.max / 1000 } : null);
 const burstLines = [
   "<!-- burst:start -->",
-  `Measured ${new Date().toISOString().slice(0, 10)} at commit \`${commit}\` by \`./build.sh bench\` (bench/server.mjs, \`semantest-load burst\`):`,
+  `Measured ${new Date().toISOString().slice(0, 10)} at commit \`${commit}\` by ${BURST_ONLY ? "`node bench/server.mjs --burst-only`" : "`./build.sh bench` (bench/server.mjs)"} with \`semantest-load burst\`:`,
   `${machine}, loopback; kernel: net.core.somaxconn ${kernel("core/somaxconn")}, tcp_max_syn_backlog ${kernel("ipv4/tcp_max_syn_backlog")},`,
   `tcp_syncookies ${kernel("ipv4/tcp_syncookies")}, tcp_abort_on_overflow ${kernel("ipv4/tcp_abort_on_overflow")}. A production server (API key, default limits unless`,
   `said) on each run; the client creates ${BURST} sockets (bound to their source addresses), then all of them connect`,
