@@ -1,6 +1,7 @@
 //! The accept loop at its bounds, on a real server on loopback: every connection over a cap is
-//! answered 503 (however many come at once), a cap per address leaves other addresses alone,
-//! and an idle kept-alive connection is closed after the header-read timeout (paused time).
+//! answered 503 (however many come at once), and an idle kept-alive connection, or one whose
+//! next request dribbles in, is closed after the header-read timeout (paused time). The caps
+//! themselves, per address and in all, are in `production.rs`.
 
 mod common;
 
@@ -124,4 +125,44 @@ async fn an_idle_keep_alive_connection_is_closed_at_the_header_read_timeout() {
         .await
         .expect("still open a second after the header-read timeout");
     assert!(matches!(closed, Ok(0) | Err(_)), "{closed:?}");
+}
+
+/// A second request on a kept-alive connection that dribbles its headers (one line a second,
+/// never the blank line) does not restart the clock: it is closed at the header-read timeout
+/// counted from the first answer.
+#[tokio::test(start_paused = true)]
+async fn a_slow_second_request_on_a_kept_alive_connection_is_cut_off() {
+    let timeout = Duration::from_secs(10);
+    let server = TestServer::start(Config {
+        header_read_timeout_ms: 10_000,
+        ..Config::default()
+    })
+    .await;
+    let mut tcp = TcpStream::connect(server.addr).await.unwrap();
+    assert!(ask(&mut tcp).await.starts_with("HTTP/1.1 200"));
+    let answered = Instant::now();
+    tcp.write_all(b"GET /health HTTP/1.1\r\n").await.unwrap();
+    let mut buf = [0u8; 256];
+    let mut lines = 0;
+    let cut_off = loop {
+        if tcp
+            .write_all(format!("X-Slow-{lines}: 1\r\n").as_bytes())
+            .await
+            .is_err()
+        {
+            break Instant::now();
+        }
+        lines += 1;
+        match tokio::time::timeout(Duration::from_secs(1), tcp.read(&mut buf)).await {
+            Err(_) => {}
+            Ok(Ok(0) | Err(_)) => break Instant::now(),
+            Ok(Ok(n)) => panic!("answered: {}", String::from_utf8_lossy(&buf[..n])),
+        }
+        assert!(lines < 30, "never cut off");
+    };
+    assert!(
+        lines >= 9,
+        "cut off after {lines} lines, before the timeout"
+    );
+    assert!(cut_off - answered <= timeout + Duration::from_secs(1));
 }
