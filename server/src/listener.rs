@@ -196,7 +196,8 @@ const REFUSAL_DRAIN: usize = 16 * 1024;
 /// the close is reset, but the answer is ahead of it. The caller closes the socket.
 fn refuse(tcp: &TcpStream) {
     use std::io::{Read, Write};
-    // Straight to the socket: tokio's `try_write` would wait for a first readiness event.
+    // Straight to the socket: tokio's `try_write` answers WouldBlock until its reactor has
+    // seen the socket writable once, which a socket accepted this instant has not.
     let socket = socket2::SockRef::from(tcp);
     let _ = (&*socket).write(BUSY);
     let mut sink = [0u8; 4096];
