@@ -7,11 +7,16 @@
 //   rate   open loop, 10 000 msg/s over 1000 sockets  → p50/p99/p99.9/max from the scheduled time
 //   ramp   15 000 idle connections held               → the server's RSS per connection
 //   image  5 MiB upload + download (our server only)  → ms per round trip
+//   burst  5000 WebSocket handshakes started at once on a production server (ours only), from
+//          5000 source addresses (127.0.0.2 on), from one, and against a global cap of 1000
+//          → served / 503 + Retry-After / closed unanswered / refused at TCP / half-open, and
+//          the connect → answer latencies
 // Each measurement is repeated (--repeats, default 3); the table shows the median with the
 // min–max of the repeats. Loopback only; every step is bounded in time.
 //
 // Usage: node bench/server.mjs --server PATH --load PATH --python PATH [--repeats N] [--quick]
-//                              [--write] [--json FILE]
+//                              [--burst-only] [--write] [--json FILE]
+// --burst-only runs (and with --write rewrites) the burst section alone.
 import { spawn, execFileSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
@@ -33,6 +38,9 @@ const REPEATS = Number(opt("repeats", "3"));
 const QUICK = flag("quick");
 const SECONDS = QUICK ? 3 : 10;
 const IDLE = QUICK ? 2000 : 15000;
+const BURST_ONLY = flag("burst-only");
+const BURST = 5000;
+const BENCH_KEY = "bench-burst-key-0123456789";
 
 const children = new Set();
 process.on("exit", () => {
@@ -139,39 +147,68 @@ const median = (xs) => {
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 };
 const summary = (runs, key) => {
-  const xs = runs.map((r) => r[key]).filter((x) => typeof x === "number");
+  const xs = (runs ?? []).map((r) => r[key]).filter((x) => typeof x === "number");
   return xs.length ? { median: median(xs), min: Math.min(...xs), max: Math.max(...xs) } : null;
 };
 const fmt = (s, digits = 0, scale = 1) =>
   s ? `${(s.median / scale).toFixed(digits)} (${(s.min / scale).toFixed(digits)}–${(s.max / scale).toFixed(digits)})` : "—";
 
-const results = { echo: {}, rate: {}, ramp: {}, image: null };
+const results = { echo: {}, rate: {}, ramp: {}, image: null, burst: {} };
 
-for (const name of ["semantest", "node", "python", "tcp"]) {
-  const peer = PEERS[name];
-  console.error(`==> echo: ${peer.label}, 100 connections, ${SECONDS} s × ${REPEATS}`);
-  results.echo[name] = await repeated(name, (p, port) =>
-    load(["echo", "--url", url(p, port), "--connections", "100", "--duration", String(SECONDS), "--warmup", "1", "--proto", p.proto], SECONDS + 60));
+if (!BURST_ONLY) {
+  for (const name of ["semantest", "node", "python", "tcp"]) {
+    const peer = PEERS[name];
+    console.error(`==> echo: ${peer.label}, 100 connections, ${SECONDS} s × ${REPEATS}`);
+    results.echo[name] = await repeated(name, (p, port) =>
+      load(["echo", "--url", url(p, port), "--connections", "100", "--duration", String(SECONDS), "--warmup", "1", "--proto", p.proto], SECONDS + 60));
+  }
+  for (const name of ["semantest", "node", "python", "tcp"]) {
+    const peer = PEERS[name];
+    console.error(`==> rate: ${peer.label}, 10 000 msg/s over 1000 connections, ${SECONDS} s × ${REPEATS}`);
+    results.rate[name] = await repeated(name, (p, port) =>
+      load(["rate", "--url", url(p, port), "--connections", "1000", "--rate", "10000", "--duration", String(SECONDS), "--proto", p.proto], SECONDS + 120));
+  }
+  for (const name of ["semantest", "node", "python"]) {
+    const peer = PEERS[name];
+    console.error(`==> ramp: ${peer.label}, ${IDLE} idle connections × ${REPEATS}`);
+    results.ramp[name] = await repeated(name, (p, port, pid) =>
+      load(["ramp", "--url", url(p, port), "--connections", String(IDLE), "--pid", String(pid), "--hold", "2", "--proto", p.proto], 300));
+  }
+  console.error(`==> image: 5 MiB upload + download × ${QUICK ? 3 : 10}`);
+  {
+    const peer = await PEERS.semantest.start();
+    try {
+      results.image = await load(["image", "--http", `http://127.0.0.1:${peer.port}`, "--size", String(5 * 1024 * 1024), "--runs", QUICK ? "3" : "10"], 120);
+    } finally {
+      await stopPeer(peer);
+    }
+  }
 }
-for (const name of ["semantest", "node", "python", "tcp"]) {
-  const peer = PEERS[name];
-  console.error(`==> rate: ${peer.label}, 10 000 msg/s over 1000 connections, ${SECONDS} s × ${REPEATS}`);
-  results.rate[name] = await repeated(name, (p, port) =>
-    load(["rate", "--url", url(p, port), "--connections", "1000", "--rate", "10000", "--duration", String(SECONDS), "--proto", p.proto], SECONDS + 120));
-}
-for (const name of ["semantest", "node", "python"]) {
-  const peer = PEERS[name];
-  console.error(`==> ramp: ${peer.label}, ${IDLE} idle connections × ${REPEATS}`);
-  results.ramp[name] = await repeated(name, (p, port, pid) =>
-    load(["ramp", "--url", url(p, port), "--connections", String(IDLE), "--pid", String(pid), "--hold", "2", "--proto", p.proto], 300));
-}
-console.error(`==> image: 5 MiB upload + download × ${QUICK ? 3 : 10}`);
-{
-  const peer = await PEERS.semantest.start();
-  try {
-    results.image = await load(["image", "--http", `http://127.0.0.1:${peer.port}`, "--size", String(5 * 1024 * 1024), "--runs", QUICK ? "3" : "10"], 120);
-  } finally {
-    await stopPeer(peer);
+
+// --- the burst: production servers, ours only --------------------------------------------
+/** A production server (an API key, identities in memory) with `extra` flags. */
+const production = (extra) => () => startPeer("semantest-server (production)", SERVER, [
+  "--port", "0", "--environment", "production", "--api-key", BENCH_KEY, "--identity-file", "",
+  "--images-dir", join(ROOT, ".build/bench-images"), ...extra]);
+const BURSTS = {
+  storm: { label: `${BURST} clients, one address each (a reconnect storm)`, sources: BURST, start: production([]) },
+  one: { label: `${BURST} connects from one address (cap 64 per address)`, sources: 1, start: production([]) },
+  global: { label: `${BURST} clients, a global cap of 1000`, sources: BURST, start: production(["--max-connections", "1000"]) },
+};
+for (const [name, b] of Object.entries(BURSTS)) {
+  console.error(`==> burst: ${b.label} × ${REPEATS}`);
+  results.burst[name] = [];
+  for (let i = 0; i < REPEATS; i++) {
+    const peer = await b.start();
+    try {
+      // Bounded by the client itself (connect 10 s + answer 10 s + welcome 10 s + 5 s).
+      const r = await load(["burst", "--url", `ws://127.0.0.1:${peer.port}/`, "--connections", String(BURST),
+        "--sources", String(b.sources), "--token", BENCH_KEY], 90);
+      results.burst[name].push({ ...r, served_p50_us: r.served_latency.p50_us, served_p99_us: r.served_latency.p99_us,
+        refused_p50_us: r.refused_latency.p50_us, refused_p99_us: r.refused_latency.p99_us });
+    } finally {
+      await stopPeer(peer);
+    }
   }
 }
 
@@ -230,17 +267,56 @@ const lines = [
   "`cargo build --release -p semantest-load`: `node bench/server.mjs --python .build/bench-venv/bin/python [--quick]`.",
   "<!-- server:end -->",
 ];
+const kernel = (name) => {
+  try {
+    return readFileSync(`/proc/sys/net/${name}`, "utf8").trim();
+  } catch {
+    return "?";
+  }
+};
+const ms = (s) => (s ? { median: s.median / 1000, min: s.min / 1000, max: s.max / 1000 } : null);
+const burstLines = [
+  "<!-- burst:start -->",
+  `Measured ${new Date().toISOString().slice(0, 10)} at commit \`${commit}\` by ${BURST_ONLY ? "`node bench/server.mjs --burst-only`" : "`./build.sh bench` (bench/server.mjs)"} with \`semantest-load burst\`:`,
+  `${machine}, loopback; kernel: net.core.somaxconn ${kernel("core/somaxconn")}, tcp_max_syn_backlog ${kernel("ipv4/tcp_max_syn_backlog")},`,
+  `tcp_syncookies ${kernel("ipv4/tcp_syncookies")}, tcp_abort_on_overflow ${kernel("ipv4/tcp_abort_on_overflow")}. A production server (API key, default limits unless`,
+  `said) on each run; the client creates ${BURST} sockets (bound to their source addresses), then all of them connect`,
+  "at once, each sends its WebSocket handshake with the key and, once served, a `hello` (**welcomed**: answered, median);",
+  `served sockets stay open to the end. Median of ${REPEATS} runs, min–max in brackets. **closed**: connected, then closed with no answer;`,
+  "**TCP**: connect refused or reset; **half-open**: connected, and no answer and no close within 10 s; **SYN retried**: the",
+  "connect took ≥ 1 s (a SYN dropped on a full accept queue); **stalled**: connected, then ≥ 1 s more before the answer",
+  "(the server did not have the connection: its last ACK was dropped). Latencies from the connect's start, in ms.",
+  "",
+  "| burst | served | welcomed | 503 + Retry-After | closed | TCP | half-open | SYN retried | stalled | → 101 p50 | → 101 p99 | → 503 p50 | → 503 p99 | whole burst, s |",
+  "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+  ...Object.entries(BURSTS).map(([n, b]) => {
+    const r = results.burst[n] ?? [];
+    const f = (key, digits = 0) => fmt(summary(r, key), digits);
+    return `| ${b.label} | ${f("served")} | ${summary(r, "welcomed")?.median ?? "—"} | ${f("refused_503")} | ${f("closed_unanswered")} | ${f("tcp_refused")} | ${f("half_open")} | ${f("slow_connects")} | ${f("stalled_after_connect")} | ${fmt(ms(summary(r, "served_p50_us")), 1)} | ${fmt(ms(summary(r, "served_p99_us")), 1)} | ${fmt(ms(summary(r, "refused_p50_us")), 1)} | ${fmt(ms(summary(r, "refused_p99_us")), 1)} | ${f("seconds", 2)} |`;
+  }),
+  "",
+  "Reproduce: `./build.sh bench`, or after `./build.sh build` and `cargo build --release -p semantest-load`:",
+  "`node bench/server.mjs --burst-only [--repeats 3] [--write]`.",
+  "<!-- burst:end -->",
+];
+const burstSection = burstLines.join("\n");
 const section = lines.join("\n");
-console.log(section);
+console.log(BURST_ONLY ? burstSection : `${section}\n\n${burstSection}`);
 if (opt("json")) writeFileSync(opt("json"), JSON.stringify(results, null, 2));
 if (flag("write")) {
   const path = join(ROOT, "BENCHMARKS.md");
-  const text = readFileSync(path, "utf8");
-  const next = text.includes("<!-- server:start -->")
-    ? text.replace(/<!-- server:start -->[\s\S]*<!-- server:end -->/, section)
-    : `${text.trimEnd()}\n\n## The server beside its peers\n\n${section}\n`;
-  writeFileSync(path, next);
+  let text = readFileSync(path, "utf8");
+  if (!BURST_ONLY) {
+    text = text.includes("<!-- server:start -->")
+      ? text.replace(/<!-- server:start -->[\s\S]*<!-- server:end -->/, section)
+      : `${text.trimEnd()}\n\n## The server beside its peers\n\n${section}\n`;
+  }
+  text = text.includes("<!-- burst:start -->")
+    ? text.replace(/<!-- burst:start -->[\s\S]*<!-- burst:end -->/, burstSection)
+    : `${text.trimEnd()}\n\n## A burst of ${BURST} connects to a production server (issue 14)\n\n${burstSection}\n`;
+  writeFileSync(path, text);
   console.error("bench/server.mjs: BENCHMARKS.md updated");
 }
-if (!ours) fail("our server's echo produced no result");
+if (!BURST_ONLY && !ours) fail("our server's echo produced no result");
+if (!Object.values(results.burst).some((runs) => runs.length)) fail("the burst produced no result");
 process.exit(0);

@@ -18,6 +18,7 @@
 //! - [`metrics`]: [`Metrics`], a Prometheus registry per server.
 //! - [`shutdown`]: [`Shutdown`], the signal and the bounded wait for open connections.
 //! - `serve`: [`serve`], which runs it all on a listener until a shutdown future resolves.
+//! - `bind`: [`bind`], the listening socket with an explicit accept backlog.
 //! - `guard`: the `Host` check (local mode, DNS rebinding) and the WebSocket `Origin` allowlist.
 //! - [`auth`]: production API keys — where a client shows one, constant-time checks, the 401.
 //! - `limits`: production rate limits (HTTP per address, messages per connection) and the
@@ -40,6 +41,7 @@
 
 mod app;
 pub mod auth;
+mod bind;
 pub mod config;
 mod dedupe;
 mod enroll;
@@ -61,6 +63,7 @@ pub mod tls;
 mod ws;
 
 pub use app::app;
+pub use bind::{bind, somaxconn, DEFAULT_BACKLOG};
 pub use config::{Config, ConfigError, Environment};
 pub use metrics::Metrics;
 pub use serve::{serve, serve_state};

@@ -4,12 +4,18 @@
 //! The policies:
 //! - **Caps.** At most [`crate::Config::max_connections`] TCP connections at once, and
 //!   [`crate::Config::max_connections_per_ip`] from one peer address, an IPv6 /64 counting as one (trusted proxies are
-//!   exempt: many clients share them). A connection over a cap is answered
-//!   `503 Service Unavailable` with `Retry-After: 5` (plain text, on a plain listener; at most
-//!   256 such answers at a time, past that a flood is closed unanswered) and closed;
-//!   on a TLS listener it is closed. A WebSocket keeps its connection's slot until it closes.
-//! - **Slowloris.** A client has [`crate::Config::header_read_timeout_ms`] to send a request's
-//!   headers, and as long again for a TLS handshake; then the connection is closed.
+//!   exempt: many clients share them). A WebSocket keeps its connection's slot until it closes.
+//! - **Refusals.** A connection over a cap is answered `503 Service Unavailable` with
+//!   `Retry-After: 5` right in the accept loop, with no task and no buffer: one non-blocking
+//!   write of a static answer (a new connection's send buffer always has room for it), what the
+//!   client already sent is read and dropped, and the socket is closed — so every refusal is
+//!   answered, however many come, and a flood costs neither memory nor file descriptors. On a
+//!   TLS listener it is closed unanswered. The log says how many were refused, once a second
+//!   at most.
+//! - **Slowloris and idle keep-alive.** A client has [`crate::Config::header_read_timeout_ms`]
+//!   to send a request's headers, and as long again for a TLS handshake; then the connection is
+//!   closed. hyper starts that clock again whenever it waits for the next request on a kept-alive
+//!   connection, so an idle connection is closed after as long (tested).
 //! - **Accept errors** that concern the server (out of file descriptors, say) are logged and
 //!   retried after 100 ms, rather than ending the server or spinning; a connection reset before
 //!   it was accepted is skipped at once.
@@ -25,15 +31,13 @@ use axum::extract::ConnectInfo;
 use axum::Router;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
 use crate::AppState;
-
-/// What a refused connection reads on a plain listener.
-const BUSY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 5\r\nContent-Type: text/plain\r\nContent-Length: 29\r\nConnection: close\r\n\r\ntoo many connections; retry\r\n";
 
 /// The open connections, in all and per peer address.
 #[derive(Debug)]
@@ -115,7 +119,7 @@ pub(crate) async fn run(
     state: AppState,
 ) {
     let caps = Caps::new(state.config());
-    let polite = Arc::new(tokio::sync::Semaphore::new(POLITE_REFUSALS));
+    let mut refusals = RefusalLog::default();
     let header_timeout = Duration::from_millis(state.config().header_read_timeout_ms);
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
@@ -138,21 +142,21 @@ pub(crate) async fn run(
                 continue;
             }
         };
-        let _ = tcp.set_nodelay(true);
         let Some(slot) = caps.admit(peer.ip()) else {
-            tracing::warn!(%peer, "connection refused: connection cap reached");
             state.metrics().connection_refused();
+            if let Some(refused) = refusals.note(Instant::now()) {
+                tracing::warn!(
+                    %peer,
+                    refused,
+                    "connections refused (503): a connection cap is reached"
+                );
+            }
             if tls.is_none() {
-                // At most POLITE_REFUSALS answered at once; past that, a flood is just closed.
-                if let Ok(permit) = polite.clone().try_acquire_owned() {
-                    tokio::spawn(async move {
-                        refuse(tcp).await;
-                        drop(permit);
-                    });
-                }
+                refuse(&tcp);
             }
             continue;
         };
+        let _ = tcp.set_nodelay(true);
         let connection = Connection {
             app: app.clone(),
             state: state.clone(),
@@ -178,25 +182,59 @@ pub(crate) async fn run(
     }
 }
 
-/// How many refused connections may be answered at the same time (each holds its socket for
-/// at most [`REFUSAL_WAIT`]); more are closed without an answer.
-const POLITE_REFUSALS: usize = 256;
+/// What a refused connection reads on a plain listener.
+const BUSY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 5\r\nContent-Type: text/plain\r\nContent-Length: 29\r\nConnection: close\r\n\r\ntoo many connections; retry\r\n";
 
-/// How long a refused connection is kept to deliver its 503.
-const REFUSAL_WAIT: Duration = Duration::from_secs(1);
+/// How much of what a refused client already sent is read and dropped: a WebSocket handshake
+/// or an HTTP request's headers.
+const REFUSAL_DRAIN: usize = 16 * 1024;
 
-/// Answers 503, closes its side, and reads what the client sent (for at most
-/// [`REFUSAL_WAIT`]) so that closing does not reset the connection before the client has
-/// read the answer.
-async fn refuse(mut tcp: TcpStream) {
-    let _ = tokio::time::timeout(REFUSAL_WAIT, async {
-        tcp.write_all(BUSY).await?;
-        tcp.shutdown().await?;
-        let mut sink = [0u8; 1024];
-        while tcp.read(&mut sink).await? > 0 {}
-        Ok::<(), std::io::Error>(())
-    })
-    .await;
+/// Answers a refused connection in place, without a task: [`BUSY`] in one non-blocking write,
+/// then what the client has sent so far (up to [`REFUSAL_DRAIN`]) read and dropped, so that
+/// closing the socket sends a FIN after the answer — closing with unread data would send a
+/// reset, which lets the client's system drop the answer unread. A request that arrives after
+/// the close is reset, but the answer is ahead of it. The caller closes the socket.
+fn refuse(tcp: &TcpStream) {
+    use std::io::{Read, Write};
+    // Straight to the socket: tokio's `try_write` answers WouldBlock until its reactor has
+    // seen the socket writable once, which a socket accepted this instant has not.
+    let socket = socket2::SockRef::from(tcp);
+    let _ = (&*socket).write(BUSY);
+    let mut sink = [0u8; 4096];
+    let mut left = REFUSAL_DRAIN;
+    while left > 0 {
+        match (&*socket).read(&mut sink) {
+            Ok(n) if n > 0 => left = left.saturating_sub(n),
+            _ => break,
+        }
+    }
+}
+
+/// The log of refusals: the first one, then at most one line a second with how many there were
+/// since the last line, so that a flood of connects is not a flood of log lines.
+#[derive(Debug, Default)]
+struct RefusalLog {
+    last_line: Option<Instant>,
+    unlogged: u64,
+}
+
+impl RefusalLog {
+    /// How long between two lines.
+    const EVERY: Duration = Duration::from_secs(1);
+
+    /// Counts one refusal at `now`; how many to log (this one and those since the last line)
+    /// when a line is due.
+    fn note(&mut self, now: Instant) -> Option<u64> {
+        self.unlogged += 1;
+        if self
+            .last_line
+            .is_some_and(|last| now.duration_since(last) < Self::EVERY)
+        {
+            return None;
+        }
+        self.last_line = Some(now);
+        Some(std::mem::take(&mut self.unlogged))
+    }
 }
 
 /// Accept errors that concern one connection (it was reset before it was accepted), as
@@ -294,5 +332,17 @@ mod tests {
         assert_eq!(caps.open.lock().unwrap().0, 2, "a clone keeps the slot");
         drop(kept);
         assert_eq!(caps.open.lock().unwrap().1.get(&a), None);
+    }
+
+    #[test]
+    fn refusals_are_logged_once_a_second_with_their_count() {
+        let mut log = RefusalLog::default();
+        let start = Instant::now();
+        let at = |ms| start + Duration::from_millis(ms);
+        assert_eq!(log.note(at(0)), Some(1), "the first at once");
+        assert_eq!(log.note(at(10)), None);
+        assert_eq!(log.note(at(999)), None);
+        assert_eq!(log.note(at(1000)), Some(3), "then the count of the second");
+        assert_eq!(log.note(at(5000)), Some(1));
     }
 }

@@ -10,7 +10,6 @@ use anyhow::Context;
 use clap::Parser;
 use semantest_protocol::Token;
 use semantest_server::{config, serve_state, AppState, Config, Environment};
-use tokio::net::TcpListener;
 
 /// The Semantest server: signature, health, metrics and the protocol v1 WebSocket.
 #[derive(Debug, Parser)]
@@ -111,6 +110,10 @@ struct Args {
     /// The most connections open at once from one address.
     #[arg(long, env = "SEMANTEST_MAX_CONNECTIONS_PER_IP", default_value_t = Config::default().max_connections_per_ip)]
     max_connections_per_ip: usize,
+    /// How many connects the kernel queues before the server accepts them; a burst larger
+    /// than that waits for SYN retries. The kernel caps it at net.core.somaxconn.
+    #[arg(long, env = "SEMANTEST_LISTEN_BACKLOG", default_value_t = semantest_server::DEFAULT_BACKLOG, value_parser = clap::value_parser!(u32).range(1..))]
+    listen_backlog: u32,
 }
 
 /// The keys in a keys file: one per line, blank lines and `#` comments skipped. An invalid
@@ -207,9 +210,16 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let state = AppState::open(config).context("cannot start")?;
     let config = state.config().clone();
     let addr = SocketAddr::new(args.bind, args.port);
-    let listener = TcpListener::bind(addr)
-        .await
+    let listener = semantest_server::bind(addr, args.listen_backlog)
         .with_context(|| format!("cannot listen on {addr}"))?;
+    let somaxconn = semantest_server::somaxconn();
+    if let Some(max) = somaxconn.filter(|max| *max < args.listen_backlog) {
+        tracing::warn!(
+            asked = args.listen_backlog,
+            somaxconn = max,
+            "the kernel caps the listen backlog at net.core.somaxconn; raise it to get more"
+        );
+    }
     let local = listener
         .local_addr()
         .context("cannot read the bound address")?;
@@ -231,6 +241,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         environment = %config.environment,
         api_keys = config.api_keys.len(),
         tls = config.tls_cert.is_some(),
+        backlog = somaxconn.map_or(args.listen_backlog, |max| max.min(args.listen_backlog)),
         "listening"
     );
     serve_state(listener, state, signal())
@@ -297,6 +308,11 @@ mod tests {
         assert_eq!(args.port, 3003);
         assert_eq!(args.bind.to_string(), "127.0.0.1");
         assert_eq!(args.environment, Environment::Local);
+        assert_eq!(args.listen_backlog, semantest_server::DEFAULT_BACKLOG);
+        assert!(
+            Args::try_parse_from(["semantest-server", "--listen-backlog", "0"]).is_err(),
+            "a backlog of 0"
+        );
         let args = Args::try_parse_from([
             "semantest-server",
             "--environment",

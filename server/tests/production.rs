@@ -8,7 +8,9 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::http::header;
-use common::{next_frame, next_message, round_trip, sample, send_text, Client, TestServer, WAIT};
+use common::{
+    connect_from, next_frame, next_message, round_trip, sample, send_text, Client, TestServer, WAIT,
+};
 use futures_util::SinkExt;
 use semantest_protocol::{ErrorCode, ServerMessage};
 use semantest_server::{Config, Environment};
@@ -101,7 +103,11 @@ async fn expect_close(client: &mut Client, code: CloseCode, reason: &str) {
 
 /// One raw HTTP/1.1 request over its own connection; the whole answer as text.
 async fn http(addr: SocketAddr, request: &str) -> String {
-    let mut tcp = TcpStream::connect(addr).await.unwrap();
+    http_over(TcpStream::connect(addr).await.unwrap(), request).await
+}
+
+/// One raw HTTP/1.1 request over `tcp`; the whole answer as text.
+async fn http_over(mut tcp: TcpStream, request: &str) -> String {
     tcp.write_all(request.as_bytes()).await.unwrap();
     let mut out = Vec::new();
     tokio::time::timeout(WAIT, tcp.read_to_end(&mut out))
@@ -502,6 +508,10 @@ async fn connections_over_the_per_address_cap_get_503_until_one_closes() {
     let refused = http(server.addr, &get("/health", "")).await;
     assert!(refused.starts_with("HTTP/1.1 503"), "{refused}");
     assert!(refused.contains("Retry-After: 5"), "{refused}");
+    // Another address is not held back by this one's cap.
+    let other = connect_from("127.0.0.2", server.addr).await;
+    let answer = http_over(other, &get("/health", "")).await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     // The open sockets are still served.
     still_served(&mut held[0]).await;
     // Closing one frees its slot (bounded wait for the server to notice).
@@ -533,6 +543,11 @@ async fn the_global_cap_counts_every_connection() {
     let mut b = authenticated(&server).await;
     let refused = http(server.addr, &get("/health", "")).await;
     assert!(refused.starts_with("HTTP/1.1 503"), "{refused}");
+    // From any address.
+    let other = connect_from("127.0.0.3", server.addr).await;
+    let refused = http_over(other, &get("/health", "")).await;
+    assert!(refused.starts_with("HTTP/1.1 503"), "{refused}");
+    assert!(refused.contains("Retry-After: 5"), "{refused}");
     still_served(&mut b).await;
 }
 

@@ -8,6 +8,7 @@
 //! - [`rate`]: the open loop — a fixed rate, latency from the scheduled send.
 //! - [`ramp`]: many idle connections and the server's RSS per connection.
 //! - [`image`]: `POST /images` and `GET /images/{id}` round trips.
+//! - [`burst`]: many handshakes at once, each classified (served, 503, reset, half-open).
 //! - [`tcp_server`]: a raw TCP echo server, the machine's ceiling for the `tcp` proto.
 //! - [`conn`]: opening connections (small WebSocket buffers) and their halves.
 //! - [`wire`]: what one measured message looks like for each [`proto::Proto`], and its check.
@@ -19,6 +20,7 @@
 //! - [`rss`]: a process's `VmRSS`.
 //! - [`error`]: what can go wrong, as [`error::LoadError`].
 
+pub mod burst;
 pub mod codec;
 pub mod conn;
 pub mod echo;

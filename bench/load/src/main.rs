@@ -7,6 +7,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use serde::Serialize;
 
+use semantest_load::burst::{self, BurstOptions};
 use semantest_load::echo::{self, EchoOptions};
 use semantest_load::image::{self, ImageOptions};
 use semantest_load::proto::Proto;
@@ -101,6 +102,30 @@ enum Command {
         #[arg(long)]
         token: Option<String>,
     },
+    /// Starts CONNECTIONS WebSocket handshakes at once and classifies each: served (101),
+    /// refused 503 with Retry-After, refused at TCP, closed unanswered, half-open.
+    Burst {
+        /// ws://127.0.0.1:PORT/.
+        #[arg(long)]
+        url: String,
+        /// Connections started together.
+        #[arg(long, default_value_t = 5000)]
+        connections: usize,
+        /// Source addresses 127.0.0.2, 127.0.0.3, … the connections are spread over (each a
+        /// client to the server's per-address limits); 0: the system's choice.
+        #[arg(long, default_value_t = 0)]
+        sources: usize,
+        /// API key, sent as `Authorization: Bearer` (production servers).
+        #[arg(long)]
+        token: Option<String>,
+        /// Seconds a TCP connect may take.
+        #[arg(long, default_value_t = 10.0)]
+        connect_bound: f64,
+        /// Seconds the handshake's answer (and then the hello's welcome) may take; no answer
+        /// by then is half-open.
+        #[arg(long, default_value_t = 10.0)]
+        answer_bound: f64,
+    },
     /// A TCP echo server for the tcp proto on 127.0.0.1; prints `listening on PORT` first.
     TcpEchoServer {
         /// Port; 0 for any free one.
@@ -188,6 +213,24 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 token,
             };
             print(&image::run(&options).await?)
+        }
+        Command::Burst {
+            url,
+            connections,
+            sources,
+            token,
+            connect_bound,
+            answer_bound,
+        } => {
+            let options = BurstOptions {
+                target: Target::resolve(&url).await?,
+                connections,
+                sources,
+                token,
+                connect_bound: seconds(connect_bound, "--connect-bound")?,
+                answer_bound: seconds(answer_bound, "--answer-bound")?,
+            };
+            print(&burst::run(&options).await?)
         }
         Command::TcpEchoServer { port } => {
             let listener = tcp_server::bind(port).await?;

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
+use semantest_load::burst::{self, BurstOptions};
 use semantest_load::echo::{self, EchoOptions};
 use semantest_load::image::{self, ImageOptions};
 use semantest_load::proto::Proto;
@@ -19,12 +20,18 @@ const BOUND: Duration = Duration::from_secs(60);
 
 /// A Semantest server on a free port, storing images under `dir`; its base address.
 async fn semantest_server(dir: &std::path::Path) -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let state = AppState::new(Config {
+    semantest_server_with(Config {
         images_dir: dir.join("images"),
         ..Config::default()
-    });
+    })
+    .await
+}
+
+/// A Semantest server with `config` on a free port; its base address.
+async fn semantest_server_with(config: Config) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let state = AppState::new(config);
     tokio::spawn(serve_state(listener, state, std::future::pending()));
     format!("127.0.0.1:{}", addr.port())
 }
@@ -212,4 +219,37 @@ async fn image_round_trips_are_checked_and_timed() {
         ..options
     };
     assert!(image::run(&options).await.is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn burst_counts_the_served_and_the_refused_per_source_address() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = semantest_server_with(Config {
+        images_dir: dir.path().join("images"),
+        max_connections_per_ip: 5,
+        ..Config::default()
+    })
+    .await;
+    let options = BurstOptions {
+        target: Target::resolve(&format!("ws://{base}/")).await.unwrap(),
+        connections: 40,
+        sources: 4,
+        token: None,
+        connect_bound: Duration::from_secs(10),
+        answer_bound: Duration::from_secs(10),
+    };
+    let report = tokio::time::timeout(BOUND, burst::run(&options))
+        .await
+        .unwrap()
+        .unwrap();
+    // Ten from each of 4 addresses, 5 of them let in: the others are told to come back.
+    assert_eq!((report.served, report.welcomed), (20, 20), "{report:?}");
+    assert_eq!(report.refused_503, 20, "{report:?}");
+    assert_eq!(
+        (report.closed_unanswered, report.half_open, report.failed),
+        (0, 0, 0),
+        "{report:?}"
+    );
+    assert_eq!(report.served_latency.count, 20);
+    assert_eq!(report.refused_latency.count, 20);
 }

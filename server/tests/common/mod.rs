@@ -10,7 +10,7 @@ use std::time::Duration;
 use futures_util::{SinkExt, StreamExt};
 use semantest_protocol::ServerFrame;
 use semantest_server::{serve_state, AppState, Config};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::Message;
@@ -75,6 +75,19 @@ impl TestServer {
             .expect("serve did not return in time")
             .expect("serve panicked")
     }
+}
+
+/// A TCP connection to `addr` from the source address `from` (all of 127.0.0.0/8 is loopback,
+/// so each address is another client to the server's per-address limits).
+pub(crate) async fn connect_from(from: &str, addr: SocketAddr) -> TcpStream {
+    let socket = TcpSocket::new_v4().expect("a socket");
+    socket
+        .bind(SocketAddr::new(from.parse().expect("an IPv4 address"), 0))
+        .expect("bind the source address");
+    tokio::time::timeout(WAIT, socket.connect(addr))
+        .await
+        .expect("connected in time")
+        .expect("connect")
 }
 
 /// Sends one text frame.
