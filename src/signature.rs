@@ -3,7 +3,7 @@
 //! [`ProbeError`] that says what was found, never a panic.
 
 use semantest_protocol::{Signature, PROTOCOL_VERSION, SERVICE_NAME};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// The most of a probe answer a driver reads; anything longer is [`ProbeError::TooLarge`].
 pub const MAX_SIGNATURE_BYTES: usize = 16 * 1024;
@@ -95,7 +95,13 @@ pub fn check(status: u16, body: &[u8]) -> Result<Signature, ProbeError> {
             });
         }
     }
-    let sig: Signature = serde_json::from_value(value).map_err(|e| ProbeError::NotSignature {
+    // From the object's map (see protocol's `read_payload`: no code for reading from an array).
+    let serde_json::Value::Object(map) = value else {
+        return Err(ProbeError::NotSignature {
+            detail: "not a JSON object".to_owned(),
+        });
+    };
+    let sig = Signature::deserialize(map).map_err(|e| ProbeError::NotSignature {
         detail: truncate(&e.to_string()),
     })?;
     ours(sig)

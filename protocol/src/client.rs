@@ -390,8 +390,11 @@ pub(crate) fn read_object<T: DeserializeOwned>(text: &str) -> Result<T, NotRead>
 
 /// Reads a payload as `T`, which is a struct: only from a JSON object.
 pub(crate) fn read_payload<T: DeserializeOwned>(payload: Value) -> Result<T, NotRead> {
-    let found = match &payload {
-        Value::Object(_) => return serde_json::from_value(payload).map_err(NotRead::Serde),
+    let found = match payload {
+        // From the map itself, not the value: a map's deserializer only ever offers a map, so a
+        // struct's code for reading itself from an array is never compiled (about N KB of the
+        // .wasm).
+        Value::Object(map) => return T::deserialize(map).map_err(NotRead::Serde),
         Value::Array(_) => "an array",
         Value::String(_) => "a string",
         Value::Bool(_) => "a boolean",

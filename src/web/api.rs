@@ -49,6 +49,16 @@ struct Resume {
     next_retry_at: Option<f64>,
 }
 
+/// `value`, an object, read as `T` from its map: a map's deserializer only offers a map, so the
+/// code for reading `T` from an array is never compiled into the .wasm.
+fn object<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> Result<T, String> {
+    match value {
+        serde_json::Value::Object(map) => T::deserialize(map).map_err(|e| e.to_string()),
+        serde_json::Value::Array(_) => Err("expected an object, not an array".to_owned()),
+        _ => Err("expected an object".to_owned()),
+    }
+}
+
 /// The settings overrides and, apart from them, the `resume` option.
 fn options_and_resume(options: JsValue) -> Result<(Overrides, Option<Resume>), SettingsError> {
     if options.is_undefined() || options.is_null() {
@@ -59,9 +69,9 @@ fn options_and_resume(options: JsValue) -> Result<(Overrides, Option<Resume>), S
     let mut json: serde_json::Value = super::driver::from_js(&options).map_err(|e| shape(&e))?;
     let resume = match json.as_object_mut().and_then(|o| o.remove("resume")) {
         Some(serde_json::Value::Null) | None => None,
-        Some(r) => Some(serde_json::from_value(r).map_err(|e| shape(&format!("resume: {e}")))?),
+        Some(r) => Some(object(r).map_err(|e| shape(&format!("resume: {e}")))?),
     };
-    let overrides = serde_json::from_value(json).map_err(|e| shape(&e))?;
+    let overrides = object(json).map_err(|e| shape(&e))?;
     Ok((overrides, resume))
 }
 
