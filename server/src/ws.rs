@@ -47,7 +47,7 @@ use crate::shutdown::CLOSE_REPLY_WAIT;
 use crate::AppState;
 
 /// The WebSocket read buffer of one connection (see [`upgrade`]).
-const READ_BUFFER: usize = 1024;
+const READ_BUFFER: usize = 512;
 
 /// The longest one send may wait for the peer to make room.
 const SEND_TIMEOUT: Duration = Duration::from_secs(10);
@@ -96,8 +96,9 @@ pub(crate) async fn upgrade(
     ws.protocols([auth::SUBPROTOCOL])
         // The library's default 128 KiB read buffer is zero-filled on the first read, so every
         // idle socket kept 128 KiB resident (137 KB per connection, measured by bench/load's
-        // ramp; 7.3 KB with 1 KiB). Protocol frames are small; a message may still be `limit`
-        // long, it is read in more calls. Echo throughput measured the same (BENCHMARKS.md).
+        // ramp; 7.3 KB with 1 KiB, and 512 B saves another 0.5 KB). Protocol frames are small
+        // (a `hello` is about 150 B); a message may still be `limit` long, it is read in more
+        // calls (one per 512 B). Echo throughput measured the same (BENCHMARKS.md).
         .read_buffer_size(READ_BUFFER)
         // Each send is flushed at once anyway: no write buffer kept per socket.
         .write_buffer_size(0)
