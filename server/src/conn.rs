@@ -3,8 +3,8 @@
 //!
 //! The loop in `ws` only waits for the next [`Event`] and sends what [`Conn::on`] says. With
 //! every decision here rather than in the loop, the loop's future holds the socket, this state
-//! and one send at a time: about 1 KB for an idle socket (it was 3.3 KB; see DESIGN.md, "Where
-//! an idle socket's bytes go").
+//! and one send at a time: 960 bytes where it was 2 272, and the socket's whole task 1.2 KB
+//! where it was 3.3 KB (see DESIGN.md, "Where an idle socket's bytes go").
 
 use std::net::IpAddr;
 use std::sync::Arc;

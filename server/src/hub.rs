@@ -29,8 +29,6 @@ use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::dedupe::{Answers, Key, MAX_REMEMBERED};
-use crate::inbox::Postbox;
 use semantest_protocol::rules::{
     needs_extension, refuse_names, subscriptions_after, takes_extension_events,
 };
@@ -39,6 +37,9 @@ use semantest_protocol::{
     DEDUPE_WINDOW_SECS,
 };
 use serde_json::Value;
+
+use crate::dedupe::{Answers, Key, MAX_REMEMBERED};
+use crate::inbox::Postbox;
 
 /// How many published event ids are remembered for routing replies.
 const REMEMBERED: usize = 4096;

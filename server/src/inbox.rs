@@ -12,10 +12,12 @@
 //! unhandled is one heartbeat (the old `interval`'s "delay" behaviour).
 
 use std::collections::VecDeque;
+use std::future::poll_fn;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::task::Poll;
 
-use tokio::sync::Notify;
+use futures_util::task::AtomicWaker;
 
 use crate::hub::Push;
 
@@ -44,7 +46,8 @@ pub(crate) struct Shared {
     frames: Mutex<VecDeque<Push>>,
     due: AtomicU8,
     closed: AtomicBool,
-    ready: Notify,
+    /// The socket's task, while it waits.
+    waker: AtomicWaker,
 }
 
 impl Shared {
@@ -55,7 +58,7 @@ impl Shared {
     /// Raises a deadline flag and wakes the socket.
     fn raise(&self, flag: u8) {
         self.due.fetch_or(flag, Ordering::AcqRel);
-        self.ready.notify_one();
+        self.waker.wake();
     }
 
     /// Tells the socket its heartbeat is due.
@@ -98,12 +101,15 @@ impl Inbox {
     /// The next thing that woke the socket; waits until there is one. Cancel-safe: nothing is
     /// taken until it is returned.
     pub(crate) async fn next(&self) -> Wake {
-        loop {
+        poll_fn(|cx| {
             if let Some(wake) = self.take() {
-                return wake;
+                return Poll::Ready(wake);
             }
-            self.shared.ready.notified().await;
-        }
+            self.shared.waker.register(cx.waker());
+            // Something may have come between the first look and the registration.
+            self.take().map_or(Poll::Pending, Poll::Ready)
+        })
+        .await
     }
 
     /// What is there now, deadlines first.
@@ -146,7 +152,7 @@ impl Postbox {
             }
             frames.push_back(push);
         }
-        self.shared.ready.notify_one();
+        self.shared.waker.wake();
         true
     }
 }
