@@ -37,12 +37,10 @@ use semantest_protocol::{
     DEDUPE_WINDOW_SECS,
 };
 use serde_json::Value;
-use tokio::sync::mpsc;
 
 use crate::dedupe::{Answers, Key, MAX_REMEMBERED};
+use crate::inbox::Postbox;
 
-/// How many frames may wait for one connection.
-const QUEUE: usize = 256;
 /// How many published event ids are remembered for routing replies.
 const REMEMBERED: usize = 4096;
 /// What the hub hands a connection's socket loop.
@@ -55,7 +53,8 @@ pub(crate) enum Push {
 }
 
 struct Peer {
-    tx: mpsc::Sender<Push>,
+    /// Its socket's inbox (at most [`crate::inbox::QUEUE`] frames wait).
+    inbox: Postbox,
     role: Option<Role>,
     /// The `clientId` of its `hello`: who a repeated frame id belongs to.
     client: Option<String>,
@@ -66,7 +65,7 @@ struct Peer {
 
 impl Peer {
     fn push(&self, text: String) -> bool {
-        self.tx.try_send(Push::Text(text)).is_ok()
+        self.inbox.push(Push::Text(text))
     }
 }
 
@@ -178,19 +177,16 @@ impl Hub {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Registers a connection (of paired `device`, if it is one); frames for it arrive on the
-    /// returned queue.
-    pub(crate) fn join(&self, connection: &str, device: Option<String>) -> mpsc::Receiver<Push> {
-        let (tx, rx) = mpsc::channel(QUEUE);
+    /// Registers a connection (of paired `device`, if it is one); frames for it go to `inbox`.
+    pub(crate) fn join(&self, connection: &str, device: Option<String>, inbox: Postbox) {
         let peer = Peer {
-            tx,
+            inbox,
             role: None,
             client: None,
             device,
             subscriptions: BTreeSet::new(),
         };
         self.lock().peers.insert(connection.to_owned(), peer);
-        rx
     }
 
     /// Forgets a connection (its subscriptions go with it).
@@ -444,7 +440,7 @@ impl Hub {
             .peers
             .values()
             .filter(|p| p.device.as_deref() == Some(device))
-            .filter(|p| p.tx.try_send(Push::Close(reason)).is_ok())
+            .filter(|p| p.inbox.push(Push::Close(reason)))
             .count()
     }
 

@@ -7,11 +7,14 @@
 //! - `app`: [`app`], the [`axum::Router`] with its CORS and trace layers.
 //! - `routes`: `GET /signature`, `/semantest-signature`, `/health`, `/metrics`.
 //! - `ws`: the upgrade handler and the loop that serves one WebSocket.
+//! - `conn`: one connection's state and what each event leads to, without awaiting.
 //! - `enroll`: what a keyless socket may do (register, pair) and an install's own actions.
 //! - [`identity`]: the book of installs, paired devices and pairing codes (digests only).
 //! - `tenants`: one hub per tenant, so nothing routes between tenants.
 //! - `reply`: the answer to one text frame, a pure function.
 //! - `heartbeat`: the Ping/Pong policy, sans-IO.
+//! - `timers`: one timer per server for every socket's heartbeat and auth deadline.
+//! - `inbox`: a socket's inbox — the hub's frames and the timer's deadlines, bounded, lazy.
 //! - [`images`]: `POST /images` and `GET /images/{id}`: size-limited, checked, atomic uploads.
 //! - `hub`: subscriptions, event delivery, replies, and events held for an extension.
 //! - `dedupe`: the acks the hub remembers, so a repeated frame gets its first answer.
@@ -43,6 +46,7 @@ mod app;
 pub mod auth;
 mod bind;
 pub mod config;
+mod conn;
 mod dedupe;
 mod enroll;
 pub mod guard;
@@ -50,6 +54,7 @@ mod heartbeat;
 mod hub;
 pub mod identity;
 pub mod images;
+mod inbox;
 mod limits;
 mod listener;
 pub mod metrics;
@@ -59,6 +64,7 @@ mod serve;
 pub mod shutdown;
 pub mod state;
 mod tenants;
+mod timers;
 pub mod tls;
 mod ws;
 

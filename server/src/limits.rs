@@ -84,7 +84,8 @@ impl AddressLimiter {
 /// A connection's message limiter.
 #[derive(Debug)]
 pub(crate) struct MessageLimiter {
-    limiter: Option<DefaultDirectRateLimiter>,
+    /// Boxed: most of a socket's life is idle, and its future is kept small (see `ws`).
+    limiter: Option<Box<DefaultDirectRateLimiter>>,
     refused_in_a_row: u32,
 }
 
@@ -105,7 +106,9 @@ impl MessageLimiter {
         let limiter = config.rate_limited().then(|| {
             let per_second = NonZeroU32::new(config.messages_per_second).unwrap_or(NonZeroU32::MIN);
             let burst = per_second.saturating_mul(NonZeroU32::MIN.saturating_add(1));
-            DefaultDirectRateLimiter::direct(Quota::per_second(per_second).allow_burst(burst))
+            Box::new(DefaultDirectRateLimiter::direct(
+                Quota::per_second(per_second).allow_burst(burst),
+            ))
         });
         MessageLimiter {
             limiter,

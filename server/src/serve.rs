@@ -63,6 +63,9 @@ pub async fn serve_state(
             }
         }
     });
+    // Every socket's heartbeat and auth deadline (see `timers`).
+    let timer_state = state.clone();
+    let timers = tokio::spawn(async move { timer_state.timers().run().await });
     listener::run(listener, acceptor, app(state.clone()), state.clone()).await;
     // The accept loop ends when the shutdown fires; the connections it started finish their
     // requests, and the WebSockets close with 1001.
@@ -71,5 +74,6 @@ pub async fn serve_state(
     }
     watcher.abort();
     ticker.abort();
+    timers.abort();
     Ok(())
 }

@@ -11,6 +11,7 @@ use crate::auth::ApiKeys;
 use crate::identity::{BookError, Identities};
 use crate::limits::AddressLimiter;
 use crate::tenants::Hubs;
+use crate::timers::Timers;
 use crate::{Config, Metrics, Shutdown};
 
 /// What the server can do, as announced in its signature.
@@ -29,6 +30,8 @@ struct Inner {
     metrics: Metrics,
     shutdown: Shutdown,
     hubs: Hubs,
+    /// Every socket's heartbeat and auth deadline, on one task (see `serve`).
+    timers: Timers,
     images: ImageIndex,
     api_keys: ApiKeys,
     identities: Identities,
@@ -62,6 +65,10 @@ impl AppState {
             config.hold_max_events,
             Duration::from_millis(config.hold_ms),
         );
+        let timers = Timers::new(
+            Duration::from_secs(config.heartbeat_secs),
+            Duration::from_millis(config.auth_deadline_ms),
+        );
         let api_keys = crate::auth::keys_of(&config);
         let http_limiter = AddressLimiter::per_minute(config.http_requests_per_minute);
         let registrations = AddressLimiter::per_hour(config.registrations_per_hour);
@@ -78,6 +85,7 @@ impl AppState {
                 metrics: Metrics::new(),
                 shutdown: Shutdown::new(),
                 hubs,
+                timers,
                 images: ImageIndex::default(),
                 started: Instant::now(),
                 id_prefix: fastrand::u32(..),
@@ -109,6 +117,11 @@ impl AppState {
     /// Who is connected and subscribed to what, per tenant.
     pub(crate) fn hubs(&self) -> &Hubs {
         &self.inner.hubs
+    }
+
+    /// The heartbeats and auth deadlines of every socket.
+    pub(crate) fn timers(&self) -> &Timers {
+        &self.inner.timers
     }
 
     /// Installs, paired devices and pairing codes.

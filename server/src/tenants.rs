@@ -94,7 +94,8 @@ mod tests {
         let a = hubs.of("install:a");
         assert!(Arc::ptr_eq(&a, &hubs.of("install:a")));
         assert!(!Arc::ptr_eq(&a, &hubs.of("install:b")));
-        let _rx = a.join("c1", None);
+        let inbox = crate::inbox::Inbox::new();
+        a.join("c1", None, inbox.postbox());
         hubs.sweep(Instant::now());
         assert_eq!(
             hubs.len(),

@@ -1,8 +1,10 @@
 //! The WebSocket on `/`: the upgrade, and the loop that serves one connection.
 //!
 //! The loop waits for three things at once: a frame from the client (answered by
-//! [`crate::reply::handle_text`]), the next heartbeat (see [`crate::heartbeat`]), and the
-//! server's shutdown. It ends with a Close frame whose code says why:
+//! [`crate::reply::handle_text`]), the socket's inbox (frames from its hub, and its heartbeat
+//! and auth deadline from the server's one timer, see [`crate::timers`]), and the server's
+//! shutdown; what each leads to is decided in [`crate::conn`], and the loop only sends it. It
+//! ends with a Close frame whose code says why:
 //!
 //! | code | reason |
 //! | --- | --- |
@@ -26,9 +28,9 @@
 //! A send that does not complete within [`SEND_TIMEOUT`] (a peer that stopped reading) ends the
 //! connection without a Close.
 
+use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use axum::extract::ws::{close_code, CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, State};
@@ -36,25 +38,16 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::Extension;
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
-use semantest_protocol::identity::Identity;
-use semantest_protocol::{frame_id, ErrorCode, Role, ServerFrame, ServerMessage};
-use tokio::sync::mpsc;
-use tokio::time::{interval_at, MissedTickBehavior};
+use semantest_protocol::{ErrorCode, ServerFrame};
 
 use crate::auth::{self, Check};
-use crate::enroll::{self, Asker};
-use crate::heartbeat::{Beat, Heartbeat};
-use crate::hub::{Hub, Push};
-use crate::limits::{MessageLimiter, Verdict};
+use crate::conn::{Admitted, Conn, End, Event};
 use crate::listener::Slot;
-use crate::metrics::{Action, LimitScope};
-use crate::reply::{binary_refused, handle_text, Reply, Session};
 use crate::shutdown::CLOSE_REPLY_WAIT;
-use crate::tenants::LOCAL_TENANT;
 use crate::AppState;
 
 /// The WebSocket read buffer of one connection (see [`upgrade`]).
-const READ_BUFFER: usize = 1024;
+const READ_BUFFER: usize = 512;
 
 /// The longest one send may wait for the peer to make room.
 const SEND_TIMEOUT: Duration = Duration::from_secs(10);
@@ -103,66 +96,25 @@ pub(crate) async fn upgrade(
     ws.protocols([auth::SUBPROTOCOL])
         // The library's default 128 KiB read buffer is zero-filled on the first read, so every
         // idle socket kept 128 KiB resident (137 KB per connection, measured by bench/load's
-        // ramp; 7.3 KB with 1 KiB). Protocol frames are small; a message may still be `limit`
-        // long, it is read in more calls. Echo throughput measured the same (BENCHMARKS.md).
+        // ramp; 7.3 KB with 1 KiB, and 512 B saves another 0.5 KB). Protocol frames are small
+        // (a `hello` is about 150 B); a message may still be `limit` long, it is read in more
+        // calls (one per 512 B). Echo throughput measured the same (BENCHMARKS.md).
         .read_buffer_size(READ_BUFFER)
         // Each send is flushed at once anyway: no write buffer kept per socket.
         .write_buffer_size(0)
         .max_message_size(limit)
         .max_frame_size(limit)
-        .on_upgrade(move |socket| async move {
-            serve(socket, state, requested, admitted, client).await;
-            // The connection's slot (see `listener`) is free once the socket is closed.
-            drop((held, slot));
+        // The connection's slot (see `listener`) is free once the socket is closed: `Conn`
+        // keeps it. The closure returns `serve`'s future itself, so the task holds no second
+        // copy of the socket; and what it captures is boxed, because axum keeps the closure's
+        // place in the task for the socket's whole life (8 bytes instead of 112).
+        .on_upgrade({
+            let opening = Box::new((state, requested, admitted, client, (held, slot)));
+            move |socket| {
+                let (state, requested, admitted, client, held) = *opening;
+                serve(socket, Conn::open(state, requested, admitted, client, held))
+            }
         })
-}
-
-/// How a socket was let in.
-#[derive(Debug)]
-enum Admitted {
-    /// Authenticated by its handshake as this identity (`None`: the server needs none).
-    As(Option<Identity>),
-    /// No token yet: it may say hello, ping, register or pair (see [`crate::enroll`]).
-    Keyless,
-}
-
-/// A socket's place in its tenant's hub.
-struct Member {
-    hub: Arc<Hub>,
-    deliveries: mpsc::Receiver<Push>,
-    identity: Option<Identity>,
-}
-
-impl Member {
-    /// Joins the hub of `identity`'s tenant (or the server's only one).
-    fn join(state: &AppState, connection_id: &str, identity: Option<Identity>) -> Self {
-        // Only a local server admits a socket without an identity.
-        let tenant = identity
-            .as_ref()
-            .map_or_else(|| LOCAL_TENANT.to_owned(), Identity::tenant);
-        let device = identity
-            .as_ref()
-            .and_then(Identity::device)
-            .map(str::to_owned);
-        if let Some(device) = &device {
-            state.identities().seen(device, now_ms());
-        }
-        let hub = state.hubs().of(&tenant);
-        let deliveries = hub.join(connection_id, device);
-        Member {
-            hub,
-            deliveries,
-            identity,
-        }
-    }
-}
-
-/// The next frame the hub has for `member`; never, for a socket that is in no hub yet.
-async fn next_push(member: &mut Option<Member>) -> Option<Push> {
-    match member {
-        Some(m) => m.deliveries.recv().await,
-        None => std::future::pending().await,
-    }
 }
 
 /// Sends a socket whose handshake showed a wrong key the reason, and closes it. The client may
@@ -188,191 +140,62 @@ async fn refuse_in_band(mut socket: WebSocket, message: &'static str, reason: &'
     }
 }
 
-/// Why a connection ends.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum End {
-    /// The client closed or the socket failed: nothing more to send.
-    Gone,
-    /// The server closes with this code and reason.
-    Close(u16, &'static str),
-}
-
 /// Serves one connection until the client leaves, stops answering, or the server shuts down.
 ///
-/// Generic over the socket so any `Stream + Sink` of messages can stand in for a real one.
-async fn serve<S>(
-    mut socket: S,
-    state: AppState,
-    requested: Instant,
-    admitted: Admitted,
-    client: IpAddr,
-) where
+/// Generic over the socket so any `Stream + Sink` of messages can stand in for a real one. Not
+/// an `async fn`: its future uses the socket and the connection where they were captured,
+/// rather than keeping a copy of each as an argument too.
+#[expect(
+    clippy::manual_async_fn,
+    reason = "an async fn would keep its socket and connection twice in its future"
+)]
+fn serve<S>(mut socket: S, mut conn: Conn) -> impl Future<Output = ()>
+where
     S: Stream<Item = Result<Message, axum::Error>> + Sink<Message, Error = axum::Error> + Unpin,
 {
-    let metrics = state.metrics();
-    let _open = metrics.connection_opened();
-    let connection_id = state.next_connection_id();
-    let mut member = match admitted {
-        Admitted::As(identity) => Some(Member::join(&state, &connection_id, identity)),
-        Admitted::Keyless => None,
-    };
-    // A keyless socket's hello, told to its hub when it joins one.
-    let mut hello: Option<(Role, String)> = None;
-    let period = Duration::from_secs(state.config().heartbeat_secs.max(1));
-    let mut ticker = interval_at((Instant::now() + period).into(), period);
-    ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    let mut heartbeat = Heartbeat::new();
-    let mut welcomed = false;
-    let mut limiter = MessageLimiter::new(state.config());
-    let auth_deadline = tokio::time::sleep(Duration::from_millis(state.config().auth_deadline_ms));
-    tokio::pin!(auth_deadline);
-    tracing::debug!(%connection_id, keyless = member.is_none(), "websocket open");
-
-    let end = loop {
-        tokio::select! {
-            () = state.shutdown().triggered() => break End::Close(close_code::AWAY, "server shutting down"),
-            () = &mut auth_deadline, if member.is_none() => {
-                state.metrics().error(semantest_protocol::ErrorCode::Unauthorized);
-                break End::Close(close_code::POLICY, "unauthorized: no token in time");
-            }
-            Some(push) = next_push(&mut member) => match push {
-                Push::Text(text) => {
-                    if send(&mut socket, Message::Text(text.into())).await.is_err() {
-                        break End::Gone;
-                    }
+    async move {
+        let end = loop {
+            let event = tokio::select! {
+                () = conn.state().shutdown().triggered() => Event::Shutdown,
+                wake = conn.inbox().next() => Event::Wake(wake),
+                message = socket.next() => Event::Message(message),
+            };
+            let step = conn.on(event);
+            if let Some(message) = step.send {
+                if send(&mut socket, message).await.is_err() {
+                    break step.end.unwrap_or(End::Gone);
                 }
-                Push::Close(reason) => {
-                    // The reason first, in band: a browser's close event may not say it.
-                    let (message, _) = Check::Revoked.refusal();
-                    let frame = ServerFrame::error(None, ErrorCode::Unauthorized, message);
-                    let _ = send(&mut socket, Message::Text(frame.to_json().into())).await;
-                    break End::Close(close_code::POLICY, reason);
-                }
-            },
-            _ = ticker.tick() => match heartbeat.tick(Instant::now()) {
-                Beat::Ping(payload) => {
-                    if send(&mut socket, Message::Ping(payload.into())).await.is_err() {
-                        break End::Gone;
-                    }
-                }
-                Beat::Dead => break End::Close(close_code::POLICY, "no pong for two heartbeats"),
-            },
-            message = socket.next() => {
-                // Pings count too: the library answers each with a Pong, so they are work.
-                if matches!(message, Some(Ok(Message::Text(_) | Message::Binary(_) | Message::Ping(_)))) {
-                    match limiter.check() {
-                        Verdict::Handle => {}
-                        Verdict::Refuse => {
-                            metrics.rate_limited(LimitScope::WebSocket);
-                            let refused = match &message {
-                                Some(Ok(Message::Text(text))) => frame_id(text.as_str()),
-                                _ => None,
-                            };
-                            let answer = rate_limited(state.config().messages_per_second, refused);
-                            if send_reply(&mut socket, &answer, &state).await.is_err() {
-                                break End::Gone;
-                            }
-                            continue;
-                        }
-                        Verdict::Close => {
-                            metrics.rate_limited(LimitScope::WebSocket);
-                            break End::Close(close_code::POLICY, "message rate limit exceeded");
-                        }
-                    }
-                }
-                let asker = Asker { state: &state, connection_id: &connection_id, client, now_ms: now_ms() };
-                let reply = match message {
-                    Some(Ok(Message::Text(text))) => match &member {
-                        Some(m) => {
-                            let session = Session { asker, hub: &m.hub, identity: m.identity.as_ref() };
-                            handle_text(text.as_str(), &session)
-                        }
-                        None => {
-                            let keyless = enroll::keyless(text.as_str(), &asker);
-                            if let Some(reason) = keyless.close {
-                                let _ = send_reply(&mut socket, &keyless.reply, &state).await;
-                                break End::Close(close_code::POLICY, reason);
-                            }
-                            if let Some(said) = keyless.hello {
-                                hello = Some(said);
-                            }
-                            if let Some(identity) = keyless.became {
-                                let joined = Member::join(&state, &connection_id, Some(identity));
-                                if let Some((role, client_id)) = &hello {
-                                    joined.hub.set_role(&connection_id, *role, client_id);
-                                }
-                                member = Some(joined);
-                            }
-                            keyless.reply
-                        }
-                    },
-                    Some(Ok(Message::Binary(_))) => binary_refused(),
-                    Some(Ok(Message::Pong(payload))) => {
-                        if let Some(rtt) = heartbeat.pong(&payload, Instant::now()) {
-                            metrics.ping_rtt(rtt);
-                        }
-                        continue;
-                    }
-                    // Pings are answered by the WebSocket library itself.
-                    Some(Ok(Message::Ping(_))) => continue,
-                    Some(Ok(Message::Close(_))) | None => break End::Gone,
-                    Some(Err(error)) => break read_failed(error, &state),
-                };
-                if send_reply(&mut socket, &reply, &state).await.is_err() {
-                    break End::Gone;
-                }
-                if !welcomed && matches!(reply.frame.message, ServerMessage::Welcome(_)) {
-                    welcomed = true;
-                    metrics.handshake(requested.elapsed());
+                if step.welcome {
+                    conn.welcomed();
                 }
             }
-        }
-    };
-    if let Some(m) = &member {
-        m.hub.leave(&connection_id);
-    }
-    tracing::debug!(%connection_id, ?end, "websocket closing");
-    if end == End::Gone {
-        // Flushes the Close reply the library queued when the client's Close arrived.
-        let _ = tokio::time::timeout(CLOSE_REPLY_WAIT, socket.close()).await;
-    }
-    if let End::Close(code, reason) = end {
-        let frame = CloseFrame {
-            code,
-            reason: reason.into(),
+            if let Some(end) = step.end {
+                break end;
+            }
         };
-        if send(&mut socket, Message::Close(Some(frame))).await.is_ok() && code != close_code::SIZE
-        {
-            // Give the peer a moment to answer the close handshake; never wait forever.
-            let _ = tokio::time::timeout(CLOSE_REPLY_WAIT, async {
-                while let Some(Ok(_)) = socket.next().await {}
-            })
-            .await;
+        conn.leave(end);
+        if end == End::Gone {
+            // Flushes the Close reply the library queued when the client's Close arrived.
+            let _ = tokio::time::timeout(CLOSE_REPLY_WAIT, socket.close()).await;
         }
-    }
-}
-
-/// Counts and sends one reply.
-async fn send_reply<S>(socket: &mut S, reply: &Reply, state: &AppState) -> Result<(), SendFailed>
-where
-    S: Sink<Message, Error = axum::Error> + Unpin,
-{
-    state.metrics().message(reply.action);
-    if let ServerMessage::Error(error) = &reply.frame.message {
-        state.metrics().error(error.code);
-    }
-    send(socket, Message::Text(reply.frame.to_json().into())).await
-}
-
-/// The answer to a message over the rate limit; `reply_to` is its frame id, if it has one.
-fn rate_limited(per_second: u32, reply_to: Option<String>) -> Reply {
-    Reply {
-        action: Action::Unknown,
-        frame: semantest_protocol::ServerFrame::error(
-            reply_to,
-            semantest_protocol::ErrorCode::RateLimited,
-            format!("too many messages: at most {per_second} per second; this one was not handled"),
-        ),
+        if let End::Close(code, reason) = end {
+            let frame = CloseFrame {
+                code,
+                reason: reason.into(),
+            };
+            if send(&mut socket, Message::Close(Some(frame))).await.is_ok()
+                && code != close_code::SIZE
+            {
+                // Give the peer a moment to answer the close handshake; never wait forever.
+                let _ = tokio::time::timeout(CLOSE_REPLY_WAIT, async {
+                    while let Some(Ok(_)) = socket.next().await {}
+                })
+                .await;
+            }
+        }
+        // The socket is closed before the connection's slot and shutdown hold go.
+        drop(socket);
+        drop(conn);
     }
 }
 
@@ -398,42 +221,158 @@ where
 #[derive(Debug)]
 struct SendFailed;
 
-/// What a read error means: an oversized message is answered with 1009, a text frame that is
-/// not UTF-8 with 1007; anything else means the socket is gone.
-fn read_failed(error: axum::Error, state: &AppState) -> End {
-    let error = error.into_inner();
-    if matches!(
-        error.downcast_ref::<tungstenite::Error>(),
-        Some(tungstenite::Error::Utf8(_))
-    ) {
-        tracing::debug!("text frame with invalid UTF-8");
-        state
-            .metrics()
-            .error(semantest_protocol::ErrorCode::BadFrame);
-        return End::Close(close_code::INVALID, "invalid UTF-8");
-    }
-    let too_big = matches!(
-        error.downcast_ref::<tungstenite::Error>(),
-        Some(tungstenite::Error::Capacity(
-            tungstenite::error::CapacityError::MessageTooLong { .. }
-        ))
-    );
-    if too_big {
-        tracing::debug!(%error, "message over the limit");
-        state
-            .metrics()
-            .error(semantest_protocol::ErrorCode::TooLarge);
-        End::Close(close_code::SIZE, "message too big")
-    } else {
-        tracing::debug!(%error, "websocket read failed");
-        End::Gone
-    }
-}
+#[cfg(test)]
+mod tests {
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
 
-/// Milliseconds since the Unix epoch, for `pong.serverTime`.
-fn now_ms() -> u64 {
-    let since = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
-    u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
+    use tokio::sync::mpsc;
+
+    use super::*;
+    use crate::{Config, Environment};
+
+    /// A socket in memory: what the test sends comes in, what the server sends goes out.
+    struct Fake {
+        incoming: mpsc::UnboundedReceiver<Result<Message, axum::Error>>,
+        outgoing: mpsc::UnboundedSender<Message>,
+    }
+
+    impl Stream for Fake {
+        type Item = Result<Message, axum::Error>;
+
+        fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+            self.incoming.poll_recv(cx)
+        }
+    }
+
+    impl Sink<Message> for Fake {
+        type Error = axum::Error;
+
+        fn poll_ready(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn start_send(self: Pin<&mut Self>, item: Message) -> Result<(), Self::Error> {
+            self.outgoing.send(item).map_err(axum::Error::new)
+        }
+
+        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn poll_close(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    /// A server's state with its timer running, and a socket served on it: the client's
+    /// sender (kept open: the client never closes) and what the server sends it.
+    struct Served {
+        state: AppState,
+        _client: mpsc::UnboundedSender<Result<Message, axum::Error>>,
+        from_server: mpsc::UnboundedReceiver<Message>,
+        task: tokio::task::JoinHandle<()>,
+    }
+
+    fn served(config: Config, admitted: Admitted) -> Served {
+        let state = AppState::new(config);
+        let timers = state.clone();
+        tokio::spawn(async move { timers.timers().run().await });
+        let (client, incoming) = mpsc::unbounded_channel();
+        let (outgoing, from_server) = mpsc::unbounded_channel();
+        let held = (state.shutdown().hold(), None);
+        let conn = Conn::open(
+            state.clone(),
+            Instant::now(),
+            admitted,
+            IpAddr::V4(Ipv4Addr::LOCALHOST),
+            held,
+        );
+        let task = tokio::spawn(serve(Fake { incoming, outgoing }, conn));
+        Served {
+            state,
+            _client: client,
+            from_server,
+            task,
+        }
+    }
+
+    /// The next message from the server, and the (paused) time it came at since `start`.
+    async fn next(served: &mut Served, start: tokio::time::Instant) -> (Message, Duration) {
+        let message = served.from_server.recv().await.expect("a message");
+        (message, start.elapsed())
+    }
+
+    fn close_of(message: &Message) -> Option<(u16, &str)> {
+        match message {
+            Message::Close(Some(frame)) => Some((frame.code, frame.reason.as_str())),
+            _ => None,
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_socket_that_stops_answering_pings_is_closed_after_two_heartbeats() {
+        let start = tokio::time::Instant::now();
+        let beat = Duration::from_secs(20);
+        let mut served = served(
+            Config {
+                heartbeat_secs: 20,
+                ..Config::default()
+            },
+            Admitted::As(None),
+        );
+        for n in 1..=2u32 {
+            let (ping, at) = next(&mut served, start).await;
+            assert!(matches!(ping, Message::Ping(_)), "{ping:?}");
+            assert_eq!(at, beat * n, "ping {n} at its heartbeat");
+        }
+        let (close, at) = next(&mut served, start).await;
+        assert_eq!(close_of(&close), Some((1008, "no pong for two heartbeats")));
+        assert_eq!(at, beat * 3);
+        served.task.await.unwrap();
+        assert!(
+            served
+                .state
+                .hubs()
+                .of(crate::tenants::LOCAL_TENANT)
+                .settled(std::time::Instant::now()),
+            "it left its hub"
+        );
+        tokio::time::sleep(beat).await;
+        assert_eq!(served.state.timers().len(), 0, "and the timer");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_keyless_socket_without_a_token_is_closed_at_the_auth_deadline() {
+        let start = tokio::time::Instant::now();
+        let mut served = served(
+            Config {
+                environment: Environment::Production,
+                auth_deadline_ms: 5_000,
+                ..Config::default()
+            },
+            Admitted::Keyless,
+        );
+        let (close, at) = next(&mut served, start).await;
+        assert_eq!(
+            close_of(&close),
+            Some((1008, "unauthorized: no token in time"))
+        );
+        assert_eq!(at, Duration::from_secs(5));
+        served.task.await.unwrap();
+        tokio::time::sleep(Duration::from_secs(20)).await;
+        assert_eq!(served.state.timers().len(), 0, "no entry is left behind");
+    }
+
+    /// An idle socket's bytes are mostly this future (DESIGN.md, "Where an idle socket's bytes
+    /// go"): it was 2 272 bytes when it kept the socket twice and every reply future side by
+    /// side.
+    #[test]
+    fn the_loop_future_stays_small() {
+        fn size<S, F: Future>(_: fn(S, Conn) -> F) -> usize {
+            std::mem::size_of::<F>()
+        }
+        let bytes = size(serve::<WebSocket>);
+        assert!(bytes <= 1024, "the loop's future grew to {bytes} bytes");
+    }
 }
