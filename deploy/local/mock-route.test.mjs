@@ -32,7 +32,7 @@ test("an id with quotes or backslashes is escaped into valid JSON", () => {
   assert.equal(JSON.parse(reply).replyTo, 'a"b\\c');
 });
 
-test("a frame without an id or t still gets a pong (null there): API Gateway checks nothing", () => {
+test("a frame without an id or t still gets a pong (null there): the stand-in's assumption, since AWS does not document what $input.json gives for a missing path", () => {
   const { reply } = answerMock(spec, { body: '{"action":"ping"}', context });
   assert.deepEqual(JSON.parse(reply), { type: "pong", replyTo: null, payload: { t: null, serverTime: 1764979200123 } });
 });

@@ -392,7 +392,7 @@ pub(crate) fn read_object<T: DeserializeOwned>(text: &str) -> Result<T, NotRead>
 pub(crate) fn read_payload<T: DeserializeOwned>(payload: Value) -> Result<T, NotRead> {
     let found = match payload {
         // From the map itself, not the value: a map's deserializer only ever offers a map, so a
-        // struct's code for reading itself from an array is never compiled (about N KB of the
+        // struct's code for reading itself from an array is never compiled (about 9 KB of the
         // .wasm).
         Value::Object(map) => return T::deserialize(map).map_err(NotRead::Serde),
         Value::Array(_) => "an array",

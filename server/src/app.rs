@@ -15,6 +15,10 @@ use crate::{auth, guard, images, limits, routes, ws, AppState};
 /// CORS to WebSockets. In the order a request meets them: the trace, the `Host` check (local
 /// mode), the rate limit (production), then — for images and metrics — the API key
 /// (production). The WebSocket checks its key itself, since it may come in the first frame.
+///
+/// The sockets' heartbeats and auth deadlines are kept by one task that
+/// [`crate::serve_state`] runs (see `timers`): a router served any other way answers HTTP as
+/// usual, but its WebSockets get no heartbeat Pings and no auth deadline.
 pub fn app(state: AppState) -> Router {
     let keyed = || axum::middleware::from_fn_with_state(state.clone(), auth::require);
     // Server-wide figures (every tenant's counts): operator keys only.

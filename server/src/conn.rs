@@ -138,6 +138,16 @@ pub(crate) struct Conn {
     _held: (TaskTrackerToken, Option<Extension<Slot>>),
 }
 
+/// A socket's task dropped before it ended (a runtime shutting down) still leaves its hub, so
+/// the hub does not keep its inbox (nor the timer its heartbeat). Leaving twice is harmless.
+impl Drop for Conn {
+    fn drop(&mut self) {
+        if let Some(m) = &self.member {
+            m.hub.leave(&self.connection_id);
+        }
+    }
+}
+
 impl Conn {
     /// A connection that opens now: it joins its hub (if it has an identity) and the timer.
     pub(crate) fn open(
@@ -187,7 +197,7 @@ impl Conn {
         self.state.metrics().handshake(self.requested.elapsed());
     }
 
-    /// Leaves its hub: no more frames come.
+    /// Leaves its hub: no more frames come. (Dropping it leaves too.)
     pub(crate) fn leave(&self, end: End) {
         if let Some(m) = &self.member {
             m.hub.leave(&self.connection_id);

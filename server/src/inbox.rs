@@ -61,6 +61,11 @@ impl Shared {
         self.waker.wake();
     }
 
+    /// Whether the socket's inbox is gone (its task ended, or was dropped).
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
     /// Tells the socket its heartbeat is due.
     pub(crate) fn heartbeat(&self) {
         self.raise(HEARTBEAT);

@@ -5,6 +5,7 @@ use std::io;
 use std::time::{Duration, Instant};
 
 use tokio::net::TcpListener;
+use tokio_util::task::AbortOnDropHandle;
 
 use crate::shutdown::GRACE;
 use crate::{app, listener, tls, AppState, Config};
@@ -43,15 +44,16 @@ pub async fn serve_state(
     };
     let signal = state.shutdown().clone();
     let trigger = signal.clone();
-    let watcher = tokio::spawn(async move {
+    // The helper tasks end with this future, however it ends (returned or dropped).
+    let _watcher = AbortOnDropHandle::new(tokio::spawn(async move {
         shutdown.await;
         tracing::info!("shutting down");
         trigger.trigger();
-    });
+    }));
     // Held events whose time ran out are answered with `no_extension`; rate-limit buckets of
     // quiet addresses are dropped once a minute.
     let ticker_state = state.clone();
-    let ticker = tokio::spawn(async move {
+    let _ticker = AbortOnDropHandle::new(tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_millis(100));
         let mut last_sweep = Instant::now();
         loop {
@@ -62,18 +64,17 @@ pub async fn serve_state(
                 last_sweep = Instant::now();
             }
         }
-    });
+    }));
     // Every socket's heartbeat and auth deadline (see `timers`).
     let timer_state = state.clone();
-    let timers = tokio::spawn(async move { timer_state.timers().run().await });
+    let _timers = AbortOnDropHandle::new(tokio::spawn(
+        async move { timer_state.timers().run().await },
+    ));
     listener::run(listener, acceptor, app(state.clone()), state.clone()).await;
     // The accept loop ends when the shutdown fires; the connections it started finish their
     // requests, and the WebSockets close with 1001.
     if !signal.drain(GRACE).await {
         tracing::warn!("connections still open after {GRACE:?}; not waiting longer");
     }
-    watcher.abort();
-    ticker.abort();
-    timers.abort();
     Ok(())
 }

@@ -3,8 +3,12 @@
 //!
 //! The policy (unchanged from the per-socket timers it replaces):
 //! - A socket's heartbeat comes due [`crate::Config::heartbeat_secs`] after it opened, and then
-//!   a heartbeat after each time it was told (a late heartbeat delays the next, as `interval`'s
-//!   `MissedTickBehavior::Delay` did).
+//!   every heartbeat after that, counted from when the timer told it. A socket busy when its
+//!   heartbeat came (a slow send, at most `ws::SEND_TIMEOUT`) finds it waiting, once however
+//!   many came meanwhile, and its next one stays on this schedule (like `interval`'s
+//!   `MissedTickBehavior::Skip`; the per-socket `interval` before was `Delay`, which counted
+//!   from when the socket took it). A Ping sent late thus has less than a heartbeat before the
+//!   next one asks for its pong: at least the heartbeat less the send timeout.
 //! - A keyless socket's auth deadline comes due [`crate::Config::auth_deadline_ms`] after it
 //!   opened; whether it still matters is the socket's business (see `ws`).
 //! - The socket is told through its [`Inbox`] (a flag and a wake-up); it does the sending.
@@ -93,15 +97,20 @@ impl Timers {
         }
     }
 
-    /// Tells every socket whose time has come at `now`, sets the next heartbeat of those still
-    /// open, drops the entries of closed ones; returns when the next entry comes due.
-    fn fire(&self, now: Instant) -> Option<Instant> {
+    /// Tells every socket whose time has come, sets the next heartbeat of those still open,
+    /// drops the entries of closed ones; returns when the next entry comes due.
+    fn fire(&self) -> Option<Instant> {
         let mut queues = self.lock();
+        // Taken under the lock, as in `watch`: an entry pushed between a time read outside and
+        // the lock would be later than the ones pushed here, and the queue out of order.
+        let now = Instant::now();
         while queues.heartbeats.front().is_some_and(|(at, _)| *at <= now) {
             let Some((_, socket)) = queues.heartbeats.pop_front() else {
                 break;
             };
-            if let Some(inbox) = socket.upgrade() {
+            // A closed inbox may still be held (by a hub whose socket's task was dropped
+            // before it left): its entry ends here all the same.
+            if let Some(inbox) = socket.upgrade().filter(|i| !i.is_closed()) {
                 inbox.heartbeat();
                 queues.heartbeats.push_back((now + self.heartbeat, socket));
             }
@@ -118,7 +127,7 @@ impl Timers {
     pub(crate) async fn run(&self) {
         loop {
             let changed = self.changed.notified();
-            match self.fire(Instant::now()) {
+            match self.fire() {
                 Some(at) => {
                     tokio::select! {
                         () = tokio::time::sleep_until(at) => {}
@@ -205,6 +214,19 @@ mod tests {
         tokio::time::sleep(BEAT * 5 / 2).await;
         assert_eq!(next(&inbox).await, (Wake::Heartbeat, Duration::ZERO));
         assert_eq!(next(&inbox).await, (Wake::Heartbeat, BEAT / 2));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_closed_inbox_still_held_elsewhere_leaves_no_entry_behind() {
+        let timers = timers();
+        let inbox = Inbox::new();
+        timers.watch(&inbox, false);
+        // What a hub keeps of a socket whose task was dropped before it left the hub.
+        let held = inbox.watcher().upgrade();
+        assert!(held.is_some());
+        drop(inbox);
+        tokio::time::sleep(BEAT + Duration::from_millis(1)).await;
+        assert_eq!(timers.len(), 0, "not set again for a closed inbox");
     }
 
     #[tokio::test(start_paused = true)]
