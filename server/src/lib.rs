@@ -56,6 +56,7 @@ pub mod identity;
 pub mod images;
 mod inbox;
 mod limits;
+mod linger;
 mod listener;
 pub mod metrics;
 mod reply;

@@ -6,12 +6,18 @@
 //!   [`crate::Config::max_connections_per_ip`] from one peer address, an IPv6 /64 counting as one (trusted proxies are
 //!   exempt: many clients share them). A WebSocket keeps its connection's slot until it closes.
 //! - **Refusals.** A connection over a cap is answered `503 Service Unavailable` with
-//!   `Retry-After: 5` right in the accept loop, with no task and no buffer: one non-blocking
-//!   write of a static answer (a new connection's send buffer always has room for it), what the
-//!   client already sent is read and dropped, and the socket is closed — so every refusal is
-//!   answered, however many come, and a flood costs neither memory nor file descriptors. On a
-//!   TLS listener it is closed unanswered. The log says how many were refused, once a second
-//!   at most.
+//!   `Retry-After: 5` right in the accept loop: one non-blocking write of a static answer (a
+//!   new connection's send buffer always has room for it), then the write side is shut, so a
+//!   FIN follows the answer. The socket then goes to the listener's one `linger` task, which
+//!   reads and drops what the client sends next (its request, usually, which had not arrived at
+//!   accept) and closes it at the client's end of stream or after 1 s, so that the late request
+//!   is read instead of drawing a reset, which would make Windows drop the unread answer. The
+//!   linger holds 4096 sockets at most; past that a refused socket is still answered, what the
+//!   client already sent is read and dropped, and it is closed at once (a request arriving
+//!   after that draws a reset). So every refusal is answered, however many come, and a flood
+//!   costs bounded memory and file descriptors. On a TLS listener a refusal is closed
+//!   unanswered. The log says how many were refused, and how many of them were closed at once,
+//!   once a second at most.
 //! - **Slowloris and idle keep-alive.** A client has [`crate::Config::header_read_timeout_ms`]
 //!   to send a request's headers, and as long again for a TLS handshake; then the connection is
 //!   closed. hyper starts that clock again whenever it waits for the next request on a kept-alive
@@ -37,6 +43,7 @@ use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
+use crate::linger::Linger;
 use crate::AppState;
 
 /// The open connections, in all and per peer address.
@@ -120,6 +127,8 @@ pub(crate) async fn run(
 ) {
     let caps = Caps::new(state.config());
     let mut refusals = RefusalLog::default();
+    // Dropped when this loop ends, which ends its task.
+    let linger = tls.is_none().then(Linger::spawn);
     let header_timeout = Duration::from_millis(state.config().header_read_timeout_ms);
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
@@ -144,15 +153,18 @@ pub(crate) async fn run(
         };
         let Some(slot) = caps.admit(peer.ip()) else {
             state.metrics().connection_refused();
-            if let Some(refused) = refusals.note(Instant::now()) {
+            // On a TLS listener `tcp` is dropped here: closed unanswered.
+            let closed = match &linger {
+                Some(linger) => refuse(tcp, linger),
+                None => Closed::Unanswered,
+            };
+            if let Some(count) = refusals.note(Instant::now(), closed) {
                 tracing::warn!(
                     %peer,
-                    refused,
+                    refused = count.refused,
+                    closed_at_once = count.closed_at_once,
                     "connections refused (503): a connection cap is reached"
                 );
-            }
-            if tls.is_none() {
-                refuse(&tcp);
             }
             continue;
         };
@@ -185,21 +197,50 @@ pub(crate) async fn run(
 /// What a refused connection reads on a plain listener.
 const BUSY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 5\r\nContent-Type: text/plain\r\nContent-Length: 29\r\nConnection: close\r\n\r\ntoo many connections; retry\r\n";
 
-/// How much of what a refused client already sent is read and dropped: a WebSocket handshake
-/// or an HTTP request's headers.
+/// How much of what a refused client already sent is read and dropped before a close at once:
+/// a WebSocket handshake or an HTTP request's headers.
 const REFUSAL_DRAIN: usize = 16 * 1024;
 
-/// Answers a refused connection in place, without a task: [`BUSY`] in one non-blocking write,
-/// then what the client has sent so far (up to [`REFUSAL_DRAIN`]) read and dropped, so that
-/// closing the socket sends a FIN after the answer — closing with unread data would send a
-/// reset, which lets the client's system drop the answer unread. A request that arrives after
-/// the close is reset, but the answer is ahead of it. The caller closes the socket.
-fn refuse(tcp: &TcpStream) {
-    use std::io::{Read, Write};
-    // Straight to the socket: tokio's `try_write` answers WouldBlock until its reactor has
-    // seen the socket writable once, which a socket accepted this instant has not.
+/// How a refused connection was closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Closed {
+    /// Answered, and held by the linger until the client's end of stream or its deadline.
+    Lingering,
+    /// Answered, and closed at once: the linger was full.
+    AtOnce,
+    /// Closed unanswered (a TLS listener).
+    Unanswered,
+}
+
+/// Answers a refused connection in place, without a task of its own: [`BUSY`] in one
+/// non-blocking write, and the write side shut so that a FIN follows the answer. Then the
+/// socket goes to the linger, which reads what the client sends next instead of letting it
+/// draw a reset (on which the client's system may drop the answer unread). When the linger is
+/// full, what the client has sent so far (up to [`REFUSAL_DRAIN`]) is read and dropped, since
+/// closing with unread data sends a reset, and the socket is closed at once: a request that
+/// arrives after that close still draws a reset.
+fn refuse(tcp: TcpStream, linger: &Linger) -> Closed {
+    use std::io::Write;
+    {
+        // Straight to the socket: tokio's `try_write` answers WouldBlock until its reactor has
+        // seen the socket writable once, which a socket accepted this instant has not.
+        let socket = socket2::SockRef::from(&tcp);
+        let _ = (&*socket).write(BUSY);
+        let _ = socket.shutdown(std::net::Shutdown::Write);
+    }
+    match linger.hold(tcp) {
+        Ok(()) => Closed::Lingering,
+        Err(tcp) => {
+            drain(&tcp);
+            Closed::AtOnce
+        }
+    }
+}
+
+/// Reads and drops what the client has sent so far, up to [`REFUSAL_DRAIN`], without waiting.
+fn drain(tcp: &TcpStream) {
+    use std::io::Read;
     let socket = socket2::SockRef::from(tcp);
-    let _ = (&*socket).write(BUSY);
     let mut sink = [0u8; 4096];
     let mut left = REFUSAL_DRAIN;
     while left > 0 {
@@ -215,17 +256,30 @@ fn refuse(tcp: &TcpStream) {
 #[derive(Debug, Default)]
 struct RefusalLog {
     last_line: Option<Instant>,
-    unlogged: u64,
+    unlogged: RefusalCount,
+}
+
+/// The refusals since the last line of the log.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct RefusalCount {
+    /// In all.
+    refused: u64,
+    /// Of those, the ones answered and closed at once because the linger was full: their
+    /// client may see a reset instead of the answer if it writes after the close.
+    closed_at_once: u64,
 }
 
 impl RefusalLog {
     /// How long between two lines.
     const EVERY: Duration = Duration::from_secs(1);
 
-    /// Counts one refusal at `now`; how many to log (this one and those since the last line)
-    /// when a line is due.
-    fn note(&mut self, now: Instant) -> Option<u64> {
-        self.unlogged += 1;
+    /// Counts one refusal at `now`, closed as `closed`; what to log (this one and those since
+    /// the last line) when a line is due.
+    fn note(&mut self, now: Instant, closed: Closed) -> Option<RefusalCount> {
+        self.unlogged.refused += 1;
+        if closed == Closed::AtOnce {
+            self.unlogged.closed_at_once += 1;
+        }
         if self
             .last_line
             .is_some_and(|last| now.duration_since(last) < Self::EVERY)
@@ -339,10 +393,24 @@ mod tests {
         let mut log = RefusalLog::default();
         let start = Instant::now();
         let at = |ms| start + Duration::from_millis(ms);
-        assert_eq!(log.note(at(0)), Some(1), "the first at once");
-        assert_eq!(log.note(at(10)), None);
-        assert_eq!(log.note(at(999)), None);
-        assert_eq!(log.note(at(1000)), Some(3), "then the count of the second");
-        assert_eq!(log.note(at(5000)), Some(1));
+        let count = |refused, closed_at_once| {
+            Some(RefusalCount {
+                refused,
+                closed_at_once,
+            })
+        };
+        assert_eq!(
+            log.note(at(0), Closed::Lingering),
+            count(1, 0),
+            "the first at once"
+        );
+        assert_eq!(log.note(at(10), Closed::AtOnce), None);
+        assert_eq!(log.note(at(999), Closed::Unanswered), None);
+        assert_eq!(
+            log.note(at(1000), Closed::Lingering),
+            count(3, 1),
+            "then the count of the second, and how many the full linger closed at once"
+        );
+        assert_eq!(log.note(at(5000), Closed::AtOnce), count(1, 1));
     }
 }

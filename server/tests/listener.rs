@@ -1,7 +1,8 @@
 //! The accept loop at its bounds, on a real server on loopback: every connection over a cap is
-//! answered 503 (however many come at once), and an idle kept-alive connection, or one whose
-//! next request dribbles in, is closed after the header-read timeout (paused time). The caps
-//! themselves, per address and in all, are in `production.rs`.
+//! answered 503 (however many come at once), and what it sends after the answer is read, not
+//! reset; an idle kept-alive connection, or one whose next request dribbles in, is closed after
+//! the header-read timeout (paused time). The caps themselves, per address and in all, are in
+//! `production.rs`.
 
 mod common;
 
@@ -94,6 +95,37 @@ async fn every_connection_over_a_cap_is_answered_503_however_many_at_once() {
     for tcp in &mut admitted {
         assert!(ask(tcp).await.starts_with("HTTP/1.1 200"), "still served");
     }
+}
+
+/// A refused client that sends its request only after reading the 503 and the server's FIN (a
+/// slow client, or one that connected ahead of writing) is read, not reset: its next write goes
+/// through, and it reads the end of the stream. A reset would make Windows drop the 503 unread.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_client_that_writes_after_the_503_is_not_reset() {
+    let server = TestServer::start(Config {
+        max_connections_per_ip: 1,
+        ..Config::default()
+    })
+    .await;
+    let mut admitted = connect_from("127.0.0.3", server.addr).await;
+    assert!(ask(&mut admitted).await.starts_with("HTTP/1.1 200"));
+    let mut refused = connect_from("127.0.0.3", server.addr).await;
+    let answer = read_to_close(&mut refused).await;
+    assert!(answer.starts_with("HTTP/1.1 503 "), "{answer:?}");
+    assert!(answer.contains("\r\nRetry-After: 5\r\n"), "{answer}");
+    refused.write_all(HEALTH).await.expect("the late request");
+    // Long enough on loopback for the request to arrive and a reset, if any, to come back.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    refused
+        .write_all(HEALTH)
+        .await
+        .expect("a second write after the late request: not reset");
+    refused.shutdown().await.expect("the client's FIN");
+    let mut buf = [0u8; 64];
+    let end = tokio::time::timeout(WAIT, refused.read(&mut buf))
+        .await
+        .expect("the end of the stream in time");
+    assert!(matches!(end, Ok(0)), "{end:?}");
 }
 
 /// After one complete request, a kept-alive connection that says nothing more is closed when
