@@ -27,6 +27,7 @@
 //! - `limits`: production rate limits (HTTP per address, messages per connection) and the
 //!   client address behind trusted proxies.
 //! - `listener`: the accept loop — connection caps, TLS, the header-read timeout (slowloris).
+//! - `linger`: refused connections held up to 1 s after their 503, so a late request is read, not reset.
 //! - [`tls`]: the TLS 1.3 acceptor from `--tls-cert`/`--tls-key`.
 //!
 //! What each mode turns on:
