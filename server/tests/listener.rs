@@ -128,14 +128,11 @@ async fn a_refused_client_that_writes_after_the_503_is_not_reset() {
     assert!(matches!(end, Ok(0)), "{end:?}");
 }
 
-/// After one complete request, a kept-alive connection that says nothing more is closed when
-/// the header-read timeout runs out — hyper starts that clock whenever it waits for a request's
-/// head, the next one on a kept-alive connection included — and not before.
-#[tokio::test(start_paused = true)]
-async fn an_idle_keep_alive_connection_is_closed_at_the_header_read_timeout() {
-    let timeout = Duration::from_secs(10);
+/// A server with this header-read timeout, and a connection to it that has had one request
+/// answered and is kept alive; with the time of the answer.
+async fn kept_alive_after_one_request(timeout: Duration) -> (TestServer, TcpStream, Instant) {
     let server = TestServer::start(Config {
-        header_read_timeout_ms: 10_000,
+        header_read_timeout_ms: u64::try_from(timeout.as_millis()).unwrap(),
         ..Config::default()
     })
     .await;
@@ -147,6 +144,16 @@ async fn an_idle_keep_alive_connection_is_closed_at_the_header_read_timeout() {
         !answer.to_ascii_lowercase().contains("connection: close"),
         "kept alive: {answer}"
     );
+    (server, tcp, answered)
+}
+
+/// After one complete request, a kept-alive connection that says nothing more is closed when
+/// the header-read timeout runs out — hyper starts that clock whenever it waits for a request's
+/// head, the next one on a kept-alive connection included — and not before.
+#[tokio::test(start_paused = true)]
+async fn an_idle_keep_alive_connection_is_closed_at_the_header_read_timeout() {
+    let timeout = Duration::from_secs(10);
+    let (_server, mut tcp, answered) = kept_alive_after_one_request(timeout).await;
     let mut buf = [0u8; 64];
     // Open just before the timeout (the server's clock started when it answered, at the latest)…
     tokio::time::sleep_until(answered + timeout - Duration::from_millis(200)).await;
@@ -165,14 +172,7 @@ async fn an_idle_keep_alive_connection_is_closed_at_the_header_read_timeout() {
 #[tokio::test(start_paused = true)]
 async fn a_slow_second_request_on_a_kept_alive_connection_is_cut_off() {
     let timeout = Duration::from_secs(10);
-    let server = TestServer::start(Config {
-        header_read_timeout_ms: 10_000,
-        ..Config::default()
-    })
-    .await;
-    let mut tcp = TcpStream::connect(server.addr).await.unwrap();
-    assert!(ask(&mut tcp).await.starts_with("HTTP/1.1 200"));
-    let answered = Instant::now();
+    let (_server, mut tcp, answered) = kept_alive_after_one_request(timeout).await;
     tcp.write_all(b"GET /health HTTP/1.1\r\n").await.unwrap();
     let mut buf = [0u8; 256];
     let mut lines = 0;
