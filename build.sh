@@ -71,7 +71,7 @@ Commands:
 First run on a bare machine: setup about 15 min (wasm-bindgen-cli ~7 min, wasm-pack ~5-10 min to
 compile from crates.io, chromium ~1 min, moto and the Pulumi packages ~1 min), then `test`
 about 19 min (the AWS SDK is compiled for the tests and again, static, for the Lambda artifact).
-A fresh clone's target/ takes about 9 GB.
+A fresh clone's target/ takes about 12 GB.
 EOF
 }
 

@@ -263,7 +263,7 @@ const lines = [
   `**5 MiB image, POST /images then GET /images/{id}** (our server, sha256 checked, written to disk with fsync):`,
   `median ${results.image?.median_total_ms ?? "—"} ms per round trip (upload ${results.image?.median_upload_ms ?? "—"} ms, download ${results.image?.median_download_ms ?? "—"} ms) over ${results.image?.runs?.length ?? "—"} runs.`,
   "",
-  "Reproduce: `./build.sh bench` (everything, about 10 minutes), or after `./build.sh build` and",
+  "Reproduce: `./build.sh bench` (everything, about 17 minutes), or after `./build.sh build` and",
   "`cargo build --release -p semantest-load`: `node bench/server.mjs --python .build/bench-venv/bin/python [--quick]`.",
   "<!-- server:end -->",
 ];
