@@ -2,8 +2,9 @@
 //! semver-compatible with the protocol this crate speaks. Every other outcome is a
 //! [`ProbeError`] that says what was found, never a panic.
 
+use semantest_protocol::client::{from_object, ObjectError};
 use semantest_protocol::{Signature, PROTOCOL_VERSION, SERVICE_NAME};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 /// The most of a probe answer a driver reads; anything longer is [`ProbeError::TooLarge`].
 pub const MAX_SIGNATURE_BYTES: usize = 16 * 1024;
@@ -95,14 +96,11 @@ pub fn check(status: u16, body: &[u8]) -> Result<Signature, ProbeError> {
             });
         }
     }
-    // From the object's map (see protocol's `read_payload`: no code for reading from an array).
-    let serde_json::Value::Object(map) = value else {
-        return Err(ProbeError::NotSignature {
-            detail: "not a JSON object".to_owned(),
-        });
-    };
-    let sig = Signature::deserialize(map).map_err(|e| ProbeError::NotSignature {
-        detail: truncate(&e.to_string()),
+    let sig: Signature = from_object(value).map_err(|e| ProbeError::NotSignature {
+        detail: match e {
+            ObjectError::Serde(e) => truncate(&e.to_string()),
+            ObjectError::NotObject(_) => "not a JSON object".to_owned(),
+        },
     })?;
     ours(sig)
 }

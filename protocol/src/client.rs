@@ -390,21 +390,38 @@ pub(crate) fn read_object<T: DeserializeOwned>(text: &str) -> Result<T, NotRead>
 
 /// Reads a payload as `T`, which is a struct: only from a JSON object.
 pub(crate) fn read_payload<T: DeserializeOwned>(payload: Value) -> Result<T, NotRead> {
-    let found = match payload {
-        // From the map itself, not the value: a map's deserializer only ever offers a map, so a
-        // struct's code for reading itself from an array is never compiled (about 9 KB of the
-        // .wasm).
-        Value::Object(map) => return T::deserialize(map).map_err(NotRead::Serde),
+    from_object(payload).map_err(|e| match e {
+        ObjectError::Serde(e) => NotRead::Serde(e),
+        ObjectError::NotObject(found) => NotRead::NotObject {
+            what: "payload",
+            found,
+        },
+    })
+}
+
+/// Why [`from_object`] could not read a value.
+#[derive(Debug)]
+pub enum ObjectError {
+    /// It is not a JSON object but this: `an array`, `a string`, `a boolean`, `a number`, `null`.
+    NotObject(&'static str),
+    /// What serde said of the object.
+    Serde(serde_json::Error),
+}
+
+/// Reads `value`, which must be a JSON object, as `T`. From the object's map itself, not the
+/// value: a map's deserializer only ever offers a map, so a struct's code for reading itself
+/// from an array is never compiled (about 9 KB of the .wasm; every typed read in the client
+/// goes through here).
+pub fn from_object<T: DeserializeOwned>(value: Value) -> Result<T, ObjectError> {
+    let found = match value {
+        Value::Object(map) => return T::deserialize(map).map_err(ObjectError::Serde),
         Value::Array(_) => "an array",
         Value::String(_) => "a string",
         Value::Bool(_) => "a boolean",
         Value::Number(_) => "a number",
         Value::Null => "null",
     };
-    Err(NotRead::NotObject {
-        what: "payload",
-        found,
-    })
+    Err(ObjectError::NotObject(found))
 }
 
 /// The kind of the JSON value that starts with `first`.

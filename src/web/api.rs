@@ -49,14 +49,14 @@ struct Resume {
     next_retry_at: Option<f64>,
 }
 
-/// `value`, an object, read as `T` from its map: a map's deserializer only offers a map, so the
-/// code for reading `T` from an array is never compiled into the .wasm.
+/// `value`, an object, read as `T` (see protocol's `from_object`), with this API's messages.
 fn object<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> Result<T, String> {
-    match value {
-        serde_json::Value::Object(map) => T::deserialize(map).map_err(|e| e.to_string()),
-        serde_json::Value::Array(_) => Err("expected an object, not an array".to_owned()),
-        _ => Err("expected an object".to_owned()),
-    }
+    use semantest_protocol::client::{from_object, ObjectError};
+    from_object(value).map_err(|e| match e {
+        ObjectError::Serde(e) => e.to_string(),
+        ObjectError::NotObject("an array") => "expected an object, not an array".to_owned(),
+        ObjectError::NotObject(_) => "expected an object".to_owned(),
+    })
 }
 
 /// The settings overrides and, apart from them, the `resume` option.
