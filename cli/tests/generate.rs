@@ -203,6 +203,31 @@ async fn next(requests: &mut mpsc::UnboundedReceiver<Received>) -> Received {
         .expect("the extension is still there")
 }
 
+/// A server that holds requests 30 s, a stand-in extension playing `script`, and a folder for
+/// the images: what most of these tests start from.
+struct Scene {
+    server: Server,
+    requests: mpsc::UnboundedReceiver<Received>,
+    out_dir: tempfile::TempDir,
+}
+
+impl Scene {
+    async fn new(script: Vec<Step>) -> Self {
+        let server = server(30_000).await;
+        let requests = extension(server.port, script).await;
+        Scene {
+            server,
+            requests,
+            out_dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    /// The image folder, as the CLI's `--out` takes it.
+    fn out(&self) -> String {
+        self.out_dir.path().to_str().unwrap().to_owned()
+    }
+}
+
 /// A small image's worth of bytes (not a real PNG: nobody decodes it).
 fn image_bytes() -> Vec<u8> {
     (0..40_000u32).map(|i| (i * 31 % 251) as u8).collect()
@@ -224,21 +249,19 @@ fn stages() -> Vec<Step> {
 
 #[tokio::test]
 async fn a_generation_shows_each_stage_and_writes_the_image() {
-    let server = server(30_000).await;
     let bytes = image_bytes();
     let mut script = stages();
     script.push(Step::Upload(bytes.clone()));
-    let mut requests = extension(server.port, script).await;
-    let out_dir = tempfile::tempdir().unwrap();
-    let out = out_dir.path().to_str().unwrap();
+    let mut scene = Scene::new(script).await;
+    let out = scene.out();
     let run = semantest(
-        server.port,
+        scene.server.port,
         &[
             "request-image",
             "--prompt",
             "a red fox in the snow",
             "--out",
-            out,
+            &out,
             "--name",
             "fox.png",
             "--timeout",
@@ -261,11 +284,11 @@ async fn a_generation_shows_each_stage_and_writes_the_image() {
     let path = path.trim();
     assert_eq!(
         std::path::Path::new(path),
-        std::path::absolute(out_dir.path().join("fox.png")).unwrap()
+        std::path::absolute(scene.out_dir.path().join("fox.png")).unwrap()
     );
     assert_eq!(std::fs::read(path).unwrap(), bytes);
     // What the extension was asked.
-    let request = next(&mut requests).await;
+    let request = next(&mut scene.requests).await;
     assert_eq!(request.event, generation::REQUESTED);
     assert_eq!(request.data["prompt"], "a red fox in the snow");
     assert_eq!(request.data["filename"], "fox.png");
@@ -277,19 +300,17 @@ async fn a_generation_shows_each_stage_and_writes_the_image() {
 
 #[tokio::test]
 async fn a_failed_generation_prints_the_reason_and_exits_1() {
-    let server = server(30_000).await;
     let reason = "ChatGPT answered with text only: \"I can't make that image.\"";
     let script = vec![
         Step::Progress(Stage::Typing, None, 10),
         Step::Progress(Stage::Sent, None, 400),
         Step::Fail(generation::FAILED, reason),
     ];
-    let mut requests = extension(server.port, script).await;
-    let out_dir = tempfile::tempdir().unwrap();
-    let out = out_dir.path().to_str().unwrap();
+    let mut scene = Scene::new(script).await;
+    let out = scene.out();
     let run = semantest(
-        server.port,
-        &["request-image", "--prompt", "a cat", "--out", out],
+        scene.server.port,
+        &["request-image", "--prompt", "a cat", "--out", &out],
     )
     .await;
     assert_eq!(run.status.code(), Some(1), "{run:?}");
@@ -299,11 +320,14 @@ async fn a_failed_generation_prints_the_reason_and_exits_1() {
         "semantest: typing after 0.0 s\nsemantest: sent after 0.4 s\n"
     );
     assert!(
-        std::fs::read_dir(out_dir.path()).unwrap().next().is_none(),
+        std::fs::read_dir(scene.out_dir.path())
+            .unwrap()
+            .next()
+            .is_none(),
         "nothing written"
     );
     // Without --timeout the extension is told the default.
-    let request = next(&mut requests).await;
+    let request = next(&mut scene.requests).await;
     assert_eq!(
         request.data["timeoutSecs"],
         generation::DEFAULT_TIMEOUT_SECS
@@ -312,15 +336,13 @@ async fn a_failed_generation_prints_the_reason_and_exits_1() {
 
 #[tokio::test]
 async fn json_prints_every_event_and_the_path_last() {
-    let server = server(30_000).await;
     let bytes = image_bytes();
     let mut script = stages();
     script.push(Step::Upload(bytes.clone()));
-    let mut requests = extension(server.port, script).await;
-    let out_dir = tempfile::tempdir().unwrap();
-    let out = out_dir.path().to_str().unwrap();
+    let mut scene = Scene::new(script).await;
+    let out = scene.out();
     let run = semantest(
-        server.port,
+        scene.server.port,
         &[
             "--json",
             "request-image",
@@ -328,7 +350,7 @@ async fn json_prints_every_event_and_the_path_last() {
             "a lighthouse",
             "--new-chat",
             "--out",
-            out,
+            &out,
             "--name",
             "light.png",
         ],
@@ -370,26 +392,31 @@ async fn json_prints_every_event_and_the_path_last() {
     let path = last["path"].as_str().unwrap();
     assert_eq!(
         std::path::Path::new(path),
-        std::path::absolute(out_dir.path().join("light.png")).unwrap()
+        std::path::absolute(scene.out_dir.path().join("light.png")).unwrap()
     );
     assert_eq!(std::fs::read(path).unwrap(), bytes);
-    let request = next(&mut requests).await;
+    let request = next(&mut scene.requests).await;
     assert_eq!(request.data["newChat"], true);
 }
 
 #[tokio::test]
 async fn json_prints_the_failure_as_its_event() {
-    let server = server(30_000).await;
     let script = vec![Step::Fail(
         generation::FAILED,
         "no ChatGPT tab is signed in",
     )];
-    let _requests = extension(server.port, script).await;
-    let out_dir = tempfile::tempdir().unwrap();
-    let out = out_dir.path().to_str().unwrap();
+    let scene = Scene::new(script).await;
+    let out = scene.out();
     let run = semantest(
-        server.port,
-        &["--json", "request-image", "--prompt", "a cat", "--out", out],
+        scene.server.port,
+        &[
+            "--json",
+            "request-image",
+            "--prompt",
+            "a cat",
+            "--out",
+            &out,
+        ],
     )
     .await;
     assert_eq!(run.status.code(), Some(1), "{run:?}");
@@ -401,20 +428,18 @@ async fn json_prints_the_failure_as_its_event() {
 
 #[tokio::test]
 async fn url_and_latest_ask_for_a_download_with_and_without_the_url() {
-    let server = server(30_000).await;
     let bytes = image_bytes();
-    let mut requests = extension(server.port, vec![Step::Upload(bytes.clone())]).await;
-    let out_dir = tempfile::tempdir().unwrap();
-    let out = out_dir.path().to_str().unwrap();
+    let mut scene = Scene::new(vec![Step::Upload(bytes.clone())]).await;
+    let out = scene.out();
     let url = "https://chatgpt.com/backend-api/estuary/content?id=file_1";
     let run = semantest(
-        server.port,
+        scene.server.port,
         &[
             "request-image",
             "--url",
             url,
             "--out",
-            out,
+            &out,
             "--name",
             "given.png",
         ],
@@ -422,7 +447,7 @@ async fn url_and_latest_ask_for_a_download_with_and_without_the_url() {
     .await;
     assert_eq!(run.status.code(), Some(0), "{run:?}");
     assert_eq!(std::fs::read(stdout(&run).trim()).unwrap(), bytes);
-    let request = next(&mut requests).await;
+    let request = next(&mut scene.requests).await;
     assert_eq!(request.event, "imageDownloadRequested");
     assert_eq!(request.data["url"], url);
     assert_eq!(request.data["filename"], "given.png");
@@ -432,12 +457,12 @@ async fn url_and_latest_ask_for_a_download_with_and_without_the_url() {
     }
 
     let run = semantest(
-        server.port,
+        scene.server.port,
         &[
             "request-image",
             "--latest",
             "--out",
-            out,
+            &out,
             "--name",
             "newest.png",
         ],
@@ -445,7 +470,7 @@ async fn url_and_latest_ask_for_a_download_with_and_without_the_url() {
     .await;
     assert_eq!(run.status.code(), Some(0), "{run:?}");
     assert!(stdout(&run).trim().ends_with("newest.png"), "{run:?}");
-    let request = next(&mut requests).await;
+    let request = next(&mut scene.requests).await;
     assert_eq!(request.event, "imageDownloadRequested");
     assert_eq!(request.data["filename"], "newest.png");
     for absent in ["url", "prompt", "timeoutSecs", "newChat"] {
