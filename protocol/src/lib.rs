@@ -21,6 +21,7 @@ pub mod client;
 pub mod dedupe;
 pub mod generation;
 pub mod identity;
+pub mod json;
 #[cfg(feature = "keys")]
 pub mod keys;
 pub mod rules;

@@ -21,6 +21,17 @@ pub struct Signature {
     pub capabilities: Vec<String>,
 }
 
+impl crate::json::FromFields for Signature {
+    fn from_fields(f: &mut crate::json::Fields) -> Result<Self, crate::json::ReadError> {
+        Ok(Signature {
+            service: f.string("service")?,
+            version: f.string("version")?,
+            environment: f.string("environment")?,
+            capabilities: f.strings_or_empty("capabilities")?,
+        })
+    }
+}
+
 impl Signature {
     /// The signature of a server of this protocol version in `environment`.
     pub fn new(environment: impl Into<String>, capabilities: &[&str]) -> Self {
