@@ -30,7 +30,11 @@ pub struct SyntaxError {
 
 impl fmt::Display for SyntaxError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} at line {} column {}", self.what, self.line, self.column)
+        write!(
+            f,
+            "{} at line {} column {}",
+            self.what, self.line, self.column
+        )
     }
 }
 
@@ -177,12 +181,27 @@ impl Parser<'_> {
             }
         }
         if let Some(b'e' | b'E') = self.peek() {
+            let nonzero = self.text[start..self.at]
+                .iter()
+                .any(|b| matches!(b, b'1'..=b'9'));
             self.at += 1;
             float = true;
-            if let Some(b'+' | b'-') = self.peek() {
+            let sign = self.peek();
+            if let Some(b'+' | b'-') = sign {
                 self.at += 1;
             }
-            if self.digits() == 0 {
+            let digits = self.at;
+            let mut exp = 0u64;
+            while let Some(d @ b'0'..=b'9') = self.peek() {
+                self.at += 1;
+                exp = (exp * 10 + u64::from(d - b'0')).min(1 << 31);
+                // Where serde_json stops: at the digit taking the exponent past i32::MAX,
+                // unless the number is 0 or the exponent negative (then it reads 0).
+                if exp >> 31 != 0 && nonzero && sign != Some(b'-') {
+                    return Err(self.error("number out of range"));
+                }
+            }
+            if self.at == digits {
                 return Err(self.error_here("EOF while parsing a value", "invalid number"));
             }
         }
@@ -230,9 +249,9 @@ impl Parser<'_> {
                 }
                 Some(_) => {
                     self.at += 1;
-                    return Err(
-                        self.error("control character (\\u0000-\\u001F) found while parsing a string")
-                    );
+                    return Err(self.error(
+                        "control character (\\u0000-\\u001F) found while parsing a string",
+                    ));
                 }
             }
         }
@@ -291,20 +310,19 @@ impl Parser<'_> {
         char::from_u32(code).ok_or_else(|| self.error("invalid unicode code point"))
     }
 
+    /// Four hex digits, taken at once as serde_json takes them (so its error positions).
     fn hex4(&mut self) -> Result<u32, SyntaxError> {
+        let Some(hex) = self.text.get(self.at..self.at + 4) else {
+            self.at = self.text.len();
+            return Err(self.error("EOF while parsing a string"));
+        };
+        self.at += 4;
         let mut code = 0;
-        for _ in 0..4 {
-            let Some(b) = self.peek() else {
-                return Err(self.error("EOF while parsing a string"));
+        for &b in hex {
+            let Some(digit) = char::from(b).to_digit(16) else {
+                return Err(self.error("invalid escape"));
             };
-            self.at += 1;
-            let digit = match b {
-                b'0'..=b'9' => b - b'0',
-                b'a'..=b'f' => b - b'a' + 10,
-                b'A'..=b'F' => b - b'A' + 10,
-                _ => return Err(self.error("invalid escape")),
-            };
-            code = code * 16 + u32::from(digit);
+            code = code * 16 + digit;
         }
         Ok(code)
     }
@@ -312,9 +330,13 @@ impl Parser<'_> {
     fn array(&mut self) -> Result<Value, SyntaxError> {
         let mut items = Vec::new();
         self.space();
-        if self.peek() == Some(b']') {
-            self.at += 1;
-            return Ok(Value::Array(items));
+        match self.peek() {
+            Some(b']') => {
+                self.at += 1;
+                return Ok(Value::Array(items));
+            }
+            None => return Err(self.error("EOF while parsing a list")),
+            _ => {}
         }
         loop {
             items.push(self.value()?);
@@ -344,10 +366,12 @@ impl Parser<'_> {
             self.at += 1;
             return Ok(Value::Object(map));
         }
+        // serde_json's word for an end of text where a key must be: after a comma, a value.
+        let mut eof = "EOF while parsing an object";
         loop {
             match self.peek() {
                 Some(b'"') => self.at += 1,
-                _ => return Err(self.error_here("EOF while parsing an object", "key must be a string")),
+                _ => return Err(self.error_here(eof, "key must be a string")),
             }
             let key = self.string()?;
             self.space();
@@ -361,6 +385,7 @@ impl Parser<'_> {
             match self.peek() {
                 Some(b',') => {
                     self.at += 1;
+                    eof = "EOF while parsing a value";
                     self.space();
                     if self.peek() == Some(b'}') {
                         self.at += 1;
@@ -372,7 +397,9 @@ impl Parser<'_> {
                     return Ok(Value::Object(map));
                 }
                 _ => {
-                    return Err(self.error_here("EOF while parsing an object", "expected `,` or `}`"))
+                    return Err(
+                        self.error_here("EOF while parsing an object", "expected `,` or `}`")
+                    )
                 }
             }
         }
@@ -525,7 +552,10 @@ impl fmt::Display for ReadError {
                 field,
                 expected,
                 found,
-            } => write!(f, "invalid type for `{field}`: {found}, expected {expected}"),
+            } => write!(
+                f,
+                "invalid type for `{field}`: {found}, expected {expected}"
+            ),
             ReadError::Invalid { field, reason } => write!(f, "invalid `{field}`: {reason}"),
             ReadError::Unknown { field, expected } => {
                 write!(f, "unknown field `{field}`, expected ")?;
@@ -741,7 +771,11 @@ pub fn one_of_names(
         .position(|n| *n == text)
         .ok_or_else(|| ReadError::Invalid {
             field,
-            reason: format!("unknown variant `{}`, expected {}", crate::shorten(&text, 40), Names(names)),
+            reason: format!(
+                "unknown variant `{}`, expected {}",
+                crate::shorten(&text, 40),
+                Names(names)
+            ),
         })
 }
 
