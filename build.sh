@@ -261,11 +261,15 @@ build_wasm_pkg() {
     local wasm="$PKG_DIR/semantest_connect_bg.wasm"
     [[ -f "$wasm" ]] || die "wasm-pack reported success but $wasm is missing"
     setup_npm
-    echo "==> wasm-opt -Oz (binaryen from npm)"
+    echo "==> wasm-opt -Oz, import and export names shortened (binaryen from npm)"
+    # The names are only a contract between the .wasm and its glue (8 KB of them): wasm-opt
+    # renames them and prints the map, which scripts/minify-names.mjs applies to the glue.
     node_modules/.bin/wasm-opt -Oz --enable-bulk-memory --enable-nontrapping-float-to-int \
         --enable-sign-ext --enable-mutable-globals --enable-reference-types --enable-multivalue \
-        "$wasm" -o "$wasm.opt"
+        --minify-imports-and-exports-and-modules "$wasm" -o "$wasm.opt" >"$wasm.names.json"
     mv "$wasm.opt" "$wasm"
+    node scripts/minify-names.mjs "$PKG_DIR" "$wasm.names.json"
+    rm -f "$wasm.names.json"
     local raw gz
     raw=$(wc -c <"$wasm")
     gz=$(gzip -9 -c "$wasm" | wc -c)

@@ -2,7 +2,8 @@
 //
 // The shipped module (pkg/semantest_connect_bg.wasm, after wasm-opt -Oz) has no names, so this
 // builds a twin that keeps them: wasm-bindgen on the same cargo output (the wasm-release build
-// of `./build.sh build`), then wasm-opt -Oz -g, which keeps the name section and gives the same
+// of `./build.sh build`), then wasm-opt -Oz -g (with the import and export names shortened, as
+// build.sh does), which keeps the name section and gives the same
 // code (its size without names is checked against the shipped module's). twiggy then lists
 // every function and data segment with its size; they are summed by what they belong to. After
 // wasm-opt a function holds the code inlined into it, so a group is "code under these names":
@@ -82,8 +83,11 @@ try {
   const named = join(dir, "named.wasm");
   const bare = join(dir, "bare.wasm");
   const wasmOpt = resolve("node_modules/.bin/wasm-opt");
-  execFileSync(wasmOpt, ["-Oz", "-g", ...FEATURES, join(dir, "semantest_connect_bg.wasm"), "-o", named]);
-  execFileSync(wasmOpt, ["-Oz", ...FEATURES, join(dir, "semantest_connect_bg.wasm"), "-o", bare]);
+  // As build.sh does: -Oz, and the import and export names shortened (the map it prints is not
+  // needed here).
+  const MINIFY = "--minify-imports-and-exports-and-modules";
+  execFileSync(wasmOpt, ["-Oz", "-g", ...FEATURES, MINIFY, join(dir, "semantest_connect_bg.wasm"), "-o", named]);
+  execFileSync(wasmOpt, ["-Oz", ...FEATURES, MINIFY, join(dir, "semantest_connect_bg.wasm"), "-o", bare]);
   const shipped = readFileSync(join(PKG, "semantest_connect_bg.wasm"));
   const twin = readFileSync(bare);
   const csv = execFileSync("twiggy", ["top", "-n", "1000000", "--format", "csv", named], {
