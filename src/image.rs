@@ -4,7 +4,8 @@
 //! public service's presigned upload), what each server's answer means, and the reply that tells
 //! the requester. The browser side (`web::images`) only fetches, hashes and uploads as these say.
 
-use serde_json::{json, Value};
+use semantest_protocol::json::{self, object};
+use serde_json::Value;
 
 use crate::status::Mode;
 
@@ -85,7 +86,10 @@ impl ImageRequest {
 
     /// What the ChatGPT tab is asked for: `{requestId, url}`.
     pub fn for_page(&self) -> Value {
-        json!({ "requestId": self.id, "url": self.url })
+        object([
+            ("requestId", Value::from(self.id.as_str())),
+            ("url", Value::from(self.url.clone())),
+        ])
     }
 }
 
@@ -170,12 +174,12 @@ pub fn destination(mode: Mode, local_url: &str, image: &Image) -> Result<Destina
         return Ok(Destination::Local { post_url });
     }
     Ok(Destination::Cloud {
-        request_upload: json!({
-            "filename": image.name,
-            "size": image.size,
-            "sha256": image.sha256,
-            "contentType": image.content_type,
-        }),
+        request_upload: object([
+            ("filename", Value::from(image.name.as_str())),
+            ("size", Value::from(image.size)),
+            ("sha256", Value::from(image.sha256.as_str())),
+            ("contentType", Value::from(image.content_type.as_str())),
+        ]),
     })
 }
 
@@ -208,7 +212,7 @@ pub fn self_hosted_post(remote_url: &str, image: &Image) -> Option<String> {
 /// The local server's answer to `POST /images`: `{path, size, sha256, id}`, or `{error}`.
 /// The reply's data (`{path, size, sha256, imageId}`) when it stored these very bytes.
 pub fn local_stored(status: u16, body: &str, image: &Image) -> Result<Value, ImageError> {
-    let answer: Value = serde_json::from_str(body).unwrap_or(Value::Null);
+    let answer = json::parse(body).unwrap_or(Value::Null);
     if !(200..300).contains(&status) {
         let reason = answer["error"]
             .as_str()
@@ -231,7 +235,12 @@ pub fn local_stored(status: u16, body: &str, image: &Image) -> Result<Value, Ima
             image.size
         )));
     }
-    Ok(json!({ "path": path, "size": size, "sha256": sha256, "imageId": answer["id"] }))
+    Ok(object([
+        ("path", Value::from(path)),
+        ("size", Value::from(size)),
+        ("sha256", Value::from(sha256)),
+        ("imageId", answer["id"].clone()),
+    ]))
 }
 
 /// A presigned upload, as `requestUpload`'s answer gives it.
@@ -285,12 +294,12 @@ pub fn upload_target(frame: &Value) -> Result<UploadTarget, ImageError> {
 
 /// The reply's data after a presigned upload: `{size, sha256, imageId, url}`.
 pub fn cloud_stored(target: &UploadTarget, image: &Image) -> Value {
-    json!({
-        "size": image.size,
-        "sha256": image.sha256,
-        "imageId": target.image_id,
-        "url": target.get_url,
-    })
+    object([
+        ("size", Value::from(image.size)),
+        ("sha256", Value::from(image.sha256.as_str())),
+        ("imageId", Value::from(target.image_id.as_str())),
+        ("url", Value::from(target.get_url.as_str())),
+    ])
 }
 
 /// The answer to the requester and what the extension records of it.
@@ -306,7 +315,10 @@ pub struct Reply {
 pub fn reply(request: &ImageRequest, result: &Result<Value, ImageError>) -> Reply {
     let (event, data) = match result {
         Ok(data) => ("imageDownloaded", data.clone()),
-        Err(e) => ("imageDownloadFailed", json!({ "reason": e.to_string() })),
+        Err(e) => (
+            "imageDownloadFailed",
+            object([("reason", Value::from(e.to_string()))]),
+        ),
     };
     let payload = answer(&request.id, event, data);
     let mut outcome = payload["data"].clone();
@@ -323,7 +335,11 @@ pub fn answer(request_id: &str, event: &str, mut data: Value) -> Value {
     if let Some(fields) = data.as_object_mut() {
         fields.insert("requestId".to_owned(), Value::from(request_id));
     }
-    json!({ "to": request_id, "event": event, "data": data })
+    object([
+        ("to", Value::from(request_id)),
+        ("event", Value::from(event)),
+        ("data", data),
+    ])
 }
 
 /// What `encodeURIComponent` escapes: everything but letters, digits and `-_.!~*'()`.
@@ -346,6 +362,7 @@ pub fn encode_component(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn image() -> Image {
         Image {

@@ -5,10 +5,9 @@
 //! answer is an `error` frame: the server's code is then in the frame). A frame that cannot be
 //! answered is reported once with [`crate::Command::Fail`] and one of these codes.
 
-use serde::Serialize;
-
 /// Why a frame got no answer from any server.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(serde::Serialize))]
 #[cfg_attr(target_arch = "wasm32", derive(tsify_next::Tsify))]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
@@ -37,7 +36,7 @@ impl FailureCode {
 }
 
 /// A frame's failure: the code and what happened, in words.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]
 pub struct RequestError {
     /// Machine-readable.

@@ -5,8 +5,9 @@
 //! user overrides (`chrome.storage.sync`, SDK options) < environment (`SEMANTEST_SERVER`,
 //! `SEMANTEST_LOCAL_URL`, `SEMANTEST_REMOTE_URL`, `SEMANTEST_TOKEN`, for command-line tools).
 
+use semantest_protocol::json::{self, Fields, ReadError};
 use semantest_protocol::{Role, Token, TokenError};
-use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 /// Where the local development server answers by default.
 pub const DEFAULT_LOCAL_URL: &str = "http://localhost:3003";
@@ -14,7 +15,11 @@ pub const DEFAULT_LOCAL_URL: &str = "http://localhost:3003";
 pub const DEFAULT_REMOTE_URL: &str = "wss://api.extension.semantest.com";
 
 /// A named set of defaults (IR-1).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[cfg_attr(
+    not(target_arch = "wasm32"),
+    derive(serde::Serialize, serde::Deserialize)
+)]
 #[cfg_attr(target_arch = "wasm32", derive(tsify_next::Tsify))]
 #[serde(rename_all = "lowercase")]
 pub enum Preset {
@@ -26,7 +31,11 @@ pub enum Preset {
 }
 
 /// Which servers to try.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[cfg_attr(
+    not(target_arch = "wasm32"),
+    derive(serde::Serialize, serde::Deserialize)
+)]
 #[cfg_attr(target_arch = "wasm32", derive(tsify_next::Tsify))]
 #[serde(rename_all = "camelCase")]
 pub enum Strategy {
@@ -40,7 +49,11 @@ pub enum Strategy {
 }
 
 /// The reconnect schedule; see [`crate::backoff`] for how it is used.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(
+    not(target_arch = "wasm32"),
+    derive(serde::Serialize, serde::Deserialize)
+)]
 #[cfg_attr(target_arch = "wasm32", derive(tsify_next::Tsify))]
 #[serde(rename_all = "camelCase")]
 pub struct RetrySettings {
@@ -55,7 +68,8 @@ pub struct RetrySettings {
 }
 
 /// The complete, validated settings the machine runs with.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(serde::Serialize))]
 #[cfg_attr(target_arch = "wasm32", derive(tsify_next::Tsify))]
 #[serde(rename_all = "camelCase")]
 pub struct Settings {
@@ -108,7 +122,11 @@ pub struct Settings {
 }
 
 /// Optional overrides of [`RetrySettings`].
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
+#[cfg_attr(
+    not(target_arch = "wasm32"),
+    derive(serde::Serialize, serde::Deserialize)
+)]
 #[cfg_attr(target_arch = "wasm32", derive(tsify_next::Tsify))]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct RetryOverrides {
@@ -126,7 +144,11 @@ pub struct RetryOverrides {
 // `default` changes nothing for serde, which reads a missing `Option` as `None` anyway; it tells
 // Tsify that every key may be left out. Tsify leaves out `token`, which is never serialized:
 // src/web/types.rs adds it to the TypeScript.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
+#[cfg_attr(
+    not(target_arch = "wasm32"),
+    derive(serde::Serialize, serde::Deserialize)
+)]
 #[cfg_attr(target_arch = "wasm32", derive(tsify_next::Tsify))]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct Overrides {
@@ -480,6 +502,200 @@ impl Overrides {
     }
 }
 
+/// The JSON names of [`Overrides`]' fields, in order: what an unknown key's message lists.
+const OVERRIDES_FIELDS: &[&str] = &[
+    "preset",
+    "preferLocal",
+    "strategy",
+    "localUrl",
+    "remoteUrl",
+    "customUrl",
+    "probeTimeoutMs",
+    "localHeadStartMs",
+    "connectTimeoutMs",
+    "pingIntervalMs",
+    "pongTimeoutMs",
+    "reprobeIntervalMs",
+    "stableAfterMs",
+    "outboxCapacity",
+    "requestTimeoutMs",
+    "answerCheckMs",
+    "drainMs",
+    "retry",
+    "role",
+    "clientId",
+    "name",
+    "token",
+];
+
+/// The JSON names of [`RetryOverrides`]' fields.
+const RETRY_FIELDS: &[&str] = &["baseMs", "factor", "capMs", "maxAttempts"];
+
+impl Overrides {
+    /// Reads overrides from JSON (a JavaScript options object): every key optional, `null` as
+    /// left out, unknown keys refused (a typo must not pass silently). What the serde derive
+    /// read, by hand: serde's generic code was most of the settings' share of the .wasm.
+    pub fn from_json(value: Value) -> Result<Overrides, ReadError> {
+        let mut f = Fields::of(value, "settings object")?;
+        let overrides = Overrides {
+            preset: f.optional("preset", Preset::read)?,
+            prefer_local: f.opt_bool("preferLocal")?,
+            strategy: f.optional("strategy", Strategy::read)?,
+            local_url: f.opt_string("localUrl")?,
+            remote_url: f.opt_string("remoteUrl")?,
+            custom_url: f.opt_string("customUrl")?,
+            probe_timeout_ms: f.opt_u64("probeTimeoutMs")?,
+            local_head_start_ms: f.opt_u64("localHeadStartMs")?,
+            connect_timeout_ms: f.opt_u64("connectTimeoutMs")?,
+            ping_interval_ms: f.opt_u64("pingIntervalMs")?,
+            pong_timeout_ms: f.opt_u64("pongTimeoutMs")?,
+            reprobe_interval_ms: f.opt_u64("reprobeIntervalMs")?,
+            stable_after_ms: f.opt_u64("stableAfterMs")?,
+            outbox_capacity: f.optional("outboxCapacity", read_usize)?,
+            request_timeout_ms: f.opt_u64("requestTimeoutMs")?,
+            answer_check_ms: f.opt_u64("answerCheckMs")?,
+            drain_ms: f.opt_u64("drainMs")?,
+            retry: f.optional("retry", RetryOverrides::from_json)?,
+            role: f.optional("role", read_role)?,
+            client_id: f.opt_string("clientId")?,
+            name: f.opt_string("name")?,
+            token: f.optional("token", read_token)?,
+        };
+        f.done(OVERRIDES_FIELDS)?;
+        Ok(overrides)
+    }
+}
+
+impl RetryOverrides {
+    /// Reads the `retry` field of the options, an object (unknown keys refused).
+    pub fn from_json(field: &'static str, value: Value) -> Result<RetryOverrides, ReadError> {
+        let mut f = Fields::of(value, field)?;
+        let retry = RetryOverrides {
+            base_ms: f.opt_u64("baseMs")?,
+            factor: f.opt_f64("factor")?,
+            cap_ms: f.opt_u64("capMs")?,
+            max_attempts: f.optional("maxAttempts", read_u32)?,
+        };
+        f.done(RETRY_FIELDS)?;
+        Ok(retry)
+    }
+}
+
+/// The `resume` option of the JavaScript client (`{failures, nextRetryAt?}`: where an earlier
+/// worker's retry schedule stood), unknown keys refused: the failures and the time.
+// Read by the wasm API (`web::api`); natively only by the tests.
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+pub(crate) fn read_resume(value: Value) -> Result<(u32, Option<f64>), ReadError> {
+    let mut f = Fields::of(value, "resume")?;
+    let failures = f.with("failures", read_u32)?;
+    let next_retry_at = f.opt_f64("nextRetryAt")?;
+    f.done(&["failures", "nextRetryAt"])?;
+    Ok((failures, next_retry_at))
+}
+
+impl Preset {
+    const NAMES: &'static [&'static str] = &["production", "development"];
+    const ALL: [Preset; 2] = [Preset::Production, Preset::Development];
+
+    /// The preset named by `value` (`production`, `development`).
+    pub fn read(field: &'static str, value: Value) -> Result<Preset, ReadError> {
+        Ok(Self::ALL[json::one_of_names(field, value, Self::NAMES)?])
+    }
+}
+
+impl Strategy {
+    const NAMES: &'static [&'static str] = &["localFirst", "localOnly", "remoteOnly"];
+    const ALL: [Strategy; 3] = [
+        Strategy::LocalFirst,
+        Strategy::LocalOnly,
+        Strategy::RemoteOnly,
+    ];
+
+    /// The strategy named by `value` (`localFirst`, `localOnly`, `remoteOnly`).
+    pub fn read(field: &'static str, value: Value) -> Result<Strategy, ReadError> {
+        Ok(Self::ALL[json::one_of_names(field, value, Self::NAMES)?])
+    }
+
+    /// The name JSON and JavaScript know it by.
+    pub fn as_str(self) -> &'static str {
+        Self::NAMES[self as usize]
+    }
+}
+
+/// The role's name (`extension`, `client`), as the protocol's serde names it.
+fn role_name(role: Role) -> &'static str {
+    match role {
+        Role::Extension => "extension",
+        Role::Client => "client",
+    }
+}
+
+fn read_role(field: &'static str, value: Value) -> Result<Role, ReadError> {
+    const ROLES: [Role; 2] = [Role::Extension, Role::Client];
+    Ok(ROLES[json::one_of_names(field, value, &["extension", "client"])?])
+}
+
+fn read_token(field: &'static str, value: Value) -> Result<Token, ReadError> {
+    Token::new(json::string(field, value)?).map_err(|e| ReadError::Invalid {
+        field,
+        reason: e.to_string(),
+    })
+}
+
+/// An unsigned integer that fits `T` (`u32`; `usize`, which is 32 bits in the .wasm).
+fn read_fitting<T: TryFrom<u64>>(field: &'static str, value: Value) -> Result<T, ReadError> {
+    let n = json::unsigned(field, value)?;
+    T::try_from(n).map_err(|_| ReadError::Invalid {
+        field,
+        reason: format!("{n} is too large"),
+    })
+}
+
+fn read_u32(field: &'static str, value: Value) -> Result<u32, ReadError> {
+    read_fitting(field, value)
+}
+
+fn read_usize(field: &'static str, value: Value) -> Result<usize, ReadError> {
+    read_fitting(field, value)
+}
+
+impl Settings {
+    /// The settings as JavaScript sees them (`settings()`): the keys and order the serde derive
+    /// wrote, `null` for what is not set; never the token.
+    pub fn to_json(&self) -> Value {
+        let r = &self.retry;
+        json::object([
+            ("strategy", Value::from(self.strategy.as_str())),
+            ("localUrl", Value::from(self.local_url.as_str())),
+            ("remoteUrl", Value::from(self.remote_url.as_str())),
+            ("customUrl", Value::from(self.custom_url.clone())),
+            ("probeTimeoutMs", Value::from(self.probe_timeout_ms)),
+            ("localHeadStartMs", Value::from(self.local_head_start_ms)),
+            ("connectTimeoutMs", Value::from(self.connect_timeout_ms)),
+            ("pingIntervalMs", Value::from(self.ping_interval_ms)),
+            ("pongTimeoutMs", Value::from(self.pong_timeout_ms)),
+            ("reprobeIntervalMs", Value::from(self.reprobe_interval_ms)),
+            ("stableAfterMs", Value::from(self.stable_after_ms)),
+            ("outboxCapacity", Value::from(self.outbox_capacity)),
+            ("requestTimeoutMs", Value::from(self.request_timeout_ms)),
+            ("answerCheckMs", Value::from(self.answer_check_ms)),
+            ("drainMs", Value::from(self.drain_ms)),
+            (
+                "retry",
+                json::object([
+                    ("baseMs", Value::from(r.base_ms)),
+                    ("factor", Value::from(r.factor)),
+                    ("capMs", Value::from(r.cap_ms)),
+                    ("maxAttempts", Value::from(r.max_attempts)),
+                ]),
+            ),
+            ("role", Value::from(role_name(self.role))),
+            ("clientId", Value::from(self.client_id.as_str())),
+            ("name", Value::from(self.name.as_str())),
+        ])
+    }
+}
+
 fn set<T>(slot: &mut T, value: Option<T>) {
     if let Some(v) = value {
         *slot = v;
@@ -564,4 +780,250 @@ fn normalize_local(url: &str) -> Result<String, SettingsError> {
         }
     };
     Ok(format!("{scheme}://{}", rest.trim_end_matches('/')))
+}
+
+/// The hand-written reads and writes against the serde derives they replace (kept natively as
+/// the oracle): the same inputs accepted and refused, the same values read, the same JSON.
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod tests {
+    use super::*;
+    use semantest_protocol::client::from_object;
+    use serde_json::json;
+
+    /// Values put in place of a field's own: every JSON kind, and numbers at the edges.
+    fn replacements() -> Vec<Value> {
+        vec![
+            Value::Null,
+            json!(0),
+            json!(1),
+            json!(-1),
+            json!(1.5),
+            json!(2.0),
+            json!(20000),
+            json!(4_294_967_295_u64),
+            json!(4_294_967_296_u64),
+            json!(u64::MAX),
+            json!(1e300),
+            json!("s"),
+            json!(""),
+            json!("production"),
+            json!("development"),
+            json!("localFirst"),
+            json!("remoteOnly"),
+            json!("Production"),
+            json!("client"),
+            json!("extension"),
+            json!("ws://localhost:3003"),
+            json!("a-good-token-0123456789"),
+            json!("bad token with spaces here"),
+            json!(true),
+            json!(false),
+            json!([]),
+            json!(["a"]),
+            json!({}),
+            json!({"baseMs": 5}),
+            json!({"bogus": 1}),
+        ]
+    }
+
+    /// `base` and its mutations: each field removed, each replaced by every
+    /// [`replacements`] value, an unknown field added, not an object at all.
+    fn mutations(base: &Value, fields: &[&str]) -> Vec<Value> {
+        let mut out = vec![base.clone()];
+        for field in fields {
+            let mut removed = base.clone();
+            removed.as_object_mut().unwrap().remove(*field);
+            out.push(removed);
+            for r in replacements() {
+                let mut changed = base.clone();
+                changed[*field] = r;
+                out.push(changed);
+            }
+        }
+        let mut unknown = base.clone();
+        unknown["preferlocal"] = json!(true);
+        out.push(unknown);
+        let mut empty_key = base.clone();
+        empty_key[""] = json!(1);
+        out.push(empty_key);
+        out.extend(replacements().into_iter().filter(|r| !r.is_object()));
+        out
+    }
+
+    fn full_overrides() -> Value {
+        json!({
+            "preset": "development", "preferLocal": false, "strategy": "localOnly",
+            "localUrl": "ws://localhost:4000", "remoteUrl": "wss://example.org",
+            "customUrl": "", "probeTimeoutMs": 1500, "localHeadStartMs": 100,
+            "connectTimeoutMs": 5000, "pingIntervalMs": 15000, "pongTimeoutMs": 5000,
+            "reprobeIntervalMs": 10000, "stableAfterMs": 0, "outboxCapacity": 10,
+            "requestTimeoutMs": 1000, "answerCheckMs": 500, "drainMs": 0,
+            "retry": {"baseMs": 100, "factor": 1.5, "capMs": 1000, "maxAttempts": 3},
+            "role": "extension", "clientId": "c1", "name": "Chrome on Linux",
+            "token": "a-good-token-0123456789",
+        })
+    }
+
+    /// The hand read and the serde derive agree on `input`: both refuse it, or both read the
+    /// same overrides. Returns the hand read's error message, if any.
+    fn agree_overrides(input: &Value) -> Option<String> {
+        let hand = Overrides::from_json(input.clone());
+        // The old path: protocol's `from_object` (an object's map, read by the serde derive).
+        let serde = from_object::<Overrides>(input.clone());
+        if input.get("retry").is_some_and(Value::is_array) {
+            // The one difference: serde read a nested struct from an array too, by position
+            // (`"retry": [100, 2]`); the TypeScript says an object, and now only that is read.
+            let e = hand.unwrap_err().to_string();
+            if input.as_object().is_some_and(|o| o.len() == 1) {
+                assert_eq!(e, "a retry must be a JSON object, not an array");
+            }
+            return Some(e);
+        }
+        match (&hand, &serde) {
+            (Ok(h), Ok(s)) => assert_eq!(h, s, "{input}"),
+            (Err(_), Err(_)) => {}
+            _ => panic!("hand {hand:?} and serde {serde:?} disagree on {input}"),
+        }
+        hand.err().map(|e| e.to_string())
+    }
+
+    #[test]
+    fn overrides_are_read_as_serde_read_them() {
+        let retry = json!({"baseMs": 100, "factor": 1.5, "capMs": 1000, "maxAttempts": 3});
+        let mut bases = vec![json!({}), full_overrides()];
+        // The retry object's own fields, mutated inside a valid whole.
+        for r in mutations(&retry, RETRY_FIELDS) {
+            bases.push(json!({ "retry": r }));
+        }
+        let mut refused = 0;
+        for base in &bases {
+            for input in mutations(base, OVERRIDES_FIELDS) {
+                if let Some(message) = agree_overrides(&input) {
+                    refused += 1;
+                    assert!(!message.is_empty());
+                }
+            }
+        }
+        assert!(
+            refused > 1000,
+            "the mutations exercise refusals ({refused})"
+        );
+    }
+
+    #[test]
+    fn resume_is_read_as_serde_read_it() {
+        #[derive(serde::Deserialize, Debug, PartialEq)]
+        #[serde(rename_all = "camelCase", deny_unknown_fields)]
+        struct Resume {
+            failures: u32,
+            #[serde(default)]
+            next_retry_at: Option<f64>,
+        }
+        let fields = ["failures", "nextRetryAt"];
+        for base in [
+            json!({"failures": 3, "nextRetryAt": 1.7e12}),
+            json!({"failures": 0}),
+        ] {
+            for input in mutations(&base, &fields) {
+                let hand = read_resume(input.clone());
+                let serde = from_object::<Resume>(input.clone());
+                match (&hand, &serde) {
+                    (Ok(h), Ok(s)) => assert_eq!(*h, (s.failures, s.next_retry_at), "{input}"),
+                    (Err(_), Err(_)) => {}
+                    _ => panic!("hand {hand:?} and serde {serde:?} disagree on {input}"),
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn refusals_name_the_field() {
+        let refused = |v: Value| Overrides::from_json(v).unwrap_err().to_string();
+        assert_eq!(
+            refused(json!({"preferlocal": true})),
+            "unknown field `preferlocal`, expected `preset`, `preferLocal`, `strategy`, \
+             `localUrl`, `remoteUrl`, `customUrl`, `probeTimeoutMs`, `localHeadStartMs`, \
+             `connectTimeoutMs`, `pingIntervalMs`, `pongTimeoutMs`, `reprobeIntervalMs`, \
+             `stableAfterMs`, `outboxCapacity`, `requestTimeoutMs`, `answerCheckMs`, `drainMs`, \
+             `retry`, `role`, `clientId`, `name` or `token`"
+        );
+        assert_eq!(
+            refused(json!({"probeTimeoutMs": "5"})),
+            "invalid type for `probeTimeoutMs`: a string, expected an unsigned integer"
+        );
+        assert_eq!(
+            refused(json!({"probeTimeoutMs": -1})),
+            "invalid `probeTimeoutMs`: -1 is not an unsigned integer"
+        );
+        assert_eq!(
+            refused(json!({"strategy": "fast"})),
+            "invalid `strategy`: unknown variant `fast`, expected `localFirst`, `localOnly` or \
+             `remoteOnly`"
+        );
+        assert_eq!(
+            refused(json!({"retry": {"maxAttempts": 4_294_967_296_u64}})),
+            "invalid `maxAttempts`: 4294967296 is too large"
+        );
+        assert_eq!(
+            refused(json!({"retry": {"base": 1}})),
+            "unknown field `base`, expected `baseMs`, `factor`, `capMs` or `maxAttempts`"
+        );
+        assert_eq!(
+            refused(json!({"retry": 5})),
+            "a retry must be a JSON object, not a number"
+        );
+        let token = refused(json!({"token": "short"}));
+        assert!(
+            token.starts_with("invalid `token`: a token must be"),
+            "{token}"
+        );
+    }
+
+    fn settings_cases() -> Vec<Settings> {
+        let mut out = vec![
+            Settings::preset(Preset::Production),
+            Settings::preset(Preset::Development),
+        ];
+        let full = Overrides::from_json(full_overrides()).unwrap();
+        out.push(Settings::resolve(&full).unwrap());
+        out.push(
+            Settings::resolve(&Overrides {
+                custom_url: Some("wss://mine.example".into()),
+                retry: Some(RetryOverrides {
+                    max_attempts: Some(7),
+                    factor: Some(3.25),
+                    ..Default::default()
+                }),
+                token: Some(Token::new("a-good-token-0123456789").unwrap()),
+                name: Some("quote \" and \\ and \u{1} and é".into()),
+                ..Default::default()
+            })
+            .unwrap(),
+        );
+        out
+    }
+
+    #[test]
+    fn settings_are_written_as_serde_wrote_them() {
+        for settings in settings_cases() {
+            // The same keys and values. (Natively objects sort their keys; the order, the
+            // declaration order as serde wrote it, is checked in the browser tests.)
+            let hand = settings.to_json();
+            assert_eq!(hand, serde_json::to_value(&settings).unwrap());
+            assert!(!json::write(&hand).contains("a-good-token"));
+        }
+    }
+
+    #[test]
+    fn settings_read_back_as_overrides() {
+        // What `settings()` gives, fed to `setSettings`, is accepted and means the same.
+        for settings in settings_cases() {
+            let mut json = settings.to_json();
+            json.as_object_mut().unwrap().remove("retry");
+            let again = Settings::resolve(&Overrides::from_json(json).unwrap()).unwrap();
+            assert_eq!(again.local_url, settings.local_url);
+            assert_eq!(again.custom_url, settings.custom_url);
+            assert_eq!(again.role, settings.role);
+        }
+    }
 }

@@ -2,16 +2,15 @@
 //! semver-compatible with the protocol this crate speaks. Every other outcome is a
 //! [`ProbeError`] that says what was found, never a panic.
 
-use semantest_protocol::client::{from_object, ObjectError};
+use semantest_protocol::json::{self, FromFields};
 use semantest_protocol::{Signature, PROTOCOL_VERSION, SERVICE_NAME};
-use serde::Serialize;
+use serde_json::Value;
 
 /// The most of a probe answer a driver reads; anything longer is [`ProbeError::TooLarge`].
 pub const MAX_SIGNATURE_BYTES: usize = 16 * 1024;
 
 /// Why the local server is not used. Expected outcomes, each its own variant.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
-#[serde(tag = "kind", rename_all = "camelCase")]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ProbeError {
     /// Nothing listens there (connection refused or the host is unreachable).
@@ -45,7 +44,7 @@ pub enum ProbeError {
     /// JSON, but not a signature object.
     #[error("answer is not a signature: {detail}")]
     NotSignature {
-        /// What serde said.
+        /// What the reader said.
         detail: String,
     },
     /// A signature of some other service.
@@ -88,7 +87,7 @@ pub fn check(status: u16, body: &[u8]) -> Result<Signature, ProbeError> {
     }
     // Text first, then JSON: one JSON reader in the .wasm (`from_slice` added a second, 6 KB).
     let text = std::str::from_utf8(body).map_err(|_| ProbeError::NotJson)?;
-    let value: serde_json::Value = serde_json::from_str(text).map_err(|_| ProbeError::NotJson)?;
+    let value = json::parse(text).map_err(|_| ProbeError::NotJson)?;
     if let Some(service) = value.get("service").and_then(|s| s.as_str()) {
         if service != SERVICE_NAME {
             return Err(ProbeError::WrongService {
@@ -96,10 +95,10 @@ pub fn check(status: u16, body: &[u8]) -> Result<Signature, ProbeError> {
             });
         }
     }
-    let sig: Signature = from_object(value).map_err(|e| ProbeError::NotSignature {
+    let sig = Signature::read(value, "signature").map_err(|e| ProbeError::NotSignature {
         detail: match e {
-            ObjectError::Serde(e) => truncate(&e.to_string()),
-            ObjectError::NotObject(_) => "not a JSON object".to_owned(),
+            json::ReadError::NotObject { .. } => "not a JSON object".to_owned(),
+            e => truncate(&e.to_string()),
         },
     })?;
     ours(sig)
@@ -122,6 +121,16 @@ pub fn ours(sig: Signature) -> Result<Signature, ProbeError> {
             wanted: wanted_version(),
         }),
     }
+}
+
+/// A signature as JSON (`testConnection`'s report): the keys and order of its serde form.
+pub fn signature_json(sig: &Signature) -> Value {
+    json::object([
+        ("service", Value::from(sig.service.as_str())),
+        ("version", Value::from(sig.version.as_str())),
+        ("environment", Value::from(sig.environment.as_str())),
+        ("capabilities", json::string_array(&sig.capabilities)),
+    ])
 }
 
 /// Keeps strings from a stranger short enough to show (at most 80 characters).
@@ -198,6 +207,16 @@ mod tests {
                 limit: MAX_SIGNATURE_BYTES
             }
         );
+    }
+
+    #[test]
+    fn signature_is_written_as_serde_wrote_it() {
+        for sig in [
+            Signature::new("local", &[]),
+            Signature::new("production", &["imageGeneration", "imageDownload"]),
+        ] {
+            assert_eq!(signature_json(&sig), serde_json::to_value(&sig).unwrap());
+        }
     }
 
     #[test]

@@ -21,7 +21,8 @@ use semantest_protocol::generation::{
     check_prompt, PromptError, Stage, DEFAULT_TIMEOUT_SECS, DOWNLOADED, FAILED, MAX_PROMPT_CHARS,
     MAX_TIMEOUT_SECS, PROGRESS, QUOTED_ANSWER_CHARS,
 };
-use serde_json::{json, Value};
+use semantest_protocol::json::object;
+use serde_json::Value;
 
 use crate::image::{self, ImageError};
 
@@ -219,12 +220,12 @@ impl GenerationRequest {
 
     /// What the tab is given: `{requestId, prompt, newChat, timeoutSecs}`.
     pub fn for_tab(&self) -> Value {
-        json!({
-            "requestId": self.id,
-            "prompt": self.prompt,
-            "newChat": self.new_chat,
-            "timeoutSecs": self.timeout_secs,
-        })
+        object([
+            ("requestId", Value::from(self.id.as_str())),
+            ("prompt", Value::from(self.prompt.as_str())),
+            ("newChat", Value::from(self.new_chat)),
+            ("timeoutSecs", Value::from(self.timeout_secs)),
+        ])
     }
 
     /// How long the driver waits for the tab before it gives up on it.
@@ -235,9 +236,12 @@ impl GenerationRequest {
 
 /// The `reply` payload telling the requester of `request_id` that it reached `stage`.
 pub fn progress(request_id: &str, stage: Stage, position: Option<usize>, elapsed_ms: u64) -> Value {
-    let mut data = json!({ "stage": stage.as_str(), "elapsedMs": elapsed_ms });
+    let mut data = object([
+        ("stage", Value::from(stage.as_str())),
+        ("elapsedMs", Value::from(elapsed_ms)),
+    ]);
     if let Some(p) = position {
-        data["position"] = json!(p);
+        data["position"] = Value::from(p);
     }
     image::answer(request_id, PROGRESS, data)
 }
@@ -259,12 +263,14 @@ pub fn outcome(request: &GenerationRequest, result: &Result<Value, GenerationErr
 
 /// The `imageGenerationFailed {reason}` payload answering the request `request_id`.
 pub fn failed(request_id: &str, error: &GenerationError) -> Value {
-    image::answer(request_id, FAILED, json!({ "reason": error.to_string() }))
+    let data = object([("reason", Value::from(error.to_string()))]);
+    image::answer(request_id, FAILED, data)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn event(id: &str, prompt: &str) -> Value {
         json!({"event": "imageGenerationRequested", "id": id, "from": "cli", "data": {"prompt": prompt}})

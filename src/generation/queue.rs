@@ -7,8 +7,9 @@ use std::collections::VecDeque;
 use semantest_protocol::generation::{
     Stage, DOWNLOAD_MARGIN_SECS, MIN_GENERATION_SECS, REQUESTER_GRACE_SECS,
 };
+use semantest_protocol::json::object;
 use semantest_protocol::rules::REPLY_WINDOW_SECS;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::{GenerationError, GenerationRequest, TabId};
 
@@ -229,8 +230,16 @@ impl Queue {
             .running
             .iter()
             .map(|r| {
-                json!({"requestId": r.request.id, "prompt": r.request.prompt, "tab": r.tab,
-                    "stage": r.stage.as_str(), "elapsedMs": now_ms.saturating_sub(r.arrived_ms)})
+                object([
+                    ("requestId", Value::from(r.request.id.as_str())),
+                    ("prompt", Value::from(r.request.prompt.as_str())),
+                    ("tab", Value::from(r.tab)),
+                    ("stage", Value::from(r.stage.as_str())),
+                    (
+                        "elapsedMs",
+                        Value::from(now_ms.saturating_sub(r.arrived_ms)),
+                    ),
+                ])
             })
             .collect();
         let queued: Vec<Value> = self
@@ -238,11 +247,21 @@ impl Queue {
             .iter()
             .enumerate()
             .map(|(i, w)| {
-                json!({"requestId": w.request.id, "prompt": w.request.prompt, "position": i + 1,
-                    "elapsedMs": now_ms.saturating_sub(w.arrived_ms)})
+                object([
+                    ("requestId", Value::from(w.request.id.as_str())),
+                    ("prompt", Value::from(w.request.prompt.as_str())),
+                    ("position", Value::from(i + 1)),
+                    (
+                        "elapsedMs",
+                        Value::from(now_ms.saturating_sub(w.arrived_ms)),
+                    ),
+                ])
             })
             .collect();
-        json!({ "running": running, "queued": queued })
+        object([
+            ("running", Value::Array(running)),
+            ("queued", Value::Array(queued)),
+        ])
     }
 
     /// The running request with this id, if any.
@@ -257,6 +276,7 @@ impl Queue {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn request(id: &str) -> GenerationRequest {
         let event = json!({"id": id, "data": {"prompt": format!("a cat {id}")}});

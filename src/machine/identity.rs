@@ -127,7 +127,7 @@ impl Machine {
                 let text = semantest_protocol::client::raw_json(
                     "subscribe",
                     &id,
-                    serde_json::json!({ "events": events }),
+                    super::events_payload(&events),
                 );
                 out.push(Command::Send { socket, text });
             }

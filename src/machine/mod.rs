@@ -286,7 +286,7 @@ impl Machine {
             let socket = conn.id;
             let action = if on { "subscribe" } else { "unsubscribe" };
             let id = format!("s{}", self.fresh());
-            let text = raw_json(action, &id, serde_json::json!({ "events": changed }));
+            let text = raw_json(action, &id, events_payload(&changed));
             out.push(Command::Send { socket, text });
         }
         self.emit_status(now, &mut out);
@@ -694,6 +694,11 @@ impl Machine {
             _ => interval,
         }
     }
+}
+
+/// The payload of `subscribe` and `unsubscribe`: `{"events": [...]}`.
+fn events_payload(events: &[String]) -> serde_json::Value {
+    semantest_protocol::json::object([("events", semantest_protocol::json::string_array(events))])
 }
 
 /// Eight base-36 characters from `seed`, mixed so that close seeds give unrelated tags.

@@ -73,7 +73,7 @@ impl Machine {
         if !self.subscriptions.is_empty() {
             let events: Vec<String> = self.subscriptions.iter().cloned().collect();
             let id = self.frame_id('s');
-            let text = raw_json("subscribe", &id, serde_json::json!({ "events": events }));
+            let text = raw_json("subscribe", &id, super::events_payload(&events));
             out.push(Command::Send { socket, text });
         }
         self.flush(now, out);

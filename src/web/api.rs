@@ -19,6 +19,8 @@
 //! `ClientOptions`, a status is `Status`, an answer `ServerFrame`, a rejection `SemantestError`.
 
 use js_sys::Function;
+use semantest_protocol::json::{self, ReadError};
+use serde_json::Value;
 use wasm_bindgen::prelude::*;
 
 use super::driver::{dispatch, execute, js_error, now, to_js, Driver, Settle, Shared};
@@ -39,7 +41,8 @@ pub(crate) fn overrides(options: JsValue) -> Result<Overrides, SettingsError> {
 }
 
 /// Where an earlier worker's schedule stood: `{failures, nextRetryAt}` (ms since the epoch).
-#[derive(Debug, Clone, Copy, serde::Deserialize, tsify_next::Tsify)]
+// Tsify reads the `serde` attributes for the TypeScript; the value is read by hand (`read`).
+#[derive(Debug, Clone, Copy, tsify_next::Tsify)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct Resume {
     /// Failed attempts in a row (the status's `failures`).
@@ -49,14 +52,26 @@ struct Resume {
     next_retry_at: Option<f64>,
 }
 
-/// `value`, an object, read as `T` (see protocol's `from_object`), with this API's messages.
-fn object<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> Result<T, String> {
-    use semantest_protocol::client::{from_object, ObjectError};
-    from_object(value).map_err(|e| match e {
-        ObjectError::Serde(e) => e.to_string(),
-        ObjectError::NotObject("an array") => "expected an object, not an array".to_owned(),
-        ObjectError::NotObject(_) => "expected an object".to_owned(),
-    })
+impl Resume {
+    /// `{failures, nextRetryAt?}`, unknown keys refused.
+    fn read(value: Value) -> Result<Resume, ReadError> {
+        let (failures, next_retry_at) = crate::settings::read_resume(value)?;
+        Ok(Resume {
+            failures,
+            next_retry_at,
+        })
+    }
+}
+
+/// A read error in this API's words: a value that is not an object is said as before.
+fn message(e: ReadError) -> String {
+    match e {
+        ReadError::NotObject {
+            found: "an array", ..
+        } => "expected an object, not an array".to_owned(),
+        ReadError::NotObject { .. } => "expected an object".to_owned(),
+        other => other.to_string(),
+    }
 }
 
 /// The settings overrides and, apart from them, the `resume` option.
@@ -64,14 +79,14 @@ fn options_and_resume(options: JsValue) -> Result<(Overrides, Option<Resume>), S
     if options.is_undefined() || options.is_null() {
         return Ok((Overrides::default(), None));
     }
-    let shape = |e: &dyn std::fmt::Display| SettingsError::Shape(e.to_string());
-    // Through serde_json, so that unknown keys (typos) are refused rather than ignored.
-    let mut json: serde_json::Value = super::driver::from_js(&options).map_err(|e| shape(&e))?;
+    let shape = SettingsError::Shape;
+    // As JSON, so that unknown keys (typos) are refused rather than ignored.
+    let mut json = super::driver::from_js(&options).map_err(shape)?;
     let resume = match json.as_object_mut().and_then(|o| o.remove("resume")) {
-        Some(serde_json::Value::Null) | None => None,
-        Some(r) => Some(object(r).map_err(|e| shape(&format!("resume: {e}")))?),
+        Some(Value::Null) | None => None,
+        Some(r) => Some(Resume::read(r).map_err(|e| shape(format!("resume: {}", message(e))))?),
     };
-    let overrides = object(json).map_err(|e| shape(&e))?;
+    let overrides = Overrides::from_json(json).map_err(|e| shape(message(e)))?;
     Ok((overrides, resume))
 }
 
@@ -118,7 +133,7 @@ impl SemantestClient {
             crate::Mode::Local | crate::Mode::Cloud
         ) {
             // Already connected: no status change will come.
-            let status = to_js(&self.shared.borrow().status);
+            let status = to_js(&self.shared.borrow().status.to_json());
             for settle in std::mem::take(&mut self.shared.borrow_mut().connecting) {
                 let _ = settle.resolve.call1(&JsValue::NULL, &status);
             }
@@ -303,7 +318,7 @@ impl SemantestClient {
         let current = {
             let mut d = self.shared.borrow_mut();
             d.on_status = callback.clone();
-            to_js(&d.status)
+            to_js(&d.status.to_json())
         };
         if let Some(f) = callback {
             let _ = f.call1(&JsValue::NULL, &current);
@@ -335,7 +350,10 @@ impl SemantestClient {
         if let Err(e) = semantest_protocol::identity::PairingCode::parse(code) {
             return js_sys::Promise::reject(&js_error("invalid_code", &e.to_string()));
         }
-        let payload = serde_json::json!({"code": code, "name": name.unwrap_or_default()});
+        let payload = json::object([
+            ("code", Value::from(code)),
+            ("name", Value::from(name.unwrap_or_default())),
+        ]);
         request(&self.shared, "pair", payload, None)
     }
 
@@ -354,13 +372,13 @@ impl SemantestClient {
     /// nextRetryAt, since, queued, failures}`.
     #[wasm_bindgen(unchecked_return_type = "Status")]
     pub fn status(&self) -> JsValue {
-        to_js(&self.shared.borrow().status)
+        to_js(&self.shared.borrow().status.to_json())
     }
 
     /// The settings in force, with every default filled in.
     #[wasm_bindgen(unchecked_return_type = "Settings")]
     pub fn settings(&self) -> JsValue {
-        to_js(self.shared.borrow().machine.settings())
+        to_js(&self.shared.borrow().machine.settings().to_json())
     }
 
     /// Lays `options` over the current settings and applies them at once. Throws, changing
@@ -420,7 +438,7 @@ fn settle_later(shared: &Shared, keep: impl FnOnce(&mut Driver, Settle)) -> js_s
 pub(crate) fn request(
     shared: &Shared,
     action: &str,
-    payload: serde_json::Value,
+    payload: Value,
     timeout_ms: Option<u64>,
 ) -> js_sys::Promise {
     request_with_id(shared, action, payload, timeout_ms).1
@@ -430,7 +448,7 @@ pub(crate) fn request(
 pub(crate) fn request_with_id(
     shared: &Shared,
     action: &str,
-    payload: serde_json::Value,
+    payload: Value,
     timeout_ms: Option<u64>,
 ) -> (Option<String>, js_sys::Promise) {
     let result = shared
@@ -457,9 +475,9 @@ pub(crate) fn request_with_id(
 }
 
 /// A JavaScript payload as JSON (`{}` for none).
-fn json_payload(payload: JsValue) -> Result<serde_json::Value, String> {
+fn json_payload(payload: JsValue) -> Result<Value, String> {
     if payload.is_undefined() || payload.is_null() {
-        return Ok(serde_json::Value::Object(Default::default()));
+        return Ok(Value::Object(Default::default()));
     }
     super::driver::from_js(&payload).map_err(|e| format!("payload: {e}"))
 }

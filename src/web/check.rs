@@ -9,8 +9,9 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use gloo_timers::future::TimeoutFuture;
+use semantest_protocol::json;
 use semantest_protocol::{ServerFrame, ServerMessage, Signature};
-use serde::Serialize;
+use serde_json::Value;
 use wasm_bindgen::prelude::*;
 
 use super::api::overrides;
@@ -20,8 +21,9 @@ use crate::machine::Machine;
 use crate::settings::{Settings, Strategy};
 use crate::status::{Mode, Status};
 
+// Tsify reads the `serde` attributes for the TypeScript; the JSON is written by hand (`to_json`).
 /// What one side of the check found.
-#[derive(Debug, Clone, Serialize, tsify_next::Tsify)]
+#[derive(Debug, Clone, tsify_next::Tsify)]
 #[serde(rename_all = "camelCase")]
 struct SideReport {
     /// The socket URL tried.
@@ -39,12 +41,41 @@ struct SideReport {
 }
 
 /// What `testConnection()` found: the local and the remote server.
-#[derive(Debug, Clone, Serialize, tsify_next::Tsify)]
+#[derive(Debug, Clone, tsify_next::Tsify)]
 struct ConnectionReport {
     /// The local server (`localOnly`).
     local: SideReport,
     /// The remote server, public or custom (`remoteOnly`).
     remote: SideReport,
+}
+
+impl SideReport {
+    /// `{url, ok, reason, signature, latencyMs, ms}`, `null` for what is not known.
+    fn to_json(&self) -> Value {
+        json::object([
+            ("url", Value::from(self.url.as_str())),
+            ("ok", Value::from(self.ok)),
+            ("reason", Value::from(self.reason.clone())),
+            (
+                "signature",
+                self.signature
+                    .as_ref()
+                    .map_or(Value::Null, crate::signature::signature_json),
+            ),
+            ("latencyMs", Value::from(self.latency_ms)),
+            ("ms", Value::from(self.ms)),
+        ])
+    }
+}
+
+impl ConnectionReport {
+    /// `{local, remote}`.
+    fn to_json(&self) -> Value {
+        json::object([
+            ("local", self.local.to_json()),
+            ("remote", self.remote.to_json()),
+        ])
+    }
 }
 
 /// Checks the local and the remote server as `options` configure them (every field optional,
@@ -57,7 +88,7 @@ pub async fn test_connection(
     let settings = Settings::resolve(&overrides(options)?)?;
     let local = check_side(&settings, Strategy::LocalOnly).await;
     let remote = check_side(&settings, Strategy::RemoteOnly).await;
-    Ok(to_js(&ConnectionReport { local, remote }))
+    Ok(to_js(&ConnectionReport { local, remote }.to_json()))
 }
 
 async fn check_side(base: &Settings, strategy: Strategy) -> SideReport {

@@ -11,6 +11,8 @@ use std::rc::{Rc, Weak};
 
 use gloo_timers::callback::Timeout;
 use js_sys::Function;
+use semantest_protocol::json;
+use serde_json::Value;
 use wasm_bindgen::JsValue;
 
 use crate::sorted::SortedMap;
@@ -248,11 +250,11 @@ pub(crate) fn execute(shared: &Shared, commands: Vec<Command>) {
                 Command::Credentials(credentials) => {
                     if let Some(f) = &d.on_credentials {
                         let value = match credentials {
-                            Some(c) => to_js(&serde_json::json!({
-                                "token": c.token.expose(),
-                                "installId": c.install_id,
-                                "deviceId": c.device_id,
-                            })),
+                            Some(c) => to_js(&json::object([
+                                ("token", Value::from(c.token.expose())),
+                                ("installId", Value::from(c.install_id)),
+                                ("deviceId", Value::from(c.device_id)),
+                            ])),
                             None => JsValue::NULL,
                         };
                         calls.push((f.clone(), value));
@@ -261,18 +263,19 @@ pub(crate) fn execute(shared: &Shared, commands: Vec<Command>) {
                 Command::Status(status) => {
                     let status = shown(status);
                     if let Some(f) = &d.on_status {
-                        calls.push((f.clone(), to_js(&status)));
+                        calls.push((f.clone(), to_js(&status.to_json())));
                     }
                     let ready = matches!(status.mode, Mode::Local | Mode::Cloud);
                     if ready || status.mode == Mode::Offline {
                         for settle in std::mem::take(&mut d.connecting) {
                             calls.push(if ready {
-                                (settle.resolve, to_js(&status))
+                                (settle.resolve, to_js(&status.to_json()))
                             } else {
                                 let reason = status.reason.as_deref().unwrap_or("offline");
                                 let e =
                                     js_error("offline", &format!("no server answered: {reason}"));
-                                let _ = js_sys::Reflect::set(&e, &"status".into(), &to_js(&status));
+                                let shown = to_js(&status.to_json());
+                                let _ = js_sys::Reflect::set(&e, &"status".into(), &shown);
                                 (settle.reject, e)
                             });
                         }
@@ -295,7 +298,7 @@ pub(crate) fn execute(shared: &Shared, commands: Vec<Command>) {
 /// handlers of its name and to the watcher of the event it replies to (its payload); an `error`
 /// answering a watched publish to that watcher, as `{event: "error", data: {code, reason}}`.
 fn listeners(d: &Driver, text: &str) -> Vec<(Function, JsValue)> {
-    let Ok(frame) = serde_json::from_str::<serde_json::Value>(text) else {
+    let Ok(frame) = json::parse(text) else {
         return Vec::new();
     };
     let payload = &frame["payload"];
@@ -317,8 +320,11 @@ fn listeners(d: &Driver, text: &str) -> Vec<(Function, JsValue)> {
             let watcher = frame["replyTo"]
                 .as_str()
                 .and_then(|id| d.watchers.get(&frame_key(id)));
-            let error = serde_json::json!({"event": "error", "data": {
-                "code": payload["code"], "reason": payload["message"]}});
+            let data = json::object([
+                ("code", payload["code"].clone()),
+                ("reason", payload["message"].clone()),
+            ]);
+            let error = json::object([("event", Value::from("error")), ("data", data)]);
             (watcher.into_iter().collect(), to_js(&error))
         }
         _ => return Vec::new(),
@@ -336,7 +342,7 @@ pub(crate) fn frame_key(id: &str) -> String {
 
 /// A request's answer: the frame as an object, or a rejection with the server's error code.
 fn answer(settle: Settle, text: &str) -> (Function, JsValue) {
-    let frame: serde_json::Value = serde_json::from_str(text).unwrap_or_default();
+    let frame = json::parse(text).unwrap_or_default();
     if frame.get("type").and_then(|t| t.as_str()) == Some("error") {
         let payload = &frame["payload"];
         let code = payload["code"].as_str().unwrap_or("error");
@@ -356,19 +362,16 @@ fn network(message: &str) -> crate::signature::ProbeError {
     }
 }
 
-/// A serde value as a plain JavaScript object (`null` for `None`, numbers for integers).
+/// A JSON value as a plain JavaScript object (`null` for `None`, numbers for integers).
 /// Through JSON text and the browser's `JSON.parse`: serde-wasm-bindgen's per-type code cost
-/// about 20 KiB of the .wasm.
-pub(crate) fn to_js<T: serde::Serialize>(value: &T) -> JsValue {
-    serde_json::to_string(value)
-        .ok()
-        .and_then(|text| js_sys::JSON::parse(&text).ok())
-        .unwrap_or(JsValue::NULL)
+/// about 20 KiB of the .wasm; the text is written by hand ([`json::write`]), not by serde.
+pub(crate) fn to_js(value: &Value) -> JsValue {
+    js_sys::JSON::parse(&json::write(value)).unwrap_or(JsValue::NULL)
 }
 
-/// A JavaScript value as JSON (`JSON.stringify`, then serde_json).
-pub(crate) fn from_js(value: &JsValue) -> Result<serde_json::Value, String> {
+/// A JavaScript value as JSON (`JSON.stringify`, then [`json::parse`]).
+pub(crate) fn from_js(value: &JsValue) -> Result<Value, String> {
     let text =
         js_sys::JSON::stringify(value).map_err(|_| "not JSON (a cycle, or a BigInt)".to_owned())?;
-    serde_json::from_str(&String::from(text)).map_err(|e| e.to_string())
+    json::parse(&String::from(text)).map_err(|e| e.to_string())
 }

@@ -15,7 +15,8 @@ use semantest_protocol::generation::{
     Stage, DEFAULT_TIMEOUT_SECS, DOWNLOADED, MAX_TIMEOUT_SECS, PROGRESS, REQUESTED,
     REQUESTER_GRACE_SECS,
 };
-use serde_json::{json, Value};
+use semantest_protocol::json::object;
+use serde_json::Value;
 use wasm_bindgen::prelude::Closure;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::{spawn_local, JsFuture};
@@ -284,23 +285,23 @@ pub(crate) async fn generate_image(
         .ok()
         .and_then(|f| f.dyn_into::<Function>().ok());
     let field = |key: &str| Reflect::get(&options, &key.into()).unwrap_or(JsValue::UNDEFINED);
-    let mut data = json!({ "prompt": prompt });
+    let mut data = object([("prompt", Value::from(prompt))]);
     if let Some(name) = field("filename").as_string() {
-        data["filename"] = json!(name);
+        data["filename"] = Value::from(name);
     }
     if let Some(new_chat) = field("newChat").as_bool() {
-        data["newChat"] = json!(new_chat);
+        data["newChat"] = Value::from(new_chat);
     }
     let timeout_secs = field("timeoutSecs").as_f64().map(|t| t as u64);
     if let Some(t) = timeout_secs {
-        data["timeoutSecs"] = json!(t);
+        data["timeoutSecs"] = Value::from(t);
     }
     let silence_ms = (timeout_secs
         .unwrap_or(DEFAULT_TIMEOUT_SECS)
         .min(MAX_TIMEOUT_SECS)
         + REQUESTER_GRACE_SECS)
         * 1000;
-    let publish = json!({ "event": REQUESTED, "data": data });
+    let publish = object([("event", Value::from(REQUESTED)), ("data", data)]);
     let (frame_id, acked) = request_with_id(&shared, "publish", publish, None);
     let ack = JsFuture::from(acked).await?;
     let ack = from_js(&ack).map_err(|e| js_error("bad_payload", &e))?;

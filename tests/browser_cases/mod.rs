@@ -366,6 +366,83 @@ fn invalid_options_throw_a_clear_error() {
     );
 }
 
+/// The keys of a JavaScript object, in order.
+fn keys(v: &JsValue) -> Vec<String> {
+    js_sys::Object::keys(v.unchecked_ref::<js_sys::Object>())
+        .iter()
+        .map(|k| k.as_string().unwrap())
+        .collect()
+}
+
+#[wasm_bindgen_test]
+fn settings_and_status_are_written_as_before() {
+    // The JSON is written by hand (no serde in the .wasm): the keys in the order the serde
+    // derive wrote them, `null` for what is not set, never the token.
+    let options = json!({"token": "a-good-token-0123456789", "customUrl": "wss://mine.example"});
+    let client = SemantestClient::new(js(&options)).unwrap();
+    let settings = client.settings();
+    assert_eq!(
+        String::from(js_sys::JSON::stringify(&settings).unwrap()),
+        concat!(
+            r#"{"strategy":"localFirst","localUrl":"http://localhost:3003","#,
+            r#""remoteUrl":"wss://api.extension.semantest.com","customUrl":"wss://mine.example","#,
+            r#""probeTimeoutMs":2000,"localHeadStartMs":300,"connectTimeoutMs":10000,"#,
+            r#""pingIntervalMs":20000,"pongTimeoutMs":10000,"reprobeIntervalMs":30000,"#,
+            r#""stableAfterMs":10000,"outboxCapacity":256,"requestTimeoutMs":30000,"#,
+            r#""answerCheckMs":1000,"drainMs":3000,"#,
+            r#""retry":{"baseMs":1000,"factor":2,"capMs":30000,"maxAttempts":null},"#,
+            r#""role":"client","clientId":"semantest-client","name":""}"#
+        )
+    );
+    assert_eq!(
+        keys(&client.status()),
+        [
+            "mode",
+            "url",
+            "latencyMs",
+            "reason",
+            "localReason",
+            "remoteReason",
+            "nextRetryAt",
+            "since",
+            "queued",
+            "failures"
+        ]
+    );
+}
+
+#[wasm_bindgen_test]
+fn resume_is_read_and_checked() {
+    let resumed = json!({"resume": {"failures": 2, "nextRetryAt": 1.0e12}});
+    SemantestClient::new(js(&resumed)).expect("valid resume");
+    let without = json!({"resume": {"failures": 0, "nextRetryAt": null}, "resume2": 1});
+    assert!(
+        SemantestClient::new(js(&without)).is_err(),
+        "unknown keys still refused"
+    );
+    let refused = |options: Value| {
+        let err = SemantestClient::new(js(&options)).err().expect("refused");
+        let err: js_sys::Error = JsValue::from(err).unchecked_into();
+        String::from(err.message())
+    };
+    assert_eq!(
+        refused(json!({"resume": {"failures": 1, "at": 2}})),
+        "settings: resume: unknown field `at`, expected `failures` or `nextRetryAt`"
+    );
+    assert_eq!(
+        refused(json!({"resume": {"nextRetryAt": 2}})),
+        "settings: resume: missing field `failures`"
+    );
+    assert_eq!(
+        refused(json!({"resume": [1]})),
+        "settings: resume: expected an object, not an array"
+    );
+    assert_eq!(
+        refused(json!({"retry": {"capMs": "5"}})),
+        "settings: invalid type for `capMs`: a string, expected an unsigned integer"
+    );
+}
+
 #[wasm_bindgen_test]
 async fn test_connection_reports_each_side() {
     let options = json!({"localUrl": local(), "remoteUrl": remote(), "probeTimeoutMs": 1500});
