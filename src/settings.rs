@@ -390,7 +390,7 @@ impl Settings {
         if !(1.0..=10.0).contains(&self.retry.factor) {
             return Err(SettingsError::OutOfRange {
                 field: "retry.factor",
-                value: self.retry.factor.to_string(),
+                value: semantest_protocol::json::float_text(self.retry.factor),
                 min: "1".into(),
                 max: "10".into(),
             });
