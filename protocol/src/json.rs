@@ -406,8 +406,7 @@ impl Parser<'_> {
     }
 }
 
-/// `value` as compact JSON text, as serde_json writes it (floats may be spelled differently,
-/// e.g. `1e21` for `1e+21`, but read back to the same number).
+/// `value` as compact JSON text, byte for byte as serde_json writes it.
 pub fn write(value: &Value) -> String {
     let mut out = String::new();
     write_to(&mut out, value);
@@ -460,6 +459,12 @@ fn write_number(out: &mut String, n: &Number) {
         let start = out.len();
         if f != 0.0 && !(1e-5..1e16).contains(&f.abs()) {
             let _ = write!(out, "{f:e}");
+            // serde_json (ryu) signs a positive exponent: `1e+21`, where Rust writes `1e21`.
+            if let Some(e) = out.as_bytes()[start..].iter().position(|&b| b == b'e') {
+                if out.as_bytes().get(start + e + 1) != Some(&b'-') {
+                    out.insert(start + e + 1, '+');
+                }
+            }
         } else {
             let _ = write!(out, "{f}");
             if !out[start..].contains('.') {
