@@ -2,29 +2,50 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use semantest_fuzz::{kind, same_value, TopLevel};
+use semantest_fuzz::{kind, same_value};
+use semantest_protocol::json::ReadError;
 use semantest_protocol::{shorten, ServerFrame, ServerMessage, MAX_ERROR_MESSAGE_CHARS};
 use serde_json::Value;
 
 /// The message types of protocol v1; anything else is `ServerMessage::Other`.
-const KINDS: &[&str] = &["welcome", "pong", "ack", "event", "error"];
+const KINDS: &[&str] = &[
+    "welcome",
+    "pong",
+    "ack",
+    "event",
+    "uploadUrl",
+    "registered",
+    "pairCode",
+    "paired",
+    "devices",
+    "error",
+];
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    let top = TopLevel::read(text);
-    // `{"type": string, "replyTo"?: string | null, "payload"?: any}`, each key once.
-    let envelope = top.as_ref().and_then(|t| t.envelope("type", "replyTo"));
-
-    // `payload` when it occurs once.
-    let payload = top.as_ref().and_then(|t| t.single("payload"));
+    // The parser reads the whole text as one JSON value first (a repeated key keeps its last
+    // value, an ignored field must still be a number an f64 holds and nest at most 127 deep),
+    // as serde_json reads a `Value`; then the frame from that value.
+    let value = serde_json::from_str::<Value>(text).ok();
+    // `{"type": string, "replyTo"?: string | null, "payload"?: any}`.
+    let envelope = value.as_ref().and_then(|v| {
+        let object = v.as_object()?;
+        let kind = object.get("type")?.as_str()?;
+        let reply_to = match object.get("replyTo") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) => Some(s.as_str()),
+            Some(_) => return None,
+        };
+        Some((kind, reply_to, object.get("payload")))
+    });
 
     match ServerFrame::parse(text) {
         Ok(frame) => {
             // Only an object is a frame (serde's derived Deserialize alone would also take an
             // array, as the fields in order), and a known type's payload is an object.
-            let Some((kind_sent, reply_to)) = envelope else {
+            let Some((kind_sent, reply_to, payload)) = envelope else {
                 panic!(
                     "{:?} is not a frame object, yet it parsed",
                     shorten(text, 120)
@@ -67,22 +88,46 @@ fuzz_target!(|data: &[u8]| {
                 "{chars} characters of error message: {:?}",
                 shorten(&message, 120)
             );
-            if let Some((kind_sent, _)) = envelope {
-                // Only a known type with a payload of the wrong shape is an error.
-                assert!(
-                    KINDS.contains(&kind_sent),
-                    "unknown type {kind_sent:?} was not kept: {error}"
-                );
-                if let Some(payload) = payload.filter(|p| !p.is_object()) {
-                    let wanted = format!("a payload must be a JSON object, not {}", kind(payload));
-                    assert_eq!(message, wanted);
+            match (&value, envelope) {
+                // Not JSON: a syntax error, with serde_json's position.
+                (None, _) => {
+                    let Err(e) = serde_json::from_str::<Value>(text) else {
+                        unreachable!()
+                    };
+                    let ReadError::Syntax(syntax) = &error else {
+                        panic!("text serde_json refuses ({e}) gave {error:?}")
+                    };
+                    assert_eq!(
+                        (message.as_str(), syntax.line, syntax.column),
+                        (e.to_string().as_str(), e.line(), e.column()),
+                        "the syntax error is serde_json's"
+                    );
                 }
-            } else if top.is_none() {
                 // JSON, but not an object: said so, whatever the value.
-                if let Ok(value) = serde_json::from_str::<Value>(text) {
-                    let wanted = format!("a frame must be a JSON object, not {}", kind(&value));
+                (Some(value), _) if !value.is_object() => {
+                    let wanted = format!("a frame must be a JSON object, not {}", kind(value));
                     assert_eq!(message, wanted);
                 }
+                // Only a known type with a payload of the wrong shape is an error.
+                (Some(_), Some((kind_sent, _, payload))) => {
+                    assert!(
+                        KINDS.contains(&kind_sent),
+                        "unknown type {kind_sent:?} was not kept: {error}"
+                    );
+                    match payload.filter(|p| !p.is_object()) {
+                        Some(payload) => assert_eq!(
+                            message,
+                            format!("a payload must be a JSON object, not {}", kind(payload))
+                        ),
+                        None if payload.is_none() => assert_eq!(
+                            message, "a payload must be a JSON object, not null",
+                            "a missing payload is null"
+                        ),
+                        None => {}
+                    }
+                }
+                // An object whose `type` or `replyTo` is wrong.
+                (Some(_), None) => {}
             }
         }
     }

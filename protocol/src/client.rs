@@ -7,6 +7,8 @@ use serde::de::{DeserializeOwned, IgnoredAny};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::json;
+
 /// Who is on the other end of a connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "typescript", derive(tsify_next::Tsify))]
@@ -227,7 +229,7 @@ impl FrameError {
 }
 
 /// The frame envelope as it is on the wire, before the action is resolved.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Deserialize)]
 struct RawClientFrame {
     action: String,
     #[serde(default)]
@@ -317,22 +319,66 @@ impl ClientFrame {
         })
     }
 
-    /// The JSON text of this frame.
+    /// The JSON text of this frame, written by hand (the same text serde would write).
     pub fn to_json(&self) -> String {
         let payload = match &self.message {
-            ClientMessage::Hello(h) => serde_json::to_value(h),
-            ClientMessage::Ping(p) => serde_json::to_value(p),
-            ClientMessage::Subscribe(e) | ClientMessage::Unsubscribe(e) => serde_json::to_value(e),
-            ClientMessage::Publish(p) => serde_json::to_value(p),
-            ClientMessage::Reply(r) => serde_json::to_value(r),
-            ClientMessage::RequestUpload(u) => serde_json::to_value(u),
-            ClientMessage::Register(r) => serde_json::to_value(r),
-            ClientMessage::Pair(p) => serde_json::to_value(p),
-            ClientMessage::Revoke(r) => serde_json::to_value(r),
-            ClientMessage::PairCode | ClientMessage::Devices => Ok(Value::Object(Map::new())),
-        }
-        .unwrap_or(Value::Null);
+            ClientMessage::Hello(h) => h.to_value(),
+            ClientMessage::Ping(p) => json::object([("t", p.t.into())]),
+            ClientMessage::Subscribe(e) | ClientMessage::Unsubscribe(e) => {
+                json::object([("events", json::string_array(&e.events))])
+            }
+            ClientMessage::Publish(p) => {
+                json::object([("event", p.event.as_str().into()), ("data", p.data.clone())])
+            }
+            ClientMessage::Reply(r) => json::object([
+                ("to", r.to.as_str().into()),
+                ("event", r.event.as_str().into()),
+                ("data", r.data.clone()),
+            ]),
+            ClientMessage::RequestUpload(u) => json::object([
+                ("filename", u.filename.as_str().into()),
+                ("size", u.size.into()),
+                ("sha256", u.sha256.as_str().into()),
+                ("contentType", u.content_type.as_str().into()),
+            ]),
+            ClientMessage::Register(r) => json::object([
+                ("role", r.role.name().into()),
+                ("name", r.name.as_str().into()),
+            ]),
+            ClientMessage::Pair(p) => json::object([
+                ("code", p.code.as_str().into()),
+                ("name", p.name.as_str().into()),
+            ]),
+            ClientMessage::Revoke(r) => json::object([("deviceId", r.device_id.as_str().into())]),
+            ClientMessage::PairCode | ClientMessage::Devices => json::object([]),
+        };
         raw_json(self.message.action(), &self.id, payload)
+    }
+}
+
+impl Role {
+    /// The wire name: `extension` or `client`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Extension => "extension",
+            Role::Client => "client",
+        }
+    }
+}
+
+impl Hello {
+    /// The payload as a JSON object, `token` only when there is one.
+    fn to_value(&self) -> Value {
+        let mut payload = json::object([
+            ("role", self.role.name().into()),
+            ("clientId", self.client_id.as_str().into()),
+            ("version", self.version.as_str().into()),
+            ("capabilities", json::string_array(&self.capabilities)),
+        ]);
+        if let (Some(token), Value::Object(map)) = (&self.token, &mut payload) {
+            map.insert("token".to_owned(), token.expose().into());
+        }
+        payload
     }
 }
 
@@ -522,12 +568,14 @@ pub fn shorten(text: &str, max: usize) -> String {
 
 /// The JSON text of a frame with any action: how SDKs send actions this crate does not model.
 pub fn raw_json(action: &str, id: &str, payload: Value) -> String {
-    let raw = RawClientFrame {
-        action: action.to_owned(),
-        id: Some(id.to_owned()),
-        payload: Some(payload),
-    };
-    serde_json::to_string(&raw).unwrap_or_default()
+    let mut out = String::from("{\"action\":");
+    json::write_str(&mut out, action);
+    out.push_str(",\"id\":");
+    json::write_str(&mut out, id);
+    out.push_str(",\"payload\":");
+    json::write_to(&mut out, &payload);
+    out.push('}');
+    out
 }
 
 /// The `id` of a client frame's text, read without reading its payload into values: for

@@ -23,6 +23,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::json::{Fields, FromFields, ReadError};
 use crate::{Role, Token};
 
 /// How long a pairing code is valid.
@@ -125,6 +126,68 @@ pub struct Device {
 pub struct DeviceList {
     /// The install's devices that are not revoked.
     pub items: Vec<Device>,
+}
+
+impl FromFields for Registered {
+    fn from_fields(f: &mut Fields) -> Result<Self, ReadError> {
+        Ok(Registered {
+            install_id: f.string("installId")?,
+            token: f.with("token", Token::read)?,
+        })
+    }
+}
+
+impl FromFields for PairCodeIssued {
+    fn from_fields(f: &mut Fields) -> Result<Self, ReadError> {
+        Ok(PairCodeIssued {
+            code: f.string("code")?,
+            expires_at: f.u64("expiresAt")?,
+        })
+    }
+}
+
+impl FromFields for Paired {
+    fn from_fields(f: &mut Fields) -> Result<Self, ReadError> {
+        Ok(Paired {
+            token: f.with("token", Token::read)?,
+            device_id: f.string("deviceId")?,
+            install_id: f.string("installId")?,
+        })
+    }
+}
+
+impl FromFields for Device {
+    fn from_fields(f: &mut Fields) -> Result<Self, ReadError> {
+        Ok(Device {
+            device_id: f.string("deviceId")?,
+            name: f.string("name")?,
+            paired_at: f.u64("pairedAt")?,
+            last_seen: f.opt_u64("lastSeen")?,
+        })
+    }
+}
+
+impl FromFields for DeviceList {
+    fn from_fields(f: &mut Fields) -> Result<Self, ReadError> {
+        Ok(DeviceList {
+            items: f.with("items", devices)?,
+        })
+    }
+}
+
+/// `value` as an array of devices, each a JSON object.
+fn devices(field: &'static str, value: serde_json::Value) -> Result<Vec<Device>, ReadError> {
+    match value {
+        serde_json::Value::Array(items) => items
+            .into_iter()
+            .map(|item| Device::read(item, "device"))
+            .collect(),
+        other => Err(ReadError::Type {
+            field,
+            expected: "an array of devices",
+            found: crate::json::kind(&other),
+        }),
+    }
 }
 
 /// Whether a socket that showed no token may send `action`.

@@ -406,8 +406,9 @@ impl Parser<'_> {
     }
 }
 
-/// `value` as compact JSON text, as serde_json writes it (floats may be spelled differently,
-/// e.g. `1e21` for `1e+21`, but read back to the same number).
+/// `value` as compact JSON text, byte for byte as serde_json writes it (natively; in the
+/// browser a float may be spelled as JavaScript spells it, `1e21` for `1e+21`, which reads back
+/// the same).
 pub fn write(value: &Value) -> String {
     let mut out = String::new();
     write_to(&mut out, value);
@@ -825,14 +826,21 @@ fn to_f64(text: &str) -> f64 {
     js_sys::parse_float(text)
 }
 
-/// The shortest text that reads back as `f`, a finite float. In the browser JavaScript's
-/// `Number.prototype.toString` writes it (`1e+21`, `1.5e-7`): core's float formatting is 4 KB
-/// of the .wasm.
+/// The shortest text that reads back as `f`, a finite float, natively as serde_json (ryu)
+/// spells it. In the browser JavaScript's `Number.prototype.toString` writes it (`1e+21`,
+/// `1.5e-7`; plain digits up to 1e21): core's float formatting is 4 KB of the .wasm.
 #[cfg(not(target_arch = "wasm32"))]
 fn push_f64(out: &mut String, f: f64) {
     use fmt::Write;
     if f != 0.0 && !(1e-5..1e16).contains(&f.abs()) {
+        let start = out.len();
         let _ = write!(out, "{f:e}");
+        // serde_json (ryu) signs a positive exponent: `1e+21`, where Rust writes `1e21`.
+        if let Some(e) = out.as_bytes()[start..].iter().position(|&b| b == b'e') {
+            if out.as_bytes().get(start + e + 1) != Some(&b'-') {
+                out.insert(start + e + 1, '+');
+            }
+        }
     } else {
         let _ = write!(out, "{f}");
     }

@@ -1,9 +1,12 @@
 //! Server frames: `{"type": "...", "replyTo"?: "...", "payload": {...}}`.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::client::{read_object, read_payload, NotRead, MAX_ERROR_MESSAGE_CHARS};
+use crate::client::MAX_ERROR_MESSAGE_CHARS;
+use crate::json::{self, Fields, FromFields, ReadError};
 use crate::Signature;
 
 /// `welcome`: the answer to `hello`.
@@ -130,6 +133,41 @@ pub enum ErrorCode {
     Internal,
 }
 
+impl ErrorCode {
+    /// Every code, in the order of [`ErrorCode::NAMES`].
+    const ALL: [ErrorCode; 10] = [
+        ErrorCode::BadJson,
+        ErrorCode::UnknownAction,
+        ErrorCode::BadPayload,
+        ErrorCode::BadFrame,
+        ErrorCode::TooLarge,
+        ErrorCode::RateLimited,
+        ErrorCode::Unauthorized,
+        ErrorCode::NoExtension,
+        ErrorCode::InvalidCode,
+        ErrorCode::Internal,
+    ];
+
+    /// The wire names of the codes (serde's `snake_case`), in declaration order.
+    const NAMES: &'static [&'static str] = &[
+        "bad_json",
+        "unknown_action",
+        "bad_payload",
+        "bad_frame",
+        "too_large",
+        "rate_limited",
+        "unauthorized",
+        "no_extension",
+        "invalid_code",
+        "internal",
+    ];
+
+    /// Reads a code from its wire name.
+    fn read(field: &'static str, value: Value) -> Result<ErrorCode, ReadError> {
+        json::one_of_names(field, value, Self::NAMES).map(|i| Self::ALL[i])
+    }
+}
+
 /// `error {code, message, retryAfterSecs?}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "typescript", derive(tsify_next::Tsify))]
@@ -142,6 +180,98 @@ pub struct ErrorPayload {
     /// `rate_limited`: how long to wait before trying again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_after_secs: Option<u64>,
+}
+
+impl FromFields for Welcome {
+    fn from_fields(f: &mut Fields) -> Result<Self, ReadError> {
+        Ok(Welcome {
+            connection_id: f.string("connectionId")?,
+            server: f.with("server", Signature::field)?,
+            heartbeat_secs: f.u64("heartbeatSecs")?,
+        })
+    }
+}
+
+impl FromFields for Pong {
+    fn from_fields(f: &mut Fields) -> Result<Self, ReadError> {
+        Ok(Pong {
+            t: f.u64("t")?,
+            server_time: f.u64("serverTime")?,
+        })
+    }
+}
+
+impl FromFields for Ack {
+    fn from_fields(f: &mut Fields) -> Result<Self, ReadError> {
+        Ok(Ack {
+            action: f.string("action")?,
+            events: f.opt_strings("events")?,
+            id: f.opt_string("id")?,
+            delivered: f.optional("delivered", count)?,
+            held: f.bool_or_false("held")?,
+        })
+    }
+}
+
+impl FromFields for EventPayload {
+    fn from_fields(f: &mut Fields) -> Result<Self, ReadError> {
+        Ok(EventPayload {
+            event: f.string("event")?,
+            id: f.string("id")?,
+            from: f.string("from")?,
+            data: f.value("data"),
+            in_reply_to: f.opt_string("inReplyTo")?,
+        })
+    }
+}
+
+impl FromFields for UploadUrl {
+    fn from_fields(f: &mut Fields) -> Result<Self, ReadError> {
+        Ok(UploadUrl {
+            image_id: f.string("imageId")?,
+            put_url: f.string("putUrl")?,
+            get_url: f.string("getUrl")?,
+            expires_in_secs: f.u64("expiresInSecs")?,
+            headers: match f.take("headers") {
+                None => BTreeMap::new(),
+                Some(v) => string_map("headers", v)?,
+            },
+        })
+    }
+}
+
+impl FromFields for ErrorPayload {
+    fn from_fields(f: &mut Fields) -> Result<Self, ReadError> {
+        Ok(ErrorPayload {
+            code: f.with("code", ErrorCode::read)?,
+            message: f.string("message")?,
+            retry_after_secs: f.opt_u64("retryAfterSecs")?,
+        })
+    }
+}
+
+/// `value` as a `usize`: an unsigned integer that fits.
+fn count(field: &'static str, value: Value) -> Result<usize, ReadError> {
+    let n = json::unsigned(field, value)?;
+    usize::try_from(n).map_err(|_| ReadError::Invalid {
+        field,
+        reason: format!("{n} is too large"),
+    })
+}
+
+/// `value` as an object of strings.
+fn string_map(field: &'static str, value: Value) -> Result<BTreeMap<String, String>, ReadError> {
+    match value {
+        Value::Object(map) => map
+            .into_iter()
+            .map(|(k, v)| Ok((k, json::string(field, v)?)))
+            .collect(),
+        other => Err(ReadError::Type {
+            field,
+            expected: "an object of strings",
+            found: json::kind(&other),
+        }),
+    }
 }
 
 /// The server messages of protocol v1 that this crate knows.
@@ -214,7 +344,8 @@ pub struct ServerFrame {
     pub message: ServerMessage,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+/// The frame as serde writes it (servers).
+#[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 struct RawServerFrame {
     #[serde(rename = "type")]
@@ -296,40 +427,46 @@ impl ServerFrame {
     /// Reads one server frame. Unknown types become [`ServerMessage::Other`]; a known type with
     /// a malformed payload or text that is not a frame at all is an error. The frame, and the
     /// payload of a known type, must be JSON objects. The error's message is at most
-    /// [`MAX_ERROR_MESSAGE_CHARS`] characters whatever the text; a message that had to be cut
-    /// keeps its `line()` and `column()`, but its `classify()` is then `Data`.
-    pub fn parse(text: &str) -> Result<Self, serde_json::Error> {
-        let raw: RawServerFrame = read_object(text).map_err(bounded)?;
-        let message = match raw.kind.as_str() {
-            "welcome" => ServerMessage::Welcome(read_payload(raw.payload).map_err(bounded)?),
-            "pong" => ServerMessage::Pong(read_payload(raw.payload).map_err(bounded)?),
-            "ack" => ServerMessage::Ack(read_payload(raw.payload).map_err(bounded)?),
-            "event" => ServerMessage::Event(read_payload(raw.payload).map_err(bounded)?),
-            "uploadUrl" => ServerMessage::UploadUrl(read_payload(raw.payload).map_err(bounded)?),
-            "registered" => ServerMessage::Registered(read_payload(raw.payload).map_err(bounded)?),
-            "pairCode" => ServerMessage::PairCode(read_payload(raw.payload).map_err(bounded)?),
-            "paired" => ServerMessage::Paired(read_payload(raw.payload).map_err(bounded)?),
-            "devices" => ServerMessage::Devices(read_payload(raw.payload).map_err(bounded)?),
-            "error" => ServerMessage::Error(read_payload(raw.payload).map_err(bounded)?),
-            _ => ServerMessage::Other {
-                kind: raw.kind,
-                payload: raw.payload,
-            },
+    /// [`MAX_ERROR_MESSAGE_CHARS`] characters whatever the text.
+    pub fn parse(text: &str) -> Result<Self, ReadError> {
+        Self::read(text).map_err(bounded)
+    }
+
+    fn read(text: &str) -> Result<Self, ReadError> {
+        let mut f = Fields::parse(text, "frame")?;
+        let kind = f.string("type")?;
+        let reply_to = f.opt_string("replyTo")?;
+        let payload = f.value("payload");
+        let message = match kind.as_str() {
+            "welcome" => ServerMessage::Welcome(Welcome::read(payload, "payload")?),
+            "pong" => ServerMessage::Pong(Pong::read(payload, "payload")?),
+            "ack" => ServerMessage::Ack(Ack::read(payload, "payload")?),
+            "event" => ServerMessage::Event(EventPayload::read(payload, "payload")?),
+            "uploadUrl" => ServerMessage::UploadUrl(UploadUrl::read(payload, "payload")?),
+            "registered" => ServerMessage::Registered(FromFields::read(payload, "payload")?),
+            "pairCode" => ServerMessage::PairCode(FromFields::read(payload, "payload")?),
+            "paired" => ServerMessage::Paired(FromFields::read(payload, "payload")?),
+            "devices" => ServerMessage::Devices(FromFields::read(payload, "payload")?),
+            "error" => ServerMessage::Error(ErrorPayload::read(payload, "payload")?),
+            _ => ServerMessage::Other { kind, payload },
         };
-        Ok(ServerFrame {
-            reply_to: raw.reply_to,
-            message,
-        })
+        Ok(ServerFrame { reply_to, message })
     }
 }
 
-/// `e` as a `serde_json::Error` whose message is at most [`MAX_ERROR_MESSAGE_CHARS`]
-/// characters: serde's own error when it is short enough, else one with the cut message (and
-/// the same line and column, which serde_json reads back from the message's end).
-fn bounded(e: NotRead) -> serde_json::Error {
+/// `e` with a message of at most [`MAX_ERROR_MESSAGE_CHARS`] characters: only a reason can be
+/// longer (an unknown error code is quoted, then all the codes are listed), so it is cut.
+fn bounded(e: ReadError) -> ReadError {
     match e {
-        NotRead::Serde(e) if e.to_string().chars().count() <= MAX_ERROR_MESSAGE_CHARS => e,
-        e => serde::de::Error::custom(e.bounded(MAX_ERROR_MESSAGE_CHARS)),
+        ReadError::Invalid { field, reason } => {
+            // "invalid `{field}`: {reason}"
+            let room = MAX_ERROR_MESSAGE_CHARS - 12 - field.chars().count();
+            ReadError::Invalid {
+                field,
+                reason: crate::shorten(&reason, room - 1),
+            }
+        }
+        e => e,
     }
 }
 
@@ -389,16 +526,58 @@ mod tests {
         );
         let e = ServerFrame::parse("42").unwrap_err();
         assert_eq!(e.to_string(), "a frame must be a JSON object, not a number");
-        // Not JSON at all: serde's own error, with its position and category.
+        // Not JSON at all: a syntax error, with its position.
         let e = ServerFrame::parse("[1,").unwrap_err();
         assert_eq!(
             e.to_string(),
             "EOF while parsing a value at line 1 column 3"
         );
-        assert!(e.is_eof());
+        assert!(matches!(e, ReadError::Syntax(_)), "{e:?}");
         // An unknown type keeps whatever payload it has.
         let f = ServerFrame::parse(r#"{"type":"newThing","payload":[1]}"#).unwrap();
         assert_eq!(f.message.kind(), "newThing");
+    }
+
+    #[test]
+    fn error_codes_are_read_by_their_serde_names() {
+        for (code, name) in ErrorCode::ALL.iter().zip(ErrorCode::NAMES) {
+            assert_eq!(serde_json::to_value(code).unwrap(), *name);
+            assert_eq!(ErrorCode::read("code", Value::from(*name)), Ok(*code));
+        }
+        let e = ErrorCode::read("code", Value::from("Bad_json")).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("invalid `code`: unknown variant `Bad_json`, expected `bad_json`, "),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_payload_error_names_the_field() {
+        let e = ServerFrame::parse(r#"{"type":"ack","payload":{"held":null,"action":"x"}}"#)
+            .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "invalid type for `held`: null, expected a boolean"
+        );
+        let e = ServerFrame::parse(r#"{"type":"pong","payload":{"t":1}}"#).unwrap_err();
+        assert_eq!(e, ReadError::Missing("serverTime"));
+        let e = ServerFrame::parse(r#"{"replyTo":"c1","payload":{}}"#).unwrap_err();
+        assert_eq!(e.to_string(), "missing field `type`");
+        let e = ServerFrame::parse(r#"{"type":"x","replyTo":7}"#).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "invalid type for `replyTo`: a number, expected a string"
+        );
+        let f = ServerFrame::parse(r#"{"type":"x","replyTo":null}"#).unwrap();
+        assert_eq!(f.reply_to, None);
+        assert_eq!(
+            f.message,
+            ServerMessage::Other {
+                kind: "x".into(),
+                payload: Value::Null
+            }
+        );
     }
 
     #[test]
@@ -421,10 +600,19 @@ mod tests {
             );
         }
         let message = ServerFrame::parse(&texts[0]).unwrap_err().to_string();
-        assert!(message.starts_with("unknown variant `aa"), "{message}");
         assert!(
-            message.contains("`, expected one of `bad_json`, `unknown_action`, `bad_payload`"),
+            message.starts_with("invalid `code`: unknown variant `aa"),
             "{message}"
+        );
+        assert!(
+            message.contains("…`, expected `bad_json`, `unknown_action`, `bad_payload`"),
+            "{message}"
+        );
+        assert!(message.ends_with('…'), "{message}");
+        let message = ServerFrame::parse(&texts[1]).unwrap_err().to_string();
+        assert_eq!(
+            message,
+            "invalid type for `t`: a string, expected an unsigned integer"
         );
         // A cut message keeps its position.
         let e = ServerFrame::parse(&format!("\n{{\"type\":\"x\"}} \"{long}\"")).unwrap_err();

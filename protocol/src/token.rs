@@ -50,6 +50,19 @@ impl Token {
         Ok(Token(token))
     }
 
+    /// Reads the JSON string `value` (the field `field`) as a token, checked like [`Token::new`].
+    pub fn read(
+        field: &'static str,
+        value: serde_json::Value,
+    ) -> Result<Self, crate::json::ReadError> {
+        Token::new(crate::json::string(field, value)?).map_err(|e| {
+            crate::json::ReadError::Invalid {
+                field,
+                reason: e.to_string(),
+            }
+        })
+    }
+
     /// The secret itself, to send or to compare (in constant time).
     pub fn expose(&self) -> &str {
         &self.0
