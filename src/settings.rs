@@ -748,7 +748,7 @@ fn safe_for_a_key(url: &str) -> bool {
     match parsed.scheme.as_str() {
         _ if parsed.user_info || parsed.host.is_empty() => false,
         "wss" => true,
-        "ws" => parsed.host == "localhost" || parsed.ip.is_some_and(|ip| ip.is_loopback()),
+        "ws" => parsed.host == "localhost" || parsed.loopback_ip,
         _ => false,
     }
 }

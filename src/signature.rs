@@ -112,15 +112,21 @@ pub fn ours(sig: Signature) -> Result<Signature, ProbeError> {
             service: truncate(&sig.service),
         });
     }
-    let req =
-        semver::VersionReq::parse(&wanted_version()).expect("our own version is valid semver");
     match semver::Version::parse(&sig.version) {
-        Ok(v) if req.matches(&v) => Ok(sig),
+        Ok(v) if compatible(&v) => Ok(sig),
         _ => Err(ProbeError::IncompatibleVersion {
             found: truncate(&sig.version),
             wanted: wanted_version(),
         }),
     }
+}
+
+/// Whether `v` matches [`wanted_version`], `^PROTOCOL_VERSION` (a major version of 1 or more):
+/// the same major version, not older, and not a pre-release. semver's `VersionReq` says the
+/// same (a test checks it) but its parser and matcher were 2.5 KB of the .wasm.
+fn compatible(v: &semver::Version) -> bool {
+    let ours = semver::Version::parse(PROTOCOL_VERSION).expect("our own version is valid semver");
+    v.major == ours.major && (v.minor, v.patch) >= (ours.minor, ours.patch) && v.pre.is_empty()
 }
 
 /// A signature as JSON (`testConnection`'s report): the keys and order of its serde form.
@@ -141,6 +147,34 @@ fn truncate(s: &str) -> String {
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests {
     use super::*;
+
+    #[test]
+    fn compatible_is_what_semver_says_of_the_wanted_version() {
+        let req = semver::VersionReq::parse(&wanted_version()).unwrap();
+        let versions = [
+            "1.0.0",
+            "1.0.1",
+            "1.2.0",
+            "1.99.3",
+            "1.0.0+build.5",
+            "1.3.0+x",
+            "1.0.0-rc.1",
+            "1.2.0-beta",
+            "0.9.9",
+            "0.1.0",
+            "2.0.0",
+            "2.0.0-alpha",
+            "10.0.0",
+            "1.18446744073709551615.0",
+        ];
+        for text in versions {
+            let v = semver::Version::parse(text).unwrap();
+            assert_eq!(compatible(&v), req.matches(&v), "{text}");
+        }
+        assert!(compatible(
+            &semver::Version::parse(PROTOCOL_VERSION).unwrap()
+        ));
+    }
 
     fn body(service: &str, version: &str) -> Vec<u8> {
         format!(r#"{{"service":"{service}","version":"{version}","environment":"local","capabilities":["imageGeneration"]}}"#)
