@@ -64,7 +64,7 @@ fn loopback_ip(host: &str) -> bool {
     (v4 && host.starts_with("127.")) || host == "[::1]"
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests {
     use super::*;
 

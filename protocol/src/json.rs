@@ -848,7 +848,7 @@ fn push_f64(out: &mut String, f: f64) {
 
 #[cfg(target_arch = "wasm32")]
 fn push_f64(out: &mut String, f: f64) {
-    if let Ok(text) = js_sys::Number::from(f).to_string(10) {
+    if let Ok(text) = js_sys::Number::from(f).to_string_with_radix(10) {
         out.push_str(&String::from(text));
     }
 }

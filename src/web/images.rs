@@ -7,13 +7,13 @@
 
 use js_sys::{Function, Promise, Reflect, Uint8Array};
 use serde_json::Value;
-use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{Headers, RequestCredentials, RequestInit, Response};
 
 use super::api::request;
 use super::driver::{from_js, js_error, to_js, Shared};
+use super::fetch::fetch;
 use super::within::within;
 use crate::image::{self, Destination, Image, ImageError, ImageRequest};
 
@@ -202,18 +202,6 @@ async fn upload_cloud(
         return Err(ImageError::Cloud(format!("HTTP {}", response.status())));
     }
     Ok(image::cloud_stored(&target, image))
-}
-
-#[wasm_bindgen]
-extern "C" {
-    /// `fetch` as a global (a page and a worker alike).
-    #[wasm_bindgen(js_name = fetch)]
-    fn fetch_with(url: &str, init: &RequestInit) -> Promise;
-}
-
-/// `fetch(url, init)`; rejects as `fetch` does (a network error, not an HTTP status).
-async fn fetch(url: &str, init: &RequestInit) -> Result<Response, JsValue> {
-    JsFuture::from(fetch_with(url, init)).await?.dyn_into()
 }
 
 /// `method` the bytes to `url` with these headers.

@@ -2,6 +2,7 @@
 //! and `setTimeout` bound as globals — never `window` — so it runs in an MV3 service worker, a
 //! dedicated worker or a page alike; and the `SemantestClient` JavaScript API.
 //!
+//! - `fetch`: the global `fetch`, awaited.
 //! - [`probe`]: the signature probe (fetch, abort, capped body).
 //! - [`socket`]: one WebSocket whose handlers feed events back; closed and unhooked on drop.
 //! - [`driver`]: owns the machine and the live sockets, timers and probes; runs commands.
@@ -16,6 +17,7 @@
 pub mod api;
 pub mod check;
 mod driver;
+mod fetch;
 mod generation;
 mod images;
 mod probe;

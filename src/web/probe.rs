@@ -2,14 +2,15 @@
 //! timeout and aborts through [`Command::CancelProbe`](crate::Command::CancelProbe)), reading at
 //! most [`MAX_SIGNATURE_BYTES`] + 1 bytes of the answer.
 
-use gloo_net::http::Request;
 use js_sys::{Reflect, Uint8Array};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{
-    AbortSignal, ReadableStreamDefaultReader, RequestCache, RequestCredentials, RequestMode,
+    AbortSignal, ReadableStreamDefaultReader, RequestCache, RequestCredentials, RequestInit,
+    RequestMode,
 };
 
+use super::fetch::fetch;
 use crate::signature::{ProbeError, MAX_SIGNATURE_BYTES};
 
 /// What the probe found. `None`: it was aborted, and nothing is to be reported.
@@ -17,25 +18,21 @@ pub(crate) async fn probe(
     url: &str,
     signal: &AbortSignal,
 ) -> Option<Result<(u16, Vec<u8>), ProbeError>> {
-    let request = Request::get(url)
-        .abort_signal(Some(signal))
-        .mode(RequestMode::Cors)
-        .credentials(RequestCredentials::Omit)
-        .cache(RequestCache::NoStore);
-    let response = match request.send().await {
+    let get = |mode| {
+        let init = RequestInit::new();
+        init.set_signal(Some(signal));
+        init.set_mode(mode);
+        init.set_credentials(RequestCredentials::Omit);
+        init.set_cache(RequestCache::NoStore);
+        init
+    };
+    let response = match fetch(url, &get(RequestMode::Cors)).await {
         Ok(r) => r,
         Err(_) if signal.aborted() => return None,
         // fetch rejects with a bare TypeError for refused, unreachable and CORS-blocked alike;
         // an opaque `no-cors` request tells them apart: it succeeds only if something answered.
         Err(_) => {
-            let answered = Request::get(url)
-                .abort_signal(Some(signal))
-                .mode(RequestMode::NoCors)
-                .credentials(RequestCredentials::Omit)
-                .cache(RequestCache::NoStore)
-                .send()
-                .await
-                .is_ok();
+            let answered = fetch(url, &get(RequestMode::NoCors)).await.is_ok();
             if signal.aborted() {
                 return None;
             }
