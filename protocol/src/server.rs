@@ -279,6 +279,9 @@ fn string_map(field: &'static str, value: Value) -> Result<BTreeMap<String, Stri
     }
 }
 
+/// The server message types that [`ServerFrame::parse_for_core`] reads typed.
+pub const CORE_KINDS: &[&str] = &["welcome", "pong", "event", "registered", "paired", "error"];
+
 /// The server messages of protocol v1 that this crate knows.
 // Written and read by hand (`ServerFrame::to_json`, `ServerFrame::parse`), not by serde: the
 // `serde` attributes here are read only by Tsify (feature `typescript`), to describe the wire
@@ -434,10 +437,21 @@ impl ServerFrame {
     /// payload of a known type, must be JSON objects. The error's message is at most
     /// [`MAX_ERROR_MESSAGE_CHARS`] characters whatever the text.
     pub fn parse(text: &str) -> Result<Self, ReadError> {
-        Self::read(text).map_err(bounded)
+        Self::read::<true>(text).map_err(bounded)
     }
 
-    fn read(text: &str) -> Result<Self, ReadError> {
+    /// Reads one server frame as the core needs it: like [`ServerFrame::parse`], but only the
+    /// types the core acts on ([`CORE_KINDS`]: `welcome`, `pong`, `event`, `registered`,
+    /// `paired`, `error`) are typed; `ack`, `uploadUrl`, `pairCode` and `devices` stay
+    /// [`ServerMessage::Other`] with their payload as sent (the core only hands their text on,
+    /// and its requester reads them). The readers of those four were 9.6 KB of the .wasm.
+    pub fn parse_for_core(text: &str) -> Result<Self, ReadError> {
+        Self::read::<false>(text).map_err(bounded)
+    }
+
+    /// `ALL`: every known type typed; else only [`CORE_KINDS`] (the others' code is then
+    /// never compiled).
+    fn read<const ALL: bool>(text: &str) -> Result<Self, ReadError> {
         let mut f = Fields::parse(text, "frame")?;
         let kind = f.string("type")?;
         let reply_to = f.opt_string("replyTo")?;
@@ -445,13 +459,13 @@ impl ServerFrame {
         let message = match kind.as_str() {
             "welcome" => ServerMessage::Welcome(Welcome::read(payload, "payload")?),
             "pong" => ServerMessage::Pong(Pong::read(payload, "payload")?),
-            "ack" => ServerMessage::Ack(Ack::read(payload, "payload")?),
+            "ack" if ALL => ServerMessage::Ack(Ack::read(payload, "payload")?),
             "event" => ServerMessage::Event(EventPayload::read(payload, "payload")?),
-            "uploadUrl" => ServerMessage::UploadUrl(UploadUrl::read(payload, "payload")?),
+            "uploadUrl" if ALL => ServerMessage::UploadUrl(UploadUrl::read(payload, "payload")?),
             "registered" => ServerMessage::Registered(FromFields::read(payload, "payload")?),
-            "pairCode" => ServerMessage::PairCode(FromFields::read(payload, "payload")?),
+            "pairCode" if ALL => ServerMessage::PairCode(FromFields::read(payload, "payload")?),
             "paired" => ServerMessage::Paired(FromFields::read(payload, "payload")?),
-            "devices" => ServerMessage::Devices(FromFields::read(payload, "payload")?),
+            "devices" if ALL => ServerMessage::Devices(FromFields::read(payload, "payload")?),
             "error" => ServerMessage::Error(ErrorPayload::read(payload, "payload")?),
             _ => ServerMessage::Other { kind, payload },
         };

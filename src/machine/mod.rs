@@ -473,7 +473,7 @@ impl Machine {
         if !on_active && !on_draining {
             return;
         }
-        let frame = ServerFrame::parse(&text).ok();
+        let frame = ServerFrame::parse_for_core(&text).ok();
         match &frame {
             Some(ServerFrame {
                 reply_to: Some(to),
@@ -530,7 +530,7 @@ impl Machine {
     /// A frame on the socket that is not ready yet: only the `welcome` (or a refusal), and
     /// the answer to its `register`, matter.
     fn pending_message(&mut self, now: u64, text: String, out: &mut Vec<Command>) {
-        let frame = ServerFrame::parse(&text);
+        let frame = ServerFrame::parse_for_core(&text);
         if let Ok(frame) = &frame {
             if self.registration_answered(now, frame, out) {
                 return;

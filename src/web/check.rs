@@ -114,7 +114,7 @@ async fn check_side(base: &Settings, strategy: Strategy) -> SideReport {
         if let Some(Ok(ServerFrame {
             message: ServerMessage::Welcome(hello),
             ..
-        })) = text.as_string().map(|t| ServerFrame::parse(&t))
+        })) = text.as_string().map(|t| ServerFrame::parse_for_core(&t))
         {
             *w.borrow_mut() = Some(hello.server);
         }
