@@ -83,11 +83,11 @@ try {
   const named = join(dir, "named.wasm");
   const bare = join(dir, "bare.wasm");
   const wasmOpt = resolve("node_modules/.bin/wasm-opt");
-  // As build.sh does: -Oz, and the import and export names shortened (the map it prints is not
-  // needed here).
-  const MINIFY = "--minify-imports-and-exports-and-modules";
-  execFileSync(wasmOpt, ["-Oz", "-g", ...FEATURES, MINIFY, join(dir, "semantest_connect_bg.wasm"), "-o", named]);
-  execFileSync(wasmOpt, ["-Oz", ...FEATURES, MINIFY, join(dir, "semantest_connect_bg.wasm"), "-o", bare]);
+  // As build.sh does: -Oz, its options, and the import and export names shortened (the map it
+  // prints is not needed here).
+  const AS_BUILT = ["--low-memory-unused", "--strip-producers", "--strip-target-features", "--minify-imports-and-exports-and-modules"];
+  execFileSync(wasmOpt, ["-Oz", "-g", ...FEATURES, ...AS_BUILT, join(dir, "semantest_connect_bg.wasm"), "-o", named]);
+  execFileSync(wasmOpt, ["-Oz", ...FEATURES, ...AS_BUILT, join(dir, "semantest_connect_bg.wasm"), "-o", bare]);
   const shipped = readFileSync(join(PKG, "semantest_connect_bg.wasm"));
   const twin = readFileSync(bare);
   const csv = execFileSync("twiggy", ["top", "-n", "1000000", "--format", "csv", named], {
