@@ -23,7 +23,7 @@ use semantest_protocol::json::{self, ReadError};
 use serde_json::Value;
 use wasm_bindgen::prelude::*;
 
-use super::driver::{dispatch, execute, js_error, now, to_js, Driver, Settle, Shared};
+use super::driver::{dispatch, execute, from_js, js_error, now, to_js, Driver, Settle, Shared};
 use crate::event::Event;
 use crate::machine::Machine;
 use crate::settings::{Overrides, Settings, SettingsError};
@@ -201,7 +201,7 @@ impl SemantestClient {
             .on_event
             .get_or_default(event.to_owned())
             .push(handler);
-        self.subscribe(vec![event.to_owned()]);
+        self.subscribe_to(&[event.to_owned()], true);
     }
 
     /// Answers an `imageDownloadRequested` event (its payload, as `on()` hands it over): the
@@ -289,22 +289,37 @@ impl SemantestClient {
 
     /// Listens to these event names, now and after every reconnect (the server forgets
     /// subscriptions with the socket; the client does not).
-    pub fn subscribe(&self, events: Vec<String>) {
-        let commands = self
-            .shared
-            .borrow_mut()
-            .machine
-            .subscribe(now(), &events, true);
-        execute(&self.shared, commands);
+    pub fn subscribe(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string[]")] events: JsValue,
+    ) -> Result<(), JsError> {
+        self.subscription(events, true)
     }
 
     /// Stops listening to these event names.
-    pub fn unsubscribe(&self, events: Vec<String>) {
+    pub fn unsubscribe(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string[]")] events: JsValue,
+    ) -> Result<(), JsError> {
+        self.subscription(events, false)
+    }
+
+    /// `events` (read as JSON, like every other value from JavaScript: wasm-bindgen's own
+    /// `Vec<String>` conversion was 1.3 KB of the .wasm) subscribed to or not.
+    fn subscription(&self, events: JsValue, on: bool) -> Result<(), JsError> {
+        let events = from_js(&events)
+            .and_then(|v| json::strings("events", v).map_err(|e| e.to_string()))
+            .map_err(|e| JsError::new(&e))?;
+        self.subscribe_to(&events, on);
+        Ok(())
+    }
+
+    fn subscribe_to(&self, events: &[String], on: bool) {
         let commands = self
             .shared
             .borrow_mut()
             .machine
-            .subscribe(now(), &events, false);
+            .subscribe(now(), events, on);
         execute(&self.shared, commands);
     }
 

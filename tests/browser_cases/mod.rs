@@ -475,7 +475,7 @@ async fn test_connection_reports_each_side() {
 #[wasm_bindgen_test]
 async fn subscriptions_made_before_connect_receive_events() {
     let listener = Probe::new(local(), remote(), json!({}));
-    listener.client.subscribe(vec!["status".into()]);
+    listener.client.subscribe(js(&json!(["status"]))).unwrap();
     listener.connect();
     listener.until_mode("local").await;
     let publisher = Probe::new(local(), remote(), json!({}));
