@@ -417,7 +417,9 @@ impl Settings {
             Some(rest) => format!("wss://{rest}"),
             None => format!(
                 "ws://{}",
-                self.local_url.strip_prefix("http://").unwrap_or(&self.local_url)
+                self.local_url
+                    .strip_prefix("http://")
+                    .unwrap_or(&self.local_url)
             ),
         }
     }

@@ -112,8 +112,8 @@ pub fn ours(sig: Signature) -> Result<Signature, ProbeError> {
             service: truncate(&sig.service),
         });
     }
-    match semver::Version::parse(&sig.version) {
-        Ok(v) if compatible(&v) => Ok(sig),
+    match Version::parse(&sig.version) {
+        Some(v) if compatible(&v) => Ok(sig),
         _ => Err(ProbeError::IncompatibleVersion {
             found: truncate(&sig.version),
             wanted: wanted_version(),
@@ -122,11 +122,70 @@ pub fn ours(sig: Signature) -> Result<Signature, ProbeError> {
 }
 
 /// Whether `v` matches [`wanted_version`], `^PROTOCOL_VERSION` (a major version of 1 or more):
-/// the same major version, not older, and not a pre-release. semver's `VersionReq` says the
-/// same (a test checks it) but its parser and matcher were 2.5 KB of the .wasm.
-fn compatible(v: &semver::Version) -> bool {
-    let ours = semver::Version::parse(PROTOCOL_VERSION).expect("our own version is valid semver");
-    v.major == ours.major && (v.minor, v.patch) >= (ours.minor, ours.patch) && v.pre.is_empty()
+/// the same major version, not older, and not a pre-release (a test checks this is what the
+/// semver crate's `VersionReq` says).
+fn compatible(v: &Version) -> bool {
+    let ours = Version::parse(PROTOCOL_VERSION).expect("our own version is valid semver");
+    v.major == ours.major && (v.minor, v.patch) >= (ours.minor, ours.patch) && !v.pre_release
+}
+
+/// A SemVer 2.0.0 version, as much of it as the rule needs. Read by hand: the semver crate's
+/// parser and types were 2.3 KB of the .wasm for this one check (a test checks that both
+/// accept the same texts and read the same numbers).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Version {
+    major: u64,
+    minor: u64,
+    patch: u64,
+    /// It has a `-pre.release` part.
+    pre_release: bool,
+}
+
+impl Version {
+    /// `MAJOR.MINOR.PATCH[-PRE][+BUILD]`: numbers without leading zeros; PRE and BUILD are
+    /// dot-separated non-empty identifiers of letters, digits and `-`, and a numeric PRE
+    /// identifier has no leading zero. `None` when `text` is not one.
+    fn parse(text: &str) -> Option<Version> {
+        let (rest, build) = match text.split_once('+') {
+            Some((rest, build)) => (rest, Some(build)),
+            None => (text, None),
+        };
+        let (core, pre) = match rest.split_once('-') {
+            Some((core, pre)) => (core, Some(pre)),
+            None => (rest, None),
+        };
+        let build_ok = build.is_none_or(|b| identifiers(b, false));
+        if !build_ok || !pre.is_none_or(|p| identifiers(p, true)) {
+            return None;
+        }
+        let mut numbers = core.split('.').map(|n| match plain_number(n) {
+            true => n.parse::<u64>().ok(),
+            false => None,
+        });
+        let version = Version {
+            major: numbers.next()??,
+            minor: numbers.next()??,
+            patch: numbers.next()??,
+            pre_release: pre.is_some(),
+        };
+        numbers.next().is_none().then_some(version)
+    }
+}
+
+/// Digits only, and no leading zero unless it is `0`.
+fn plain_number(n: &str) -> bool {
+    !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) && (n == "0" || !n.starts_with('0'))
+}
+
+/// Dot-separated non-empty identifiers of letters, digits and `-`; with `numbers_plain`, an
+/// all-digit one has no leading zero.
+fn identifiers(part: &str, numbers_plain: bool) -> bool {
+    part.split('.').all(|id| {
+        let numeric = id.bytes().all(|b| b.is_ascii_digit());
+        !id.is_empty()
+            && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && !(numbers_plain && numeric && !plain_number(id))
+    })
 }
 
 /// A signature as JSON (`testConnection`'s report): the keys and order of its serde form.
@@ -168,12 +227,68 @@ mod tests {
             "1.18446744073709551615.0",
         ];
         for text in versions {
-            let v = semver::Version::parse(text).unwrap();
-            assert_eq!(compatible(&v), req.matches(&v), "{text}");
+            let ours = Version::parse(text).unwrap();
+            let theirs = semver::Version::parse(text).unwrap();
+            assert_eq!(compatible(&ours), req.matches(&theirs), "{text}");
         }
-        assert!(compatible(
-            &semver::Version::parse(PROTOCOL_VERSION).unwrap()
-        ));
+        assert!(compatible(&Version::parse(PROTOCOL_VERSION).unwrap()));
+    }
+
+    /// What the semver crate reads of `text`, in this file's terms.
+    fn by_semver(text: &str) -> Option<Version> {
+        semver::Version::parse(text).ok().map(|v| Version {
+            major: v.major,
+            minor: v.minor,
+            patch: v.patch,
+            pre_release: !v.pre.is_empty(),
+        })
+    }
+
+    #[test]
+    fn versions_are_read_as_the_semver_crate_reads_them() {
+        for text in [
+            "1.0.0",
+            "0.0.0",
+            "01.0.0",
+            "1.00.0",
+            "1.0",
+            "1.0.0.0",
+            "1..0",
+            "",
+            "1.0.0-",
+            "1.0.0+",
+            "1.0.0-a..b",
+            "1.0.0-01",
+            "1.0.0-0",
+            "1.0.0-0a",
+            "1.0.0-a-b.c",
+            "1.0.0+001",
+            "1.0.0+a+b",
+            "1.0.0-a+b-c",
+            " 1.0.0",
+            "1.0.0 ",
+            "v1.0.0",
+            "1.0.0-é",
+            "18446744073709551616.0.0",
+            "1.0.0-x.7.z.92",
+            "1.0.0+21AF26D3----117B344092BD",
+            "-1.0.0",
+            "1.-0.0",
+            "1.0.0--",
+            "1.0.0-+",
+            "1.0.0+-",
+        ] {
+            assert_eq!(Version::parse(text), by_semver(text), "{text:?}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn generated_versions_are_read_as_the_semver_crate_reads_them(
+            text in "[0-2.+aZ-]{0,12}",
+        ) {
+            proptest::prop_assert_eq!(Version::parse(&text), by_semver(&text), "{:?}", text);
+        }
     }
 
     fn body(service: &str, version: &str) -> Vec<u8> {
