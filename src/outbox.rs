@@ -65,7 +65,7 @@ impl Outbox {
     pub fn take_where(&mut self, mut pick: impl FnMut(&Tracked) -> bool) -> Vec<Tracked> {
         let mut taken = Vec::new();
         let mut kept = VecDeque::with_capacity(self.frames.len());
-        for frame in self.frames.drain(..) {
+        for frame in std::mem::take(&mut self.frames) {
             if pick(&frame) {
                 taken.push(frame);
             } else {
