@@ -948,3 +948,46 @@ async fn an_extension_registers_by_itself_and_a_web_app_pairs_with_its_code() {
     app.client.close();
     ext.client.close();
 }
+
+#[wasm_bindgen_test]
+fn json_floats_are_read_and_written_by_javascript_exactly() {
+    // In the browser protocol::json reads floats with parseFloat and writes them with
+    // Number.prototype.toString (not core's float code): exact both ways, and still floats.
+    use semantest_protocol::json;
+    let cases: [(&str, f64); 9] = [
+        ("0.1", 0.1),
+        ("0.30000000000000004", 0.30000000000000004),
+        ("2.5", 2.5),
+        ("1e21", 1e21),
+        ("1.7976931348623157e308", f64::MAX),
+        ("5e-324", 5e-324),
+        ("-0.0", -0.0),
+        ("123456789012345678901234567890", 1.2345678901234568e29),
+        ("-1.5E-7", -1.5e-7),
+    ];
+    for (text, want) in cases {
+        let value = json::parse(text).unwrap();
+        let read = value.as_f64().unwrap();
+        assert_eq!(read.to_bits(), want.to_bits(), "{text}");
+        let written = json::write(&value);
+        assert!(
+            written.contains(['.', 'e']),
+            "{text} was written {written}, not as a float"
+        );
+        let again = json::parse(&written).unwrap().as_f64().unwrap();
+        assert_eq!(
+            again.to_bits(),
+            want.to_bits(),
+            "{text} was written {written}"
+        );
+    }
+    assert_eq!(json::write(&json::parse("2.0").unwrap()), "2.0");
+    assert_eq!(json::write(&json::parse("1e21").unwrap()), "1e+21");
+    assert_eq!(json::write(&json::parse("-0.0").unwrap()), "-0.0");
+    assert_eq!(
+        json::write(&json::parse("18446744073709551615").unwrap()),
+        "18446744073709551615"
+    );
+    assert!(json::parse("1e400").is_err());
+    assert_eq!(json::float_text(1.5), "1.5");
+}
