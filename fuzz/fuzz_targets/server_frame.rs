@@ -4,22 +4,10 @@
 use libfuzzer_sys::fuzz_target;
 use semantest_fuzz::{kind, same_value};
 use semantest_protocol::json::ReadError;
+use semantest_protocol::server::KINDS;
 use semantest_protocol::{shorten, ServerFrame, ServerMessage, MAX_ERROR_MESSAGE_CHARS};
 use serde_json::Value;
 
-/// The message types of protocol v1; anything else is `ServerMessage::Other`.
-const KINDS: &[&str] = &[
-    "welcome",
-    "pong",
-    "ack",
-    "event",
-    "uploadUrl",
-    "registered",
-    "pairCode",
-    "paired",
-    "devices",
-    "error",
-];
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {

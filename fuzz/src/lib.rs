@@ -82,16 +82,7 @@ impl<'de> Deserialize<'de> for TopLevel {
 }
 
 /// The kind of a JSON value as the protocol's "must be a JSON object, not …" messages name it.
-pub fn kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
+pub use semantest_protocol::json::kind;
 
 /// `a` and `b` are the same JSON, floats bit for bit (so `0.0` and `-0.0` differ, where
 /// `Value`'s `==` takes them as equal). serde_json reads back exactly what it wrote because

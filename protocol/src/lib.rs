@@ -12,8 +12,12 @@
 //! - [`identity`]: installs, paired devices, pairing codes, and what a keyless socket may do.
 //! - [`rules`]: the rules of routing both servers follow (subscription cap, names, errors).
 //! - [`dedupe`]: the repeat rule of both servers ([`DEDUPE_WINDOW_SECS`]).
+//! - [`json`]: JSON text to `serde_json::Value` and back, and typed reads of an object's
+//!   fields, by hand: how the client (the .wasm) reads and writes without serde's code.
 //!
-//! JSON text frames only, each a JSON object. Parsing never panics: anything that is not a
+//! JSON text frames only, each a JSON object. Servers read client frames with serde; the client
+//! reads server frames and writes its own by hand ([`json`]), checked against serde by tests.
+//! Parsing never panics: anything that is not a
 //! valid frame becomes a [`FrameError`] that names what is wrong, in at most
 //! [`MAX_ERROR_MESSAGE_CHARS`] characters, so the receiver can answer with an `error` frame.
 

@@ -134,8 +134,8 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    /// Every code, in the order of [`ErrorCode::NAMES`].
-    const ALL: [ErrorCode; 10] = [
+    /// Every code of protocol v1, in declaration order.
+    pub const ALL: [ErrorCode; 10] = [
         ErrorCode::BadJson,
         ErrorCode::UnknownAction,
         ErrorCode::BadPayload,
@@ -161,6 +161,11 @@ impl ErrorCode {
         "invalid_code",
         "internal",
     ];
+
+    /// The code's wire name (`bad_json`, …), as serde writes it.
+    pub fn name(self) -> &'static str {
+        Self::NAMES[self as usize]
+    }
 
     /// Reads a code from its wire name.
     fn read(field: &'static str, value: Value) -> Result<ErrorCode, ReadError> {
@@ -278,6 +283,20 @@ fn string_map(field: &'static str, value: Value) -> Result<BTreeMap<String, Stri
         }),
     }
 }
+
+/// The server message types of protocol v1 (every other `type` is [`ServerMessage::Other`]).
+pub const KINDS: &[&str] = &[
+    "welcome",
+    "pong",
+    "ack",
+    "event",
+    "uploadUrl",
+    "registered",
+    "pairCode",
+    "paired",
+    "devices",
+    "error",
+];
 
 /// The server message types that [`ServerFrame::parse_for_core`] reads typed.
 pub const CORE_KINDS: &[&str] = &["welcome", "pong", "event", "registered", "paired", "error"];
@@ -561,6 +580,7 @@ mod tests {
     fn error_codes_are_read_by_their_serde_names() {
         for (code, name) in ErrorCode::ALL.iter().zip(ErrorCode::NAMES) {
             assert_eq!(serde_json::to_value(code).unwrap(), *name);
+            assert_eq!(code.name(), *name);
             assert_eq!(ErrorCode::read("code", Value::from(*name)), Ok(*code));
         }
         let e = ErrorCode::read("code", Value::from("Bad_json")).unwrap_err();

@@ -11,7 +11,7 @@ use semantest_protocol::identity::{
     Device, DeviceList, Pair, PairCodeIssued, Paired, Register, Registered, Revoke,
 };
 use semantest_protocol::json::FromFields;
-use semantest_protocol::server::CORE_KINDS;
+use semantest_protocol::server::{CORE_KINDS, KINDS};
 use semantest_protocol::{
     Ack, ClientFrame, ClientMessage, ErrorCode, ErrorPayload, EventPayload, Events, Hello, Ping,
     Pong, Publish, Reply, Role, ServerFrame, ServerMessage, Signature, Token, UploadRequest,
@@ -342,32 +342,6 @@ fn json_value() -> BoxedStrategy<Value> {
     .boxed()
 }
 
-const CODES: [ErrorCode; 10] = [
-    ErrorCode::BadJson,
-    ErrorCode::UnknownAction,
-    ErrorCode::BadPayload,
-    ErrorCode::BadFrame,
-    ErrorCode::TooLarge,
-    ErrorCode::RateLimited,
-    ErrorCode::Unauthorized,
-    ErrorCode::NoExtension,
-    ErrorCode::InvalidCode,
-    ErrorCode::Internal,
-];
-
-const KNOWN_TYPES: &[&str] = &[
-    "welcome",
-    "pong",
-    "ack",
-    "event",
-    "uploadUrl",
-    "registered",
-    "pairCode",
-    "paired",
-    "devices",
-    "error",
-];
-
 fn server_message() -> impl Strategy<Value = ServerMessage> {
     let signature = (text(), text(), text(), names()).prop_map(|(s, v, e, c)| Signature {
         service: s,
@@ -456,7 +430,7 @@ fn server_message() -> impl Strategy<Value = ServerMessage> {
         prop::collection::vec(device, 0..4)
             .prop_map(|items| ServerMessage::Devices(DeviceList { items })),
         (
-            prop::sample::select(&CODES[..]),
+            prop::sample::select(&ErrorCode::ALL[..]),
             text(),
             any::<Option<u64>>()
         )
@@ -468,7 +442,7 @@ fn server_message() -> impl Strategy<Value = ServerMessage> {
                 })
             }),
         (
-            text().prop_filter("an unknown type", |k| !KNOWN_TYPES.contains(&k.as_str())),
+            text().prop_filter("an unknown type", |k| !KINDS.contains(&k.as_str())),
             json_value()
         )
             .prop_map(|(kind, payload)| ServerMessage::Other { kind, payload }),

@@ -284,7 +284,7 @@ impl Metrics {
                 action: action.as_str(),
             });
         }
-        for code in KNOWN_CODES {
+        for code in ErrorCode::ALL {
             let _ = metrics.errors.get_or_create(&CodeLabels {
                 code: code_label(code),
             });
@@ -381,26 +381,9 @@ impl Metrics {
     }
 }
 
-/// The error codes of protocol v1, pre-created as series at zero.
-const KNOWN_CODES: [ErrorCode; 10] = [
-    ErrorCode::BadJson,
-    ErrorCode::UnknownAction,
-    ErrorCode::BadPayload,
-    ErrorCode::BadFrame,
-    ErrorCode::TooLarge,
-    ErrorCode::RateLimited,
-    ErrorCode::Unauthorized,
-    ErrorCode::NoExtension,
-    ErrorCode::InvalidCode,
-    ErrorCode::Internal,
-];
-
 /// The wire name of an error code (`bad_json`, …): a closed set, since `ErrorCode` is an enum.
 fn code_label(code: ErrorCode) -> String {
-    serde_json::to_value(code)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_else(|| "internal".to_owned())
+    code.name().to_owned()
 }
 
 /// Keeps one connection counted in `semantest_connections_open` while it lives.

@@ -270,17 +270,17 @@ impl Machine {
     /// Listens to `events` (`subscribe` now if connected) and again on every later socket, so a
     /// reconnect or a switch between servers keeps the subscriptions. `on: false` stops.
     pub fn subscribe(&mut self, now: u64, events: &[String], on: bool) -> Vec<Command> {
-        let changed: Vec<String> = events
-            .iter()
-            .filter(|e| {
-                if on {
-                    self.subscriptions.insert((*e).clone())
-                } else {
-                    self.subscriptions.remove(*e)
-                }
-            })
-            .cloned()
-            .collect();
+        let mut changed = Vec::new();
+        for event in events {
+            let change = if on {
+                self.subscriptions.insert(event.clone())
+            } else {
+                self.subscriptions.remove(event)
+            };
+            if change {
+                changed.push(event.clone());
+            }
+        }
         let mut out = Vec::new();
         if let (Some(conn), false) = (&self.active, changed.is_empty()) {
             let socket = conn.id;
