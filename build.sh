@@ -271,8 +271,14 @@ build_wasm_pkg() {
         --enable-nontrapping-float-to-int --enable-sign-ext --enable-mutable-globals \
         --enable-reference-types --enable-multivalue --strip-producers --strip-target-features \
         --minify-imports-and-exports-and-modules "$wasm" -o "$wasm.opt" >"$wasm.names.json"
+    # The renamed module replaces the package's only once its glue is renamed too (and what
+    # --low-memory-unused assumes is checked).
+    if ! node scripts/check-low-memory.mjs "$wasm.opt" ||
+        ! node scripts/minify-names.mjs "$PKG_DIR" "$wasm.opt" "$wasm.names.json"; then
+        rm -f "$wasm.opt" "$wasm.names.json"
+        die "the optimized module did not pass its checks (see README, troubleshooting: minify-names)"
+    fi
     mv "$wasm.opt" "$wasm"
-    node scripts/minify-names.mjs "$PKG_DIR" "$wasm.names.json"
     rm -f "$wasm.names.json"
     local raw gz
     raw=$(wc -c <"$wasm")

@@ -561,10 +561,10 @@ impl Overrides {
             answer_check_ms: f.opt_u64("answerCheckMs")?,
             drain_ms: f.opt_u64("drainMs")?,
             retry: f.optional("retry", RetryOverrides::from_json)?,
-            role: f.optional("role", read_role)?,
+            role: f.optional("role", Role::read)?,
             client_id: f.opt_string("clientId")?,
             name: f.opt_string("name")?,
-            token: f.optional("token", read_token)?,
+            token: f.optional("token", Token::read)?,
         };
         f.done(OVERRIDES_FIELDS)?;
         Ok(overrides)
@@ -623,45 +623,20 @@ impl Strategy {
 
     /// The name JSON and JavaScript know it by.
     pub fn as_str(self) -> &'static str {
-        Self::NAMES[self as usize]
+        match self {
+            Strategy::LocalFirst => "localFirst",
+            Strategy::LocalOnly => "localOnly",
+            Strategy::RemoteOnly => "remoteOnly",
+        }
     }
-}
-
-/// The role's name (`extension`, `client`), as the protocol's serde names it.
-fn role_name(role: Role) -> &'static str {
-    match role {
-        Role::Extension => "extension",
-        Role::Client => "client",
-    }
-}
-
-fn read_role(field: &'static str, value: Value) -> Result<Role, ReadError> {
-    const ROLES: [Role; 2] = [Role::Extension, Role::Client];
-    Ok(ROLES[json::one_of_names(field, value, &["extension", "client"])?])
-}
-
-fn read_token(field: &'static str, value: Value) -> Result<Token, ReadError> {
-    Token::new(json::string(field, value)?).map_err(|e| ReadError::Invalid {
-        field,
-        reason: e.to_string(),
-    })
-}
-
-/// An unsigned integer that fits `T` (`u32`; `usize`, which is 32 bits in the .wasm).
-fn read_fitting<T: TryFrom<u64>>(field: &'static str, value: Value) -> Result<T, ReadError> {
-    let n = json::unsigned(field, value)?;
-    T::try_from(n).map_err(|_| ReadError::Invalid {
-        field,
-        reason: format!("{n} is too large"),
-    })
 }
 
 fn read_u32(field: &'static str, value: Value) -> Result<u32, ReadError> {
-    read_fitting(field, value)
+    json::fitting(field, value)
 }
 
 fn read_usize(field: &'static str, value: Value) -> Result<usize, ReadError> {
-    read_fitting(field, value)
+    json::fitting(field, value)
 }
 
 impl Settings {
@@ -694,7 +669,7 @@ impl Settings {
                     ("maxAttempts", Value::from(r.max_attempts)),
                 ]),
             ),
-            ("role", Value::from(role_name(self.role))),
+            ("role", Value::from(self.role.name())),
             ("clientId", Value::from(self.client_id.as_str())),
             ("name", Value::from(self.name.as_str())),
         ])

@@ -282,12 +282,45 @@ mod tests {
         }
     }
 
+    /// Texts shaped like versions: numbers with and without leading zeros, pre-release and
+    /// build parts of all kinds of identifiers (most valid, some not).
+    fn version_text() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        let number = prop_oneof!["0", "[1-9][0-9]{0,3}", "0[0-9]{1,2}", "[0-9]{0,2}[a.]?"];
+        let id = prop_oneof!["[0-9A-Za-z-]{1,4}", "0[0-9]{1,2}", "[1-9][0-9]{0,2}", ""];
+        let ids = proptest::collection::vec(id, 1..3).prop_map(|ids| ids.join("."));
+        (
+            number.clone(),
+            number.clone(),
+            number,
+            proptest::option::of(ids.clone()),
+            proptest::option::of(ids),
+        )
+            .prop_map(|(major, minor, patch, pre, build)| {
+                let pre = pre.map(|p| format!("-{p}")).unwrap_or_default();
+                let build = build.map(|b| format!("+{b}")).unwrap_or_default();
+                format!("{major}.{minor}.{patch}{pre}{build}")
+            })
+    }
+
     proptest::proptest! {
         #[test]
-        fn generated_versions_are_read_as_the_semver_crate_reads_them(
+        fn generated_texts_are_read_as_the_semver_crate_reads_them(
             text in "[0-2.+aZ-]{0,12}",
         ) {
             proptest::prop_assert_eq!(Version::parse(&text), by_semver(&text), "{:?}", text);
+        }
+
+        #[test]
+        fn generated_versions_are_read_and_matched_as_the_semver_crate_does(
+            text in version_text(),
+        ) {
+            let ours = Version::parse(&text);
+            proptest::prop_assert_eq!(ours, by_semver(&text), "{:?}", text);
+            if let (Some(v), Ok(theirs)) = (ours, semver::Version::parse(&text)) {
+                let req = semver::VersionReq::parse(&wanted_version()).unwrap();
+                proptest::prop_assert_eq!(compatible(&v), req.matches(&theirs), "{:?}", text);
+            }
         }
     }
 

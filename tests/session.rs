@@ -362,3 +362,36 @@ fn wakes_run_only_what_is_due_and_never_reset_the_schedule() {
     s.run_until(T0 + 1_600);
     assert_eq!(s.opened_urls().len(), 1);
 }
+
+#[test]
+fn an_answer_the_core_does_not_read_still_settles_its_frame() {
+    // The core types only the frames it acts on (ServerFrame::parse_for_core): an `ack` whose
+    // payload is not an ack's is still the answer to its frame, handed on as it came.
+    let mut s = Sim::new(Local::Refused, true);
+    s.start();
+    s.run_for(1_000);
+    assert_eq!(s.mode(), Mode::Cloud);
+    s.hang_open_sockets();
+    let id = s.send("publish").unwrap();
+    s.run_for(10);
+    let socket = *s
+        .sockets
+        .iter()
+        .find(|(_, (url, _))| url == REMOTE_WS)
+        .map(|(socket, _)| socket)
+        .expect("the remote socket");
+    let text = format!(r#"{{"type":"ack","replyTo":"{id}","payload":[1]}}"#);
+    s.event(Event::MessageReceived {
+        socket,
+        text: text.clone(),
+    });
+    let answered: Vec<&String> = s
+        .answers
+        .iter()
+        .filter(|(_, a, _)| *a == id)
+        .map(|(_, _, t)| t)
+        .collect();
+    assert_eq!(answered, [&text]);
+    s.run_for(100);
+    outcomes_once(&s, &[id]);
+}

@@ -364,6 +364,13 @@ impl Role {
             Role::Client => "client",
         }
     }
+
+    /// Reads a role from its wire name (the field `field`).
+    pub fn read(field: &'static str, value: Value) -> Result<Role, crate::json::ReadError> {
+        const ROLES: [Role; 2] = [Role::Extension, Role::Client];
+        const NAMES: &[&str] = &["extension", "client"];
+        Ok(ROLES[crate::json::one_of_names(field, value, NAMES)?])
+    }
 }
 
 impl Hello {
@@ -383,8 +390,9 @@ impl Hello {
 }
 
 /// The most characters an error message of [`ClientFrame::parse`] or
-/// [`ServerFrame::parse`](crate::ServerFrame::parse) has, whatever the input: serde's reasons
-/// quote the offending input, so a long one is cut (see [`shorten`]).
+/// [`ServerFrame::parse`](crate::ServerFrame::parse) has, whatever the input: their reasons
+/// may quote the offending input (serde's for a client frame, an unknown name for a server
+/// frame), so a long one is cut (see [`shorten`]).
 pub const MAX_ERROR_MESSAGE_CHARS: usize = 200;
 
 /// Why a text or a payload could not be read, before it becomes an error message.
@@ -594,6 +602,15 @@ pub fn frame_id(text: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn roles_are_written_and_read_by_their_serde_names() {
+        for role in [Role::Extension, Role::Client] {
+            assert_eq!(serde_json::to_value(role).unwrap(), role.name());
+            assert_eq!(Role::read("role", Value::from(role.name())), Ok(role));
+        }
+        assert!(Role::read("role", Value::from("Extension")).is_err());
+    }
 
     #[test]
     fn frame_id_reads_only_the_id() {

@@ -182,11 +182,7 @@ fn devices(field: &'static str, value: serde_json::Value) -> Result<Vec<Device>,
             .into_iter()
             .map(|item| Device::read(item, "device"))
             .collect(),
-        other => Err(ReadError::Type {
-            field,
-            expected: "an array of devices",
-            found: crate::json::kind(&other),
-        }),
+        other => Err(crate::json::wrong(field, "an array of devices", &other)),
     }
 }
 

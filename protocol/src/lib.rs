@@ -17,9 +17,9 @@
 //!
 //! JSON text frames only, each a JSON object. Servers read client frames with serde; the client
 //! reads server frames and writes its own by hand ([`json`]), checked against serde by tests.
-//! Parsing never panics: anything that is not a
-//! valid frame becomes a [`FrameError`] that names what is wrong, in at most
-//! [`MAX_ERROR_MESSAGE_CHARS`] characters, so the receiver can answer with an `error` frame.
+//! Parsing never panics: anything that is not a valid frame becomes an error that names what
+//! is wrong ([`FrameError`] for a client frame, [`json::ReadError`] for a server frame), in at
+//! most [`MAX_ERROR_MESSAGE_CHARS`] characters, so the receiver can answer with an `error` frame.
 
 pub mod client;
 pub mod dedupe;

@@ -164,7 +164,18 @@ impl ErrorCode {
 
     /// The code's wire name (`bad_json`, …), as serde writes it.
     pub fn name(self) -> &'static str {
-        Self::NAMES[self as usize]
+        match self {
+            ErrorCode::BadJson => "bad_json",
+            ErrorCode::UnknownAction => "unknown_action",
+            ErrorCode::BadPayload => "bad_payload",
+            ErrorCode::BadFrame => "bad_frame",
+            ErrorCode::TooLarge => "too_large",
+            ErrorCode::RateLimited => "rate_limited",
+            ErrorCode::Unauthorized => "unauthorized",
+            ErrorCode::NoExtension => "no_extension",
+            ErrorCode::InvalidCode => "invalid_code",
+            ErrorCode::Internal => "internal",
+        }
     }
 
     /// Reads a code from its wire name.
@@ -212,7 +223,7 @@ impl FromFields for Ack {
             action: f.string("action")?,
             events: f.opt_strings("events")?,
             id: f.opt_string("id")?,
-            delivered: f.optional("delivered", count)?,
+            delivered: f.optional("delivered", json::fitting)?,
             held: f.bool_or_false("held")?,
         })
     }
@@ -255,15 +266,6 @@ impl FromFields for ErrorPayload {
     }
 }
 
-/// `value` as a `usize`: an unsigned integer that fits.
-fn count(field: &'static str, value: Value) -> Result<usize, ReadError> {
-    let n = json::unsigned(field, value)?;
-    usize::try_from(n).map_err(|_| ReadError::Invalid {
-        field,
-        reason: format!("{n} is too large"),
-    })
-}
-
 /// `value` as an object of strings.
 fn string_map(field: &'static str, value: Value) -> Result<BTreeMap<String, String>, ReadError> {
     match value {
@@ -276,11 +278,7 @@ fn string_map(field: &'static str, value: Value) -> Result<BTreeMap<String, Stri
             }
             Ok(strings)
         }
-        other => Err(ReadError::Type {
-            field,
-            expected: "an object of strings",
-            found: json::kind(&other),
-        }),
+        other => Err(json::wrong(field, "an object of strings", &other)),
     }
 }
 
@@ -302,9 +300,10 @@ pub const KINDS: &[&str] = &[
 pub const CORE_KINDS: &[&str] = &["welcome", "pong", "event", "registered", "paired", "error"];
 
 /// The server messages of protocol v1 that this crate knows.
-// Written and read by hand (`ServerFrame::to_json`, `ServerFrame::parse`), not by serde: the
-// `serde` attributes here are read only by Tsify (feature `typescript`), to describe the wire
-// shape `{"type": "pong", "payload": {…}}` to TypeScript.
+// The envelope is not a serde type: `ServerFrame::to_json` writes it around each payload's
+// serde form, `ServerFrame::parse` reads it by hand. The `serde` attributes here are read only
+// by Tsify (feature `typescript`), to describe the wire shape `{"type": "pong", "payload":
+// {…}}` to TypeScript.
 #[derive(Debug, Clone, PartialEq)]
 #[cfg_attr(
     feature = "typescript",
@@ -455,6 +454,14 @@ impl ServerFrame {
     /// a malformed payload or text that is not a frame at all is an error. The frame, and the
     /// payload of a known type, must be JSON objects. The error's message is at most
     /// [`MAX_ERROR_MESSAGE_CHARS`] characters whatever the text.
+    ///
+    /// Read by hand ([`crate::json`]), which accepts what the payloads' serde derives accept
+    /// and reads the same values (tests/wire.rs), with these differences from the serde reader
+    /// it replaced: a repeated key takes its last value (serde refused a repeated `type`,
+    /// `replyTo` or `payload`); a nested struct given as an array (`server`, an item of
+    /// `items`) is refused, as payloads already were; an `ErrorCode` is read only from its
+    /// name (serde also took `{"bad_json": null}`); and the whole text is read as JSON first,
+    /// so an over-large number or over-deep nesting anywhere is a syntax error.
     pub fn parse(text: &str) -> Result<Self, ReadError> {
         Self::read::<true>(text).map_err(bounded)
     }

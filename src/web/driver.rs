@@ -373,5 +373,9 @@ pub(crate) fn to_js(value: &Value) -> JsValue {
 pub(crate) fn from_js(value: &JsValue) -> Result<Value, String> {
     let text =
         js_sys::JSON::stringify(value).map_err(|_| "not JSON (a cycle, or a BigInt)".to_owned())?;
-    json::parse(&String::from(text)).map_err(|e| e.to_string())
+    // `undefined`, a function or a symbol stringify to `undefined`, not to text.
+    let text = text
+        .as_string()
+        .ok_or_else(|| "not JSON (undefined, a function or a symbol)".to_owned())?;
+    json::parse(&text).map_err(|e| e.to_string())
 }

@@ -954,7 +954,13 @@ fn json_floats_are_read_and_written_by_javascript_exactly() {
     // In the browser protocol::json reads floats with parseFloat and writes them with
     // Number.prototype.toString (not core's float code): exact both ways, and still floats.
     use semantest_protocol::json;
-    let cases: [(&str, f64); 9] = [
+    let cases: [(&str, f64); 13] = [
+        // JavaScript writes plain digits up to 1e21 and from 1e-6: the ranges where its text
+        // differs from serde_json's (1e16, 1.5e-6).
+        ("1e16", 1e16),
+        ("123456789012345680000", 1.2345678901234568e20),
+        ("1.5e-6", 1.5e-6),
+        ("9.999e-6", 9.999e-6),
         ("0.1", 0.1),
         ("0.30000000000000004", 0.30000000000000004),
         ("2.5", 2.5),
@@ -990,4 +996,86 @@ fn json_floats_are_read_and_written_by_javascript_exactly() {
     );
     assert!(json::parse("1e400").is_err());
     assert_eq!(json::float_text(1.5), "1.5");
+}
+
+#[wasm_bindgen_test]
+fn client_frames_are_written_in_the_order_serde_wrote() {
+    // Natively serde_json's maps sort their keys, so only here (objects keep their order, as
+    // in the extension) does the hand writer's key order show: the order the structs declare.
+    use semantest_protocol::identity::{Pair, Register, Revoke};
+    use semantest_protocol::{
+        ClientFrame, ClientMessage, Events, Hello, Publish, Reply, Role, Token, UploadRequest,
+    };
+    let hello = Hello {
+        role: Role::Extension,
+        client_id: "c1".into(),
+        version: "1.0.0".into(),
+        capabilities: vec!["imageGeneration".into()],
+        token: Some(Token::new("a-good-token-0123456789").unwrap()),
+    };
+    let cases = [
+        (
+            ClientMessage::Hello(hello),
+            r#"{"role":"extension","clientId":"c1","version":"1.0.0","capabilities":["imageGeneration"],"token":"a-good-token-0123456789"}"#,
+        ),
+        (
+            ClientMessage::Subscribe(Events {
+                events: vec!["a".into(), "b".into()],
+            }),
+            r#"{"events":["a","b"]}"#,
+        ),
+        (
+            ClientMessage::Publish(Publish {
+                event: "e".into(),
+                data: json!({"z": 1, "a": [2.5]}),
+            }),
+            r#"{"event":"e","data":{"z":1,"a":[2.5]}}"#,
+        ),
+        (
+            ClientMessage::Reply(Reply {
+                to: "ev1".into(),
+                event: "e".into(),
+                data: json!(null),
+            }),
+            r#"{"to":"ev1","event":"e","data":null}"#,
+        ),
+        (
+            ClientMessage::RequestUpload(UploadRequest {
+                filename: "a.png".into(),
+                size: 3,
+                sha256: "ab".into(),
+                content_type: "image/png".into(),
+            }),
+            r#"{"filename":"a.png","size":3,"sha256":"ab","contentType":"image/png"}"#,
+        ),
+        (
+            ClientMessage::Register(Register {
+                role: Role::Client,
+                name: "cli".into(),
+            }),
+            r#"{"role":"client","name":"cli"}"#,
+        ),
+        (
+            ClientMessage::Pair(Pair {
+                code: "K7QM3XTD".into(),
+                name: "laptop".into(),
+            }),
+            r#"{"code":"K7QM3XTD","name":"laptop"}"#,
+        ),
+        (
+            ClientMessage::Revoke(Revoke {
+                device_id: "d1".into(),
+            }),
+            r#"{"deviceId":"d1"}"#,
+        ),
+        (ClientMessage::Devices, "{}"),
+    ];
+    for (message, payload) in cases {
+        let action = message.action();
+        let text = ClientFrame::new("f1", message).to_json();
+        assert_eq!(
+            text,
+            format!(r#"{{"action":"{action}","id":"f1","payload":{payload}}}"#)
+        );
+    }
 }
