@@ -371,7 +371,7 @@ async function main() {
         + `fetched, compiled and instantiated, ${f(parts.init.p50)} ms (${f(parts.init.min)}–${f(parts.init.max)}); `
         + "then `connect()` to the first status as in the table above.",
       "",
-      `WASM module (release, opt-level s, LTO, then wasm-opt -Oz from npm binaryen 132): ${(wasm.length / 1024).toFixed(1)} KiB raw, `
+      `WASM module (the wasm-release profile: opt-level z, LTO, std rebuilt; then wasm-opt -Oz from npm binaryen 132): ${(wasm.length / 1024).toFixed(1)} KiB raw, `
         + `${(gz / 1024).toFixed(1)} KiB gzipped.`,
       "<!-- connect:end -->",
     ];
