@@ -9,8 +9,9 @@
 // the same wasm-opt call as -Oz, which then gains another 0.8 KB); this script applies the
 // map to the glue (.js: the import object's keys and every `wasm.<export>`; the .d.ts files'
 // `InitOutput` and export list), then checks that the glue names exactly what the module has.
-// Exits non-zero if anything does not match, writing nothing (build.sh then keeps the module
-// unminified out of the package: it moves the minified module in only when this succeeds).
+// Exits non-zero if anything does not match, writing nothing: build.sh then stops, leaving the
+// package's module and glue as wasm-bindgen wrote them (it moves the minified module in only
+// when this succeeds).
 //
 // Usage: node scripts/minify-names.mjs <pkg dir> <minified.wasm> <map.json> [<name>]
 //   (name: semantest_connect); <map.json> is what wasm-opt printed.
