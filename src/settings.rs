@@ -556,7 +556,7 @@ impl Overrides {
             pong_timeout_ms: f.opt_u64("pongTimeoutMs")?,
             reprobe_interval_ms: f.opt_u64("reprobeIntervalMs")?,
             stable_after_ms: f.opt_u64("stableAfterMs")?,
-            outbox_capacity: f.optional("outboxCapacity", read_usize)?,
+            outbox_capacity: f.optional("outboxCapacity", json::fitting)?,
             request_timeout_ms: f.opt_u64("requestTimeoutMs")?,
             answer_check_ms: f.opt_u64("answerCheckMs")?,
             drain_ms: f.opt_u64("drainMs")?,
@@ -579,7 +579,7 @@ impl RetryOverrides {
             base_ms: f.opt_u64("baseMs")?,
             factor: f.opt_f64("factor")?,
             cap_ms: f.opt_u64("capMs")?,
-            max_attempts: f.optional("maxAttempts", read_u32)?,
+            max_attempts: f.optional("maxAttempts", json::fitting)?,
         };
         f.done(RETRY_FIELDS)?;
         Ok(retry)
@@ -592,33 +592,37 @@ impl RetryOverrides {
 #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
 pub(crate) fn read_resume(value: Value) -> Result<(u32, Option<f64>), ReadError> {
     let mut f = Fields::of(value, "resume")?;
-    let failures = f.with("failures", read_u32)?;
+    let failures = f.with("failures", json::fitting::<u32>)?;
     let next_retry_at = f.opt_f64("nextRetryAt")?;
     f.done(&["failures", "nextRetryAt"])?;
     Ok((failures, next_retry_at))
 }
 
 impl Preset {
-    const NAMES: &'static [&'static str] = &["production", "development"];
-    const ALL: [Preset; 2] = [Preset::Production, Preset::Development];
-
     /// The preset named by `value` (`production`, `development`).
     pub fn read(field: &'static str, value: Value) -> Result<Preset, ReadError> {
-        Ok(Self::ALL[json::one_of_names(field, value, Self::NAMES)?])
+        let all = [Preset::Production, Preset::Development];
+        json::variant(field, value, &all, Preset::as_str)
+    }
+
+    /// The name JSON and JavaScript know it by.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Preset::Production => "production",
+            Preset::Development => "development",
+        }
     }
 }
 
 impl Strategy {
-    const NAMES: &'static [&'static str] = &["localFirst", "localOnly", "remoteOnly"];
-    const ALL: [Strategy; 3] = [
-        Strategy::LocalFirst,
-        Strategy::LocalOnly,
-        Strategy::RemoteOnly,
-    ];
-
     /// The strategy named by `value` (`localFirst`, `localOnly`, `remoteOnly`).
     pub fn read(field: &'static str, value: Value) -> Result<Strategy, ReadError> {
-        Ok(Self::ALL[json::one_of_names(field, value, Self::NAMES)?])
+        let all = [
+            Strategy::LocalFirst,
+            Strategy::LocalOnly,
+            Strategy::RemoteOnly,
+        ];
+        json::variant(field, value, &all, Strategy::as_str)
     }
 
     /// The name JSON and JavaScript know it by.
@@ -629,14 +633,6 @@ impl Strategy {
             Strategy::RemoteOnly => "remoteOnly",
         }
     }
-}
-
-fn read_u32(field: &'static str, value: Value) -> Result<u32, ReadError> {
-    json::fitting(field, value)
-}
-
-fn read_usize(field: &'static str, value: Value) -> Result<usize, ReadError> {
-    json::fitting(field, value)
 }
 
 impl Settings {

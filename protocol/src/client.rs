@@ -367,9 +367,7 @@ impl Role {
 
     /// Reads a role from its wire name (the field `field`).
     pub fn read(field: &'static str, value: Value) -> Result<Role, crate::json::ReadError> {
-        const ROLES: [Role; 2] = [Role::Extension, Role::Client];
-        const NAMES: &[&str] = &["extension", "client"];
-        Ok(ROLES[crate::json::one_of_names(field, value, NAMES)?])
+        crate::json::variant(field, value, &[Role::Extension, Role::Client], Role::name)
     }
 }
 

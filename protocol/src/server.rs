@@ -148,20 +148,6 @@ impl ErrorCode {
         ErrorCode::Internal,
     ];
 
-    /// The wire names of the codes (serde's `snake_case`), in declaration order.
-    const NAMES: &'static [&'static str] = &[
-        "bad_json",
-        "unknown_action",
-        "bad_payload",
-        "bad_frame",
-        "too_large",
-        "rate_limited",
-        "unauthorized",
-        "no_extension",
-        "invalid_code",
-        "internal",
-    ];
-
     /// The code's wire name (`bad_json`, …), as serde writes it.
     pub fn name(self) -> &'static str {
         match self {
@@ -180,7 +166,7 @@ impl ErrorCode {
 
     /// Reads a code from its wire name.
     fn read(field: &'static str, value: Value) -> Result<ErrorCode, ReadError> {
-        json::one_of_names(field, value, Self::NAMES).map(|i| Self::ALL[i])
+        json::variant(field, value, &Self::ALL, Self::name)
     }
 }
 
@@ -585,10 +571,10 @@ mod tests {
 
     #[test]
     fn error_codes_are_read_by_their_serde_names() {
-        for (code, name) in ErrorCode::ALL.iter().zip(ErrorCode::NAMES) {
-            assert_eq!(serde_json::to_value(code).unwrap(), *name);
-            assert_eq!(code.name(), *name);
-            assert_eq!(ErrorCode::read("code", Value::from(*name)), Ok(*code));
+        for code in ErrorCode::ALL {
+            let name = code.name();
+            assert_eq!(serde_json::to_value(code).unwrap(), name);
+            assert_eq!(ErrorCode::read("code", Value::from(name)), Ok(code));
         }
         let e = ErrorCode::read("code", Value::from("Bad_json")).unwrap_err();
         assert!(

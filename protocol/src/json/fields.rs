@@ -276,12 +276,21 @@ pub fn strings(field: &'static str, value: Value) -> Result<Vec<String>, ReadErr
     }
 }
 
-/// `value`, a string, as one of `names` (an enum's variants): its index.
-pub fn one_of_names(
+/// `value`, a string, as the one of `all` (an enum's variants) whose `name` it is: the names
+/// are the variants' own (`ErrorCode::name`, `Strategy::as_str`, …), so the wire names are
+/// written once, in the function that writes them.
+pub fn variant<T: Copy>(
     field: &'static str,
     value: Value,
-    names: &'static [&'static str],
-) -> Result<usize, ReadError> {
+    all: &[T],
+    name: fn(T) -> &'static str,
+) -> Result<T, ReadError> {
+    let names: Vec<&str> = all.iter().map(|v| name(*v)).collect();
+    position(field, value, &names).map(|i| all[i])
+}
+
+/// Where `value`, a string, is among `names` (the work of [`variant`], compiled once).
+fn position(field: &'static str, value: Value, names: &[&str]) -> Result<usize, ReadError> {
     let text = string(field, value)?;
     names
         .iter()
@@ -296,9 +305,9 @@ pub fn one_of_names(
         })
 }
 
-struct Names(&'static [&'static str]);
+struct Names<'a>(&'a [&'a str]);
 
-impl fmt::Display for Names {
+impl fmt::Display for Names<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         one_of(f, self.0)
     }

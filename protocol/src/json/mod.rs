@@ -23,8 +23,8 @@ mod read;
 mod write;
 
 pub use fields::{
-    boolean, fitting, float, kind, one_of_names, string, strings, unsigned, wrong, Fields,
-    FromFields, ReadError,
+    boolean, fitting, float, kind, string, strings, unsigned, variant, wrong, Fields, FromFields,
+    ReadError,
 };
 pub use read::{parse, SyntaxError};
 pub use write::{float_text, object, string_array, write, write_str, write_to};
