@@ -14,7 +14,7 @@
 //
 // Usage: node bench/connect.mjs --server target/release/semantest-server --pkg pkg
 //          [--runs 30] [--cold-runs RUNS] [--write] [--json FILE]
-import { execFileSync, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import { cpus, totalmem } from "node:os";
 import { readFileSync, writeFileSync, existsSync } from "node:fs";
 import { createServer } from "node:http";
@@ -22,12 +22,8 @@ import { createServer as createNetServer } from "node:net";
 import { extname, join, resolve } from "node:path";
 import { gzipSync } from "node:zlib";
 import { chromium } from "playwright-core";
+import { args, commitId, opt } from "./lib/args.mjs";
 
-const args = process.argv.slice(2);
-const opt = (name, fallback) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1] : fallback;
-};
 const SERVER = resolve(opt("server", "target/release/semantest-server"));
 const PKG = resolve(opt("pkg", "pkg"));
 const RUNS = Number(opt("runs", "30"));
@@ -413,12 +409,3 @@ async function main() {
 
 setTimeout(() => fail(`not done after ${DEADLINE_MS / 60_000} min`), DEADLINE_MS).unref();
 main().catch((e) => fail(e.stack ?? String(e)));
-
-/** The short commit id of the tree measured, or "unknown" outside a git checkout. */
-function commitId() {
-  try {
-    return execFileSync("git", ["rev-parse", "--short", "HEAD"]).toString().trim();
-  } catch {
-    return "unknown";
-  }
-}

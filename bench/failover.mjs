@@ -21,19 +21,15 @@
 // Usage: node bench/failover.mjs --server target/release/semantest-server --pkg pkg
 //          [--runs 5] [--scenarios kill,stop3s,stop6s,stop-fast] [--api send|request]
 //          [--request-timeout-ms 10000] [--note TEXT] [--commit ID] [--write] [--json FILE]
-import { execFileSync, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import { cpus, totalmem } from "node:os";
 import { readFileSync, writeFileSync, existsSync } from "node:fs";
 import { createServer } from "node:http";
 import { createServer as createNetServer } from "node:net";
 import { extname, join, resolve } from "node:path";
 import { chromium } from "playwright-core";
+import { args, commitId as gitCommitId, opt } from "./lib/args.mjs";
 
-const args = process.argv.slice(2);
-const opt = (name, fallback) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1] : fallback;
-};
 const SERVER = resolve(opt("server", "target/release/semantest-server"));
 const PKG = resolve(opt("pkg", "pkg"));
 const RUNS = Number(opt("runs", "5"));
@@ -522,10 +518,5 @@ main().then(() => process.exit(0), (e) => fail(e.stack ?? String(e)));
 
 /** The short commit id of the tree measured, or "unknown" outside a git checkout. */
 function commitId() {
-  if (COMMIT) return COMMIT;
-  try {
-    return execFileSync("git", ["rev-parse", "--short", "HEAD"], { stdio: ["ignore", "pipe", "ignore"] }).toString().trim();
-  } catch {
-    return "unknown";
-  }
+  return COMMIT || gitCommitId();
 }

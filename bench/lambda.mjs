@@ -16,12 +16,8 @@ import { resolve } from "node:path";
 import WebSocket from "ws";
 import { startGateway } from "../deploy/local/gateway.mjs";
 import { createResources, startMoto } from "../deploy/local/moto.mjs";
+import { opt } from "./lib/args.mjs";
 
-const args = process.argv.slice(2);
-const opt = (name, fallback) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1] : fallback;
-};
 const BOOTSTRAP = resolve(opt("bootstrap", "deploy/lambda/dist/bootstrap"));
 const RUNS = Number(opt("runs", 20));
 const FRAMES = Number(opt("frames", 500));

@@ -18,16 +18,12 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { gzipSync } from "node:zlib";
+import { commitId, flag, opt } from "./lib/args.mjs";
 
-const args = process.argv.slice(2);
-const opt = (name, fallback) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1] : fallback;
-};
 const WASM = resolve(opt("wasm", "target/wasm32-unknown-unknown/wasm-release/semantest_connect.wasm"));
 const PKG = resolve(opt("pkg", "pkg"));
 const TOP = Number(opt("top", "15"));
-const WRITE = args.includes("--write");
+const WRITE = flag("write");
 const FEATURES = [
   "--enable-bulk-memory", "--enable-nontrapping-float-to-int", "--enable-sign-ext",
   "--enable-mutable-globals", "--enable-reference-types", "--enable-multivalue",
@@ -106,7 +102,7 @@ try {
   const kib = (b) => (b / 1024).toFixed(1);
   const lines = [];
   lines.push("<!-- module:start -->");
-  const commit = execFileSync("git", ["rev-parse", "--short", "HEAD"]).toString().trim();
+  const commit = commitId();
   lines.push(
     `Measured ${new Date().toISOString().slice(0, 10)} at commit \`${commit}\` by \`node bench/module.mjs\` ` +
       "(twiggy on a twin of the module that keeps its names; see the script).",

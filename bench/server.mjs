@@ -17,19 +17,14 @@
 // Usage: node bench/server.mjs --server PATH --load PATH --python PATH [--repeats N] [--quick]
 //                              [--burst-only] [--write] [--json FILE]
 // --burst-only runs (and with --write rewrites) the burst section alone.
-import { spawn, execFileSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { commitId, flag, opt } from "./lib/args.mjs";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
-const args = process.argv.slice(2);
-const opt = (name, fallback) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1] : fallback;
-};
-const flag = (name) => args.includes(`--${name}`);
 
 const SERVER = opt("server", join(ROOT, "target/release/semantest-server"));
 const LOAD = opt("load", join(ROOT, "target/release/semantest-load"));
@@ -213,13 +208,7 @@ for (const [name, b] of Object.entries(BURSTS)) {
 }
 
 // --- the table ---------------------------------------------------------------------------
-const commit = (() => {
-  try {
-    return execFileSync("git", ["rev-parse", "--short", "HEAD"], { cwd: ROOT }).toString().trim();
-  } catch {
-    return "unknown";
-  }
-})();
+const commit = commitId();
 const machine = `${cpus().length} × ${cpus()[0]?.model ?? "unknown CPU"}, ${Math.round(totalmem() / 2 ** 30)} GiB`;
 const echoOf = (n) => summary(results.echo[n], "msg_per_s");
 const ours = echoOf("semantest")?.median ?? 0;
