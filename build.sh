@@ -266,11 +266,11 @@ build_wasm_pkg() {
     # renames them and prints the map, which scripts/minify-names.mjs applies to the glue.
     # --low-memory-unused (1.4 KB): the module's first KiB is never read or written, as the
     # stack starts at 1 MiB and grows down toward it (data lies above). The producers and
-    # target-features sections are read by no browser.
-    node_modules/.bin/wasm-opt -Oz --low-memory-unused --enable-bulk-memory \
-        --enable-nontrapping-float-to-int --enable-sign-ext --enable-mutable-globals \
-        --enable-reference-types --enable-multivalue --strip-producers --strip-target-features \
-        --minify-imports-and-exports-and-modules "$wasm" -o "$wasm.opt" >"$wasm.names.json"
+    # target-features sections are read by no browser. The options are listed once, in
+    # scripts/wasm-opt.flags, which bench/module.mjs reads too for its named twin.
+    local flags
+    mapfile -t flags <scripts/wasm-opt.flags
+    node_modules/.bin/wasm-opt "${flags[@]}" "$wasm" -o "$wasm.opt" >"$wasm.names.json"
     # The renamed module replaces the package's only once its glue is renamed too (and what
     # --low-memory-unused assumes is checked).
     if ! node scripts/check-low-memory.mjs "$wasm.opt" ||

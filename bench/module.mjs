@@ -24,10 +24,9 @@ const WASM = resolve(opt("wasm", "target/wasm32-unknown-unknown/wasm-release/sem
 const PKG = resolve(opt("pkg", "pkg"));
 const TOP = Number(opt("top", "15"));
 const WRITE = flag("write");
-const FEATURES = [
-  "--enable-bulk-memory", "--enable-nontrapping-float-to-int", "--enable-sign-ext",
-  "--enable-mutable-globals", "--enable-reference-types", "--enable-multivalue",
-];
+// The wasm-opt options build.sh uses (-Oz, the features, --low-memory-unused, the names
+// shortened: the map it prints is not needed here), from the one list both read.
+const WASM_OPT_FLAGS = readFileSync(resolve("scripts/wasm-opt.flags"), "utf8").split(/\s+/).filter(Boolean);
 
 /** The group an item of twiggy's list belongs to. */
 function group(name) {
@@ -79,11 +78,8 @@ try {
   const named = join(dir, "named.wasm");
   const bare = join(dir, "bare.wasm");
   const wasmOpt = resolve("node_modules/.bin/wasm-opt");
-  // As build.sh does: -Oz, its options, and the import and export names shortened (the map it
-  // prints is not needed here).
-  const AS_BUILT = ["--low-memory-unused", "--strip-producers", "--strip-target-features", "--minify-imports-and-exports-and-modules"];
-  execFileSync(wasmOpt, ["-Oz", "-g", ...FEATURES, ...AS_BUILT, join(dir, "semantest_connect_bg.wasm"), "-o", named]);
-  execFileSync(wasmOpt, ["-Oz", ...FEATURES, ...AS_BUILT, join(dir, "semantest_connect_bg.wasm"), "-o", bare]);
+  execFileSync(wasmOpt, [...WASM_OPT_FLAGS, "-g", join(dir, "semantest_connect_bg.wasm"), "-o", named]);
+  execFileSync(wasmOpt, [...WASM_OPT_FLAGS, join(dir, "semantest_connect_bg.wasm"), "-o", bare]);
   const shipped = readFileSync(join(PKG, "semantest_connect_bg.wasm"));
   const twin = readFileSync(bare);
   const csv = execFileSync("twiggy", ["top", "-n", "1000000", "--format", "csv", named], {
