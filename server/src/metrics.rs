@@ -162,7 +162,7 @@ struct ActionLabels {
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct CodeLabels {
-    code: String,
+    code: &'static str,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
@@ -285,9 +285,9 @@ impl Metrics {
             });
         }
         for code in ErrorCode::ALL {
-            let _ = metrics.errors.get_or_create(&CodeLabels {
-                code: code_label(code),
-            });
+            let _ = metrics
+                .errors
+                .get_or_create(&CodeLabels { code: code.name() });
         }
         for direction in Direction::ALL {
             let _ = metrics.image_bytes.get_or_create(&DirectionLabels {
@@ -333,9 +333,7 @@ impl Metrics {
     /// Counts one error frame sent.
     pub(crate) fn error(&self, code: ErrorCode) {
         self.errors
-            .get_or_create(&CodeLabels {
-                code: code_label(code),
-            })
+            .get_or_create(&CodeLabels { code: code.name() })
             .inc();
     }
 
@@ -379,11 +377,6 @@ impl Metrics {
         let _ = text::encode(&mut out, &self.registry);
         out
     }
-}
-
-/// The wire name of an error code (`bad_json`, …): a closed set, since `ErrorCode` is an enum.
-fn code_label(code: ErrorCode) -> String {
-    code.name().to_owned()
 }
 
 /// Keeps one connection counted in `semantest_connections_open` while it lives.

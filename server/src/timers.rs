@@ -10,7 +10,7 @@
 //!   from when the socket took it). A Ping sent late thus has less than a heartbeat before the
 //!   next one asks for its pong: at least the heartbeat less the send timeout.
 //! - A keyless socket's auth deadline comes due [`crate::Config::auth_deadline_ms`] after it
-//!   opened; whether it still matters is the socket's business (see `ws`).
+//!   opened; whether it still matters is the socket's business (see `conn`).
 //! - The socket is told through its [`Inbox`] (a flag and a wake-up); it does the sending.
 //!
 //! How: every heartbeat has the same length, and so has every auth deadline, so entries come
@@ -30,6 +30,14 @@ use crate::inbox::{Inbox, Shared};
 
 /// When to tell which socket.
 type Entry = (Instant, Weak<Shared>);
+
+/// The socket of the queue's first entry, taken out, if that entry is due at `now`.
+fn pop_due(queue: &mut VecDeque<Entry>, now: Instant) -> Option<Weak<Shared>> {
+    match queue.front() {
+        Some((at, _)) if *at <= now => queue.pop_front().map(|(_, socket)| socket),
+        _ => None,
+    }
+}
 
 /// The heartbeats and auth deadlines of one server's sockets.
 #[derive(Debug)]
@@ -104,10 +112,7 @@ impl Timers {
         // Taken under the lock, as in `watch`: an entry pushed between a time read outside and
         // the lock would be later than the ones pushed here, and the queue out of order.
         let now = Instant::now();
-        while queues.heartbeats.front().is_some_and(|(at, _)| *at <= now) {
-            let Some((_, socket)) = queues.heartbeats.pop_front() else {
-                break;
-            };
+        while let Some(socket) = pop_due(&mut queues.heartbeats, now) {
             // A closed inbox may still be held (by a hub whose socket's task was dropped
             // before it left): its entry ends here all the same.
             if let Some(inbox) = socket.upgrade().filter(|i| !i.is_closed()) {
@@ -115,8 +120,8 @@ impl Timers {
                 queues.heartbeats.push_back((now + self.heartbeat, socket));
             }
         }
-        while queues.deadlines.front().is_some_and(|(at, _)| *at <= now) {
-            if let Some(inbox) = queues.deadlines.pop_front().and_then(|(_, s)| s.upgrade()) {
+        while let Some(socket) = pop_due(&mut queues.deadlines, now) {
+            if let Some(inbox) = socket.upgrade() {
                 inbox.auth_deadline();
             }
         }
