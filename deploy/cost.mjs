@@ -42,9 +42,7 @@ const BILLED_MS = { ping: 5, other: 10 };
 
 /** Sample frames, as the core and the handlers write them (sizes only: every one is one 32 KB message). */
 const FRAMES = {
-  ping: '{"action":"ping","id":"k123-abcdefgh","payload":{"t":1234567890}}',
   pong: '{"type":"pong","replyTo":"k123-abcdefgh","payload":{"t":1234567890,"serverTime":1764979200123}}',
-  keepalive: '{"action":"keepalive"}',
   welcome: '{"type":"welcome","replyTo":"h1-abcdefgh","payload":{"connectionId":"Xk1bYdOvoAMCJfA=","server":{"service":"semantest","version":"1.0.0","protocol":1,"environment":"production"},"heartbeatSecs":20}}',
   ack: '{"type":"ack","replyTo":"s2-abcdefgh","payload":{"action":"subscribe","events":["imageDownloadRequested","imageGenerationRequested"]}}',
 };

@@ -31,10 +31,11 @@ export function jsonPath(document, path) {
 export function render(template, { body, context }) {
   // What is left once the supported expressions are taken out must be plain text: a `$` or `#`
   // there is VTL this renderer does not know.
-  const unknown = template.replace(EXPRESSION, "").match(/[#$][A-Za-z{!]/);
+  const rest = template.replace(EXPRESSION, "");
+  const unknown = rest.match(/[#$][A-Za-z{!]/);
   if (unknown) {
-    const at = template.replace(EXPRESSION, "").indexOf(unknown[0]);
-    throw new Error(`mapping template: unsupported VTL near ${JSON.stringify(template.replace(EXPRESSION, "").slice(at, at + 30))}`);
+    const at = rest.indexOf(unknown[0]);
+    throw new Error(`mapping template: unsupported VTL near ${JSON.stringify(rest.slice(at, at + 30))}`);
   }
   let parsed;
   const payload = () => {

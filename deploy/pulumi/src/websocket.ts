@@ -9,8 +9,11 @@ import { HandlerName, Settings } from "./settings";
 /** The v1 protocol's client actions; each gets its own route (and so its own metrics). */
 export const ACTION_ROUTES = ["hello", "ping", "subscribe", "unsubscribe", "publish", "reply", "requestUpload", "register", "pairCode", "pair", "devices", "revoke"] as const;
 
+/** The ping route's templates and keys (deploy/ping-route.json), read once. */
+const PING_SPEC = pingRouteSpec();
+
 /** Actions API Gateway answers itself (a MOCK integration, see pingRoute.ts): no Lambda runs for them. */
-export const MOCK_ROUTES: readonly string[] = [pingRouteSpec().routeKey];
+export const MOCK_ROUTES: readonly string[] = [PING_SPEC.routeKey];
 
 /** Every route key that reaches a Lambda function, and the handler it reaches. */
 export const ROUTES: ReadonlyArray<readonly [string, HandlerName]> = [
@@ -89,7 +92,7 @@ export function websocketStage(
         }
     }
 
-    const spec = pingRouteSpec();
+    const spec = PING_SPEC;
     const ping = pingRoute(prefix, api, spec, parent);
     routes[spec.routeKey] = ping.route;
     routeParts.push(ping.route, ping.routeResponse, ping.integrationResponse);
