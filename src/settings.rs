@@ -507,35 +507,6 @@ impl Overrides {
     }
 }
 
-/// The JSON names of [`Overrides`]' fields, in order: what an unknown key's message lists.
-const OVERRIDES_FIELDS: &[&str] = &[
-    "preset",
-    "preferLocal",
-    "strategy",
-    "localUrl",
-    "remoteUrl",
-    "customUrl",
-    "probeTimeoutMs",
-    "localHeadStartMs",
-    "connectTimeoutMs",
-    "pingIntervalMs",
-    "pongTimeoutMs",
-    "reprobeIntervalMs",
-    "stableAfterMs",
-    "outboxCapacity",
-    "requestTimeoutMs",
-    "answerCheckMs",
-    "drainMs",
-    "retry",
-    "role",
-    "clientId",
-    "name",
-    "token",
-];
-
-/// The JSON names of [`RetryOverrides`]' fields.
-const RETRY_FIELDS: &[&str] = &["baseMs", "factor", "capMs", "maxAttempts"];
-
 impl Overrides {
     /// Reads overrides from JSON (a JavaScript options object): every key optional, `null` as
     /// left out, unknown keys refused (a typo must not pass silently). What the serde derive
@@ -566,7 +537,7 @@ impl Overrides {
             name: f.opt_string("name")?,
             token: f.optional("token", Token::read)?,
         };
-        f.done(OVERRIDES_FIELDS)?;
+        f.done()?;
         Ok(overrides)
     }
 }
@@ -581,7 +552,7 @@ impl RetryOverrides {
             cap_ms: f.opt_u64("capMs")?,
             max_attempts: f.optional("maxAttempts", json::fitting)?,
         };
-        f.done(RETRY_FIELDS)?;
+        f.done()?;
         Ok(retry)
     }
 }
@@ -594,7 +565,7 @@ pub(crate) fn read_resume(value: Value) -> Result<(u32, Option<f64>), ReadError>
     let mut f = Fields::of(value, "resume")?;
     let failures = f.with("failures", json::fitting::<u32>)?;
     let next_retry_at = f.opt_f64("nextRetryAt")?;
-    f.done(&["failures", "nextRetryAt"])?;
+    f.done()?;
     Ok((failures, next_retry_at))
 }
 
@@ -770,6 +741,36 @@ mod tests {
     use super::*;
     use semantest_protocol::client::from_object;
     use serde_json::json;
+
+    /// The JSON names of [`Overrides`]' fields, in order: the keys the tests mutate, and what an
+    /// unknown key's message must list.
+    const OVERRIDES_FIELDS: &[&str] = &[
+        "preset",
+        "preferLocal",
+        "strategy",
+        "localUrl",
+        "remoteUrl",
+        "customUrl",
+        "probeTimeoutMs",
+        "localHeadStartMs",
+        "connectTimeoutMs",
+        "pingIntervalMs",
+        "pongTimeoutMs",
+        "reprobeIntervalMs",
+        "stableAfterMs",
+        "outboxCapacity",
+        "requestTimeoutMs",
+        "answerCheckMs",
+        "drainMs",
+        "retry",
+        "role",
+        "clientId",
+        "name",
+        "token",
+    ];
+
+    /// The JSON names of [`RetryOverrides`]' fields.
+    const RETRY_FIELDS: &[&str] = &["baseMs", "factor", "capMs", "maxAttempts"];
 
     /// Values put in place of a field's own: every JSON kind, and numbers at the edges.
     fn replacements() -> Vec<Value> {

@@ -42,8 +42,8 @@ pub enum ReadError {
     Unknown {
         /// The field as given (cut to 40 characters and `…`).
         field: String,
-        /// The fields the type has.
-        expected: &'static [&'static str],
+        /// The fields the type has (those it asked for, in its order).
+        expected: Vec<&'static str>,
     },
 }
 
@@ -102,13 +102,20 @@ pub fn kind(value: &Value) -> &'static str {
 
 /// An object being read as a struct: each field is taken out once, by name.
 #[derive(Debug)]
-pub struct Fields(Map<String, Value>);
+pub struct Fields {
+    map: Map<String, Value>,
+    /// The names taken so far: the fields of the type being read, for [`Fields::done`].
+    asked: Vec<&'static str>,
+}
 
 impl Fields {
     /// `value` as the fields of a `what` (`payload`, …), which must be a JSON object.
     pub fn of(value: Value, what: &'static str) -> Result<Fields, ReadError> {
         match value {
-            Value::Object(map) => Ok(Fields(map)),
+            Value::Object(map) => Ok(Fields {
+                map,
+                asked: Vec::new(),
+            }),
             other => Err(ReadError::NotObject {
                 what,
                 found: kind(&other),
@@ -122,12 +129,13 @@ impl Fields {
     }
 
     /// The field's value, if it is there.
-    pub fn take(&mut self, field: &str) -> Option<Value> {
-        self.0.remove(field)
+    pub fn take(&mut self, field: &'static str) -> Option<Value> {
+        self.asked.push(field);
+        self.map.remove(field)
     }
 
     /// The field's value; `null` when it is not there (serde's `#[serde(default)] Value`).
-    pub fn value(&mut self, field: &str) -> Value {
+    pub fn value(&mut self, field: &'static str) -> Value {
         self.take(field).unwrap_or_default()
     }
 
@@ -203,13 +211,14 @@ impl Fields {
         }
     }
 
-    /// Refuses any field not taken yet (serde's `deny_unknown_fields`).
-    pub fn done(self, expected: &'static [&'static str]) -> Result<(), ReadError> {
-        match self.0.into_iter().next() {
+    /// Refuses any field not taken yet (serde's `deny_unknown_fields`): the fields the type
+    /// has are the ones it asked for, so its reads are the one list of them.
+    pub fn done(self) -> Result<(), ReadError> {
+        match self.map.into_iter().next() {
             None => Ok(()),
             Some((field, _)) => Err(ReadError::Unknown {
                 field: crate::shorten(&field, 40),
-                expected,
+                expected: self.asked,
             }),
         }
     }
