@@ -333,22 +333,36 @@ impl Parser<'_> {
         }
         loop {
             items.push(self.value()?);
-            self.space();
-            match self.peek() {
-                Some(b',') => {
-                    self.at += 1;
-                    self.space();
-                    if self.peek() == Some(b']') {
-                        self.at += 1;
-                        return Err(self.error("trailing comma"));
-                    }
-                }
-                Some(b']') => {
-                    self.at += 1;
-                    return Ok(Value::Array(items));
-                }
-                _ => return Err(self.error_here("EOF while parsing a list", "expected `,` or `]`")),
+            if !self.more(b']', "EOF while parsing a list", "expected `,` or `]`")? {
+                return Ok(Value::Array(items));
             }
+        }
+    }
+
+    /// After an item of an array or an object: `true` past a `,` (another item follows),
+    /// `false` past the `close`ing bracket; a trailing comma or anything else is refused.
+    fn more(
+        &mut self,
+        close: u8,
+        eof: &'static str,
+        expected: &'static str,
+    ) -> Result<bool, SyntaxError> {
+        self.space();
+        match self.peek() {
+            Some(b',') => {
+                self.at += 1;
+                self.space();
+                if self.peek() == Some(close) {
+                    self.at += 1;
+                    return Err(self.error("trailing comma"));
+                }
+                Ok(true)
+            }
+            Some(b) if b == close => {
+                self.at += 1;
+                Ok(false)
+            }
+            _ => Err(self.error_here(eof, expected)),
         }
     }
 
@@ -374,27 +388,10 @@ impl Parser<'_> {
             }
             let value = self.value()?;
             map.insert(key, value);
-            self.space();
-            match self.peek() {
-                Some(b',') => {
-                    self.at += 1;
-                    eof = "EOF while parsing a value";
-                    self.space();
-                    if self.peek() == Some(b'}') {
-                        self.at += 1;
-                        return Err(self.error("trailing comma"));
-                    }
-                }
-                Some(b'}') => {
-                    self.at += 1;
-                    return Ok(Value::Object(map));
-                }
-                _ => {
-                    return Err(
-                        self.error_here("EOF while parsing an object", "expected `,` or `}`")
-                    )
-                }
+            if !self.more(b'}', "EOF while parsing an object", "expected `,` or `}`")? {
+                return Ok(Value::Object(map));
             }
+            eof = "EOF while parsing a value";
         }
     }
 }
