@@ -290,7 +290,9 @@ describe("the extension on ChatGPT", { timeout: 15 * 60_000 }, () => {
       const background = await s.boxBackground();
       assert.notEqual(background, BLUE);
       assert.notEqual(background, GREEN);
-      const status = await s.status();
+      // Read while offline: between two tries the status goes back to connecting, and a slow
+      // machine can read it there (the label above was offline).
+      const status = await s.waitForStatus("offline", (st) => st.mode === "offline");
       assert.equal(status.mode, "offline");
       assert.ok(status.reason, "offline status has a reason");
       console.log(`info: e) offline status: reason=${JSON.stringify(status.reason)} local=${JSON.stringify(status.localReason)} remote=${JSON.stringify(status.remoteReason)} nextRetryAt=${status.nextRetryAt}`);
