@@ -1,4 +1,4 @@
-//! Floats to and from JSON text: natively by core (as serde_json spells them); in the browser by
+//! Floats to and from JSON text: natively by core and zmij (as serde_json reads and spells them); in the browser by
 //! JavaScript's `parseFloat` and `Number.prototype.toString`, exact as well, since core's float
 //! reader and writer are 14 KB of the .wasm.
 
@@ -15,24 +15,14 @@ pub(super) fn to_f64(text: &str) -> f64 {
     js_sys::parse_float(text)
 }
 
-/// The shortest text that reads back as `f`, a finite float, natively as serde_json (ryu)
-/// spells it. In the browser JavaScript's `Number.prototype.toString` writes it (`1e+21`,
-/// `1.5e-7`; plain digits up to 1e21): core's float formatting is 4 KB of the .wasm.
+/// The shortest text that reads back as `f`, a finite float: natively by zmij, serde_json's own
+/// float writer, so the bytes are serde_json's (`1e+16`, and a tie between two shortest
+/// spellings rounded as serde_json rounds it, where core's `{}` rounds the other way). In the browser JavaScript's
+/// `Number.prototype.toString` writes it (`1e+21`, `1.5e-7`; plain digits up to 1e21): core's
+/// float formatting is 4 KB of the .wasm.
 #[cfg(not(all(target_arch = "wasm32", target_os = "unknown")))]
 pub(super) fn push_f64(out: &mut String, f: f64) {
-    use std::fmt::Write;
-    if f != 0.0 && !(1e-5..1e16).contains(&f.abs()) {
-        let start = out.len();
-        let _ = write!(out, "{f:e}");
-        // serde_json (ryu) signs a positive exponent: `1e+21`, where Rust writes `1e21`.
-        if let Some(e) = out.as_bytes()[start..].iter().position(|&b| b == b'e') {
-            if out.as_bytes().get(start + e + 1) != Some(&b'-') {
-                out.insert(start + e + 1, '+');
-            }
-        }
-    } else {
-        let _ = write!(out, "{f}");
-    }
+    out.push_str(zmij::Buffer::new().format_finite(f));
 }
 
 #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
