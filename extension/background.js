@@ -49,8 +49,8 @@ let tokenWrites = Promise.resolve();
 async function clientOptions() {
     await moveToken();
     await tokenWrites;
-    const token = await readToken();
-    return { ...(await storedSettings()), ...(await identity()), ...(token ? { token } : {}) };
+    const [token, settings, id] = await Promise.all([readToken(), storedSettings(), identity()]);
+    return { ...settings, ...id, ...(token ? { token } : {}) };
 }
 
 function wasm() {
@@ -85,24 +85,33 @@ function ensureClient() {
 }
 
 async function startClient() {
-    await chrome.storage.session.setAccessLevel({ accessLevel: "TRUSTED_AND_UNTRUSTED_CONTEXTS" });
-    // The reconnect schedule of the worker before this one, if Chrome stopped it while failing.
-    const { schedule } = await chrome.storage.session.get("schedule");
+    // The .wasm loads (fetched, compiled) while chrome.storage and the key are read: on a
+    // restart these waits overlap instead of adding up (bench/restart.mjs).
+    const loaded = wasm();
+    loaded.catch(() => {}); // awaited below; not an unhandled rejection meanwhile
+    const options = clientOptions().then((given) => ({ given }), (error) => ({ error }));
+    // The backstop alarm (below), made once per install; the connection does not wait for it.
+    chrome.alarms.get(KEEPALIVE)
+        .then((alarm) => alarm ?? chrome.alarms.create(KEEPALIVE, { periodInMinutes: 0.5 }))
+        .catch(logError);
+    const [, { schedule }] = await Promise.all([
+        chrome.storage.session.setAccessLevel({ accessLevel: "TRUSTED_AND_UNTRUSTED_CONTEXTS" }),
+        // The reconnect schedule of the worker before this one, if Chrome stopped it while failing.
+        chrome.storage.session.get("schedule"),
+    ]);
     const resume = schedule?.failures > 0 ? { resume: { failures: schedule.failures, nextRetryAt: schedule.nextRetryAt ?? null } } : {};
     // Before anything else: a status left by a worker Chrome stopped must not look current.
     await publish({ mode: "connecting", url: null, latencyMs: null, reason: null, since: Date.now() });
-    await wasm();
-    if (!(await chrome.alarms.get(KEEPALIVE))) {
-        await chrome.alarms.create(KEEPALIVE, { periodInMinutes: 0.5 });
-    }
-    const id = await identity();
+    await loaded;
+    const { given, error } = await options;
     let client;
     try {
-        client = new SemantestClient({ ...(await clientOptions()), ...resume });
-        await chrome.storage.local.remove("settingsError");
+        if (error) throw error;
+        client = new SemantestClient({ ...given, ...resume });
+        chrome.storage.local.remove("settingsError").catch(logError);
     } catch (e) {
-        await chrome.storage.local.set({ settingsError: errorText(e) });
-        client = new SemantestClient(id); // the defaults, rather than no connection at all
+        chrome.storage.local.set({ settingsError: errorText(e) }).catch(logError);
+        client = new SemantestClient(await identity()); // the defaults, rather than no connection at all
     }
     // A token the service issued (this install registered) is kept in secrets.js; a stale one
     // the service no longer knows is forgotten, so the next attempt registers afresh.
