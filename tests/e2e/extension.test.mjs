@@ -367,8 +367,7 @@ describe("the extension on ChatGPT", { timeout: 15 * 60_000 }, () => {
       const checkbox = options.locator("#preferLocal");
       await waitFor("the options form loaded, prefer-local checked", () => checkbox.isEnabled().then(async (on) => on && checkbox.isChecked()), { timeout: 10_000 });
       await checkbox.click({ timeout: 5000 });
-      await options.locator("#save").click({ timeout: 5000 });
-      await options.locator("#saved").waitFor({ state: "visible", timeout: 5000 });
+      await s.saveOptions(options);
       const stored = (await s.storage()).settings;
       assert.equal(stored.preferLocal, false);
       console.log(`info: g) settings after saving in the options page: ${JSON.stringify(stored)}`);
@@ -402,8 +401,7 @@ describe("the extension on ChatGPT", { timeout: 15 * 60_000 }, () => {
       assert.match(message, /16 to 256/);
       assert.equal(await s.savedToken(), null, "the invalid key was not saved");
       await options.locator("#token").fill(PUBLIC_KEY);
-      await options.locator("#save").click({ timeout: 5000 });
-      await options.locator("#saved").waitFor({ state: "visible", timeout: 5000 });
+      await s.saveOptions(options);
       assert.equal(await s.savedToken(), PUBLIC_KEY, "saved in the extension's IndexedDB");
       assert.equal((await s.storage()).settings.token, undefined, "not in the synced settings (key-and-backoff.test.mjs s1)");
       assert.equal((await options.locator("#tokenState").textContent()).trim(), "A key is saved.");
@@ -430,8 +428,7 @@ describe("the extension on ChatGPT", { timeout: 15 * 60_000 }, () => {
       await waitFor("the options form loaded", () => options.locator("#customUrl").isEnabled(), { timeout: 10_000 });
       const customUrl = `ws://localhost:${custom.port}`;
       await options.locator("#customUrl").fill(customUrl);
-      await options.locator("#save").click({ timeout: 5000 });
-      await options.locator("#saved").waitFor({ state: "visible", timeout: 5000 });
+      await s.saveOptions(options);
       assert.equal((await s.storage()).settings.customUrl, customUrl);
 
       const status = await s.waitForStatus(`connected to ${customUrl}`, (st) => st.mode !== "connecting" && st.mode !== "offline" && st.url?.includes(`:${custom.port}`));

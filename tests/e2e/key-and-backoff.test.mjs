@@ -143,8 +143,7 @@ describe("the access key", { timeout: 10 * 60_000 }, () => {
       const options = await s.openExtensionPage("options.html");
       await waitFor("the options form loaded", () => options.locator("#token").isEnabled(), { timeout: 10_000 });
       await options.locator("#token").fill(KEY);
-      await options.locator("#save").click({ timeout: 5000 });
-      await options.locator("#saved").waitFor({ state: "visible", timeout: 5000 });
+      await s.saveOptions(options);
       assert.equal((await options.locator("#tokenState").textContent()).trim(), "A key is saved.");
       const connected = await s.waitForStatus("cloud with the key", (st) => st.mode === "cloud");
       assert.match(connected.url, /^wss:\/\/api\.extension\.semantest\.com/);

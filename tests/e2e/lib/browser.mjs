@@ -8,6 +8,7 @@
 // --ignore-certificate-errors). Each session gets a fresh profile, so it starts as a new install.
 // Functions passed to evaluate() run in the browser (a page, or the extension's worker):
 /* global chrome, document, getComputedStyle, indexedDB */
+import assert from "node:assert/strict";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
@@ -210,6 +211,24 @@ export class ExtensionSession {
     page.on("pageerror", (e) => this.consoleLines.push(`[${file} pageerror] ${e.message}`));
     await page.goto(`${this.origin}/${file}`, { timeout: 20_000 });
     return page;
+  }
+
+  /**
+   * Clicks Save on the options page `options` and waits (≤ 10 s) for "Saved"; fails with what
+   * the page shows instead (a field's error, the worker's answer), so a refused save says why.
+   */
+  async saveOptions(options) {
+    await options.locator("#save").click({ timeout: 5000 });
+    const shown = () => options.evaluate(() => ({
+      saved: !document.getElementById("saved").hidden,
+      // the save's own messages (options.js ERRORS), not the settingsError line above the form
+      errors: ["customUrlError", "tokenError", "retryError", "saveError"].map((id) => document.getElementById(id).textContent.trim()).filter(Boolean),
+    }));
+    const { errors } = await waitFor("the options page's Saved", async () => {
+      const now = await shown();
+      return now.saved || now.errors.length ? now : null;
+    }, { timeout: 10_000, describe: async () => JSON.stringify(await shown()) });
+    assert.deepEqual(errors, [], "the save was refused");
   }
 
   /** The indicator's label text on `page`, or null when there is none. */
