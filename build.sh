@@ -55,7 +55,7 @@ Commands:
            (deploy/test.sh: the Pulumi program under mocks, the API Gateway stand-in, actionlint).
            Exits non-zero if any step fails; prints a summary with durations.
   bench    build, then measure and update BENCHMARKS.md: connect() in headless Chromium (RUNS=30),
-           and the server beside Node ws, Python websockets and raw TCP with the Rust load client
+           the extension's worker restart (bench/restart.mjs, RUNS=30), and the server beside Node ws, Python websockets and raw TCP with the Rust load client
            (REPEATS=3; BENCH_QUICK=1 for short runs), with the idle sockets and the connect burst;
            then print the Lambda handlers' numbers (bench/lambda.mjs, with moto); then where the
            .wasm's bytes go (bench/module.mjs, twiggy, installed if missing) and the public
@@ -383,6 +383,8 @@ cmd_bench() {
     python=$(bench/peers/setup.sh)
     echo "==> bench/connect.mjs: connect() to open socket in headless Chromium"
     node bench/connect.mjs --server "$(server_binary)" --pkg "$PKG_DIR" --runs "${RUNS:-30}" --write
+    echo "==> bench/restart.mjs: the extension's worker stopped and woken, to its first local status"
+    node bench/restart.mjs --server "$(server_binary)" --extension "$EXT_DIST" --runs "${RUNS:-30}" --write
     node bench/failover.mjs --server "$(server_binary)" --pkg "$PKG_DIR" --runs "${FAILOVER_RUNS:-5}" --write
     echo "==> bench/server.mjs: our server beside Node ws, Python websockets and raw TCP"
     node bench/server.mjs --server "$(server_binary)" --load target/release/semantest-load \

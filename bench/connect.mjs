@@ -14,7 +14,6 @@
 //
 // Usage: node bench/connect.mjs --server target/release/semantest-server --pkg pkg
 //          [--runs 30] [--cold-runs RUNS] [--write] [--json FILE]
-import { spawn } from "node:child_process";
 import { cpus, totalmem } from "node:os";
 import { readFileSync, writeFileSync, existsSync } from "node:fs";
 import { createServer } from "node:http";
@@ -23,6 +22,7 @@ import { extname, join, resolve } from "node:path";
 import { gzipSync } from "node:zlib";
 import { chromium } from "playwright-core";
 import { args, commitId, opt } from "./lib/args.mjs";
+import { startServer, stats } from "./lib/peers.mjs";
 
 const SERVER = resolve(opt("server", "target/release/semantest-server"));
 const PKG = resolve(opt("pkg", "pkg"));
@@ -33,12 +33,9 @@ const JSON_FILE = opt("json", null);
 const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
 /** The whole bench must end within this (it takes about a minute). */
 const DEADLINE_MS = 5 * 60_000;
-const children = [];
-
 function fail(msg) {
   console.error(`bench/connect: ${msg}`);
-  for (const c of children) c.kill("SIGKILL");
-  process.exit(1);
+  process.exit(1); // bench/lib/peers.mjs kills the servers
 }
 
 for (const [name, n] of [["runs", RUNS], ["cold-runs", COLD_RUNS]]) {
@@ -53,23 +50,6 @@ process.env.PLAYWRIGHT_DISABLE_SERVICE_WORKER_NETWORK ??= "1";
 
 /** The remote server's API key (any 16+ characters; loopback only). */
 const BENCH_KEY = "bench-key-0123456789abcdef";
-
-/** Starts a semantest-server on a free port and resolves with that port. */
-function startServer(extra) {
-  return new Promise((ok, bad) => {
-    const child = spawn(SERVER, ["--bind", "127.0.0.1", "--port", "0", ...extra], { stdio: ["ignore", "pipe", "inherit"] });
-    children.push(child);
-    const timer = setTimeout(() => bad(new Error("server not ready in 30 s")), 30_000);
-    child.stdout.on("data", (d) => {
-      const m = /listening on http:\/\/[^ :]+:(\d+)/.exec(String(d));
-      if (m) {
-        clearTimeout(timer);
-        ok(Number(m[1]));
-      }
-    });
-    child.on("exit", (code) => bad(new Error(`server exited with ${code}`)));
-  });
-}
 
 /** A port that accepts TCP connections and never answers. */
 function hungPort() {
@@ -222,11 +202,6 @@ function serveStatic() {
   });
 }
 
-const stats = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const q = (p) => s[Math.min(s.length - 1, Math.floor(p * s.length))];
-  return { n: s.length, min: s[0], p50: q(0.5), p95: q(0.95), max: s[s.length - 1] };
-};
 const f = (x) => x.toFixed(1);
 const row = (cells, s) => `| ${cells.join(" | ")} | ${f(s.min)} | ${f(s.p50)} | ${f(s.p95)} | ${f(s.max)} |`;
 
@@ -244,11 +219,11 @@ async function main() {
   const wasm = readFileSync(wasmFile);
   const web = await serveStatic();
   const origin = `http://127.0.0.1:${web.address().port}`;
-  const local = await startServer(["--environment", "local", "--allow-origin", origin]);
+  const localServer = await startServer(SERVER, ["--environment", "local", "--allow-origin", origin]);
   // The remote is a production server with an API key: the client shows it in its hello. Its
   // HTTP rate limit (100 a minute per address by default, and a WebSocket handshake counts) is
   // raised: the bench opens a few hundred sockets from one address within a minute or two.
-  const remote = await startServer(["--environment", "production", "--api-key", BENCH_KEY, "--allow-origin", origin, "--http-requests-per-minute", "1000000"]);
+  const remoteServer = await startServer(SERVER, ["--environment", "production", "--api-key", BENCH_KEY, "--allow-origin", origin, "--http-requests-per-minute", "1000000"]);
   const hung = await hungPort();
   const refused = await refusedPort();
   const wrong = await wrongSignatureServer();
@@ -272,9 +247,9 @@ async function main() {
     const worker = context.serviceWorkers().find(isResident) ?? (await residentSeen);
     await within(30_000, "the service worker's init()", worker.evaluate(() => globalThis.ready.then(() => true)));
 
-    const remoteUrl = `ws://127.0.0.1:${remote}`;
+    const remoteUrl = `ws://127.0.0.1:${remoteServer.port}`;
     const scenarios = [
-      ["local up", `http://127.0.0.1:${local}`, "local"],
+      ["local up", `http://127.0.0.1:${localServer.port}`, "local"],
       ["local refused", `http://127.0.0.1:${refused}`, "cloud"],
       ["local hung", `http://127.0.0.1:${hung.port}`, "cloud"],
       ["wrong signature", `http://127.0.0.1:${wrong.address().port}`, "cloud"],
@@ -403,7 +378,8 @@ async function main() {
     hung.close();
     wrong.close();
     web.close();
-    for (const c of children) c.kill("SIGTERM");
+    localServer.close();
+    remoteServer.close();
   }
 }
 
