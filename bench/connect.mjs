@@ -22,7 +22,7 @@ import { extname, join, resolve } from "node:path";
 import { gzipSync } from "node:zlib";
 import { chromium } from "playwright-core";
 import { args, commitId, opt } from "./lib/args.mjs";
-import { startServer, stats } from "./lib/peers.mjs";
+import { startServer, stats, within } from "./lib/common.mjs";
 
 const SERVER = resolve(opt("server", "target/release/semantest-server"));
 const PKG = resolve(opt("pkg", "pkg"));
@@ -35,7 +35,7 @@ const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
 const DEADLINE_MS = 5 * 60_000;
 function fail(msg) {
   console.error(`bench/connect: ${msg}`);
-  process.exit(1); // bench/lib/peers.mjs kills the servers
+  process.exit(1); // bench/lib/common.mjs kills the servers
 }
 
 for (const [name, n] of [["runs", RUNS], ["cold-runs", COLD_RUNS]]) {
@@ -204,13 +204,6 @@ function serveStatic() {
 
 const f = (x) => x.toFixed(1);
 const row = (cells, s) => `| ${cells.join(" | ")} | ${f(s.min)} | ${f(s.p50)} | ${f(s.p95)} | ${f(s.max)} |`;
-
-/** Rejects after `ms` with what was being waited for. */
-function within(ms, what, promise) {
-  let timer;
-  const timeout = new Promise((_, bad) => { timer = setTimeout(() => bad(new Error(`${what}: no answer within ${ms / 1000} s`)), ms); });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
 
 async function main() {
   if (!existsSync(SERVER)) fail(`${SERVER} not found: run ./build.sh build first`);

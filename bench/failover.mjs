@@ -29,6 +29,7 @@ import { createServer as createNetServer } from "node:net";
 import { extname, join, resolve } from "node:path";
 import { chromium } from "playwright-core";
 import { args, commitId as gitCommitId, opt } from "./lib/args.mjs";
+import { within } from "./lib/common.mjs";
 
 const SERVER = resolve(opt("server", "target/release/semantest-server"));
 const PKG = resolve(opt("pkg", "pkg"));
@@ -317,13 +318,6 @@ function serveStatic() {
     });
     srv.listen(0, "127.0.0.1", () => ok(srv));
   });
-}
-
-/** Rejects after `ms` with what was being waited for. */
-function within(ms, what, promise) {
-  let timer;
-  const timeout = new Promise((_, bad) => { timer = setTimeout(() => bad(new Error(`${what}: not done within ${ms / 1000} s`)), ms); });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
 /** One run's counts from the page's records; `faultAt` is the epoch ms of the fault. */

@@ -18,7 +18,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "no
 import { join, resolve } from "node:path";
 import { chromium } from "playwright-core";
 import { args, commitId, opt } from "./lib/args.mjs";
-import { startServer, stats } from "./lib/peers.mjs";
+import { startServer, stats, within } from "./lib/common.mjs";
 
 const SERVER = resolve(opt("server", "target/release/semantest-server"));
 const EXTENSION = resolve(opt("extension", "dist/extension"));
@@ -39,13 +39,6 @@ if (args.includes("--json") && !JSON_FILE) fail("--json needs a file name");
 if (!existsSync(SERVER)) fail(`${SERVER} not found: run ./build.sh build first`);
 if (!existsSync(join(EXTENSION, "manifest.json"))) fail(`${EXTENSION} holds no extension: run ./build.sh build first`);
 const extensionId = readFileSync(join(EXTENSION, "EXTENSION_ID"), "utf8").trim();
-
-/** Rejects after `ms` with what was being waited for. */
-function within(ms, what, promise) {
-  let timer;
-  const timeout = new Promise((_, bad) => { timer = setTimeout(() => bad(new Error(`${what}: no answer within ${ms / 1000} s`)), ms); });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
 
 // In the extension page: wake the worker as a ChatGPT tab does, and time until the new worker's
 // local status is in chrome.storage.session. The worker first publishes "connecting" (a status

@@ -1,5 +1,6 @@
-// bench/lib/peers.mjs — what the browser benchmarks share: a semantest-server on a free loopback
-// port, killed when the script exits however it ends, and the order statistics they report.
+// bench/lib/common.mjs — what the browser benchmarks share: a semantest-server on a free
+// loopback port, killed when the script exits however it ends; a bound on any wait; and the
+// order statistics they report.
 import { spawn } from "node:child_process";
 
 const children = new Set();
@@ -35,4 +36,11 @@ export function stats(xs) {
   const s = [...xs].sort((a, b) => a - b);
   const q = (p) => s[Math.min(s.length - 1, Math.floor(p * s.length))];
   return { n: s.length, min: s[0], p50: q(0.5), p95: q(0.95), max: s[s.length - 1] };
+}
+
+/** `promise`, or a rejection saying what was being waited for when `ms` pass first. */
+export function within(ms, what, promise) {
+  let timer;
+  const timeout = new Promise((_, bad) => { timer = setTimeout(() => bad(new Error(`${what}: not done within ${ms / 1000} s`)), ms); });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
