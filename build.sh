@@ -55,8 +55,9 @@ Commands:
            (deploy/test.sh: the Pulumi program under mocks, the API Gateway stand-in, actionlint).
            Exits non-zero if any step fails; prints a summary with durations.
   bench    build, then measure and update BENCHMARKS.md: connect() in headless Chromium (RUNS=30),
-           the extension's worker restart (bench/restart.mjs, RUNS=30), and the server beside Node ws, Python websockets and raw TCP with the Rust load client
-           (REPEATS=3; BENCH_QUICK=1 for short runs), with the idle sockets and the connect burst;
+           the extension's worker restart (bench/restart.mjs, RUNS=30), and the server beside
+           Node ws, Python websockets and raw TCP with the Rust load client (REPEATS=3;
+           BENCH_QUICK=1 for short runs), with the idle sockets and the connect burst;
            then print the Lambda handlers' numbers (bench/lambda.mjs, with moto); then where the
            .wasm's bytes go (bench/module.mjs, twiggy, installed if missing) and the public
            service's cost table (deploy/cost.mjs). About 15 minutes; loopback only.
