@@ -124,17 +124,25 @@ impl Parser<'_> {
     }
 
     fn word(&mut self, word: &[u8], value: Value) -> Result<Value, SyntaxError> {
-        for &want in word {
-            match self.peek() {
-                None => return Err(self.error("EOF while parsing a value")),
-                Some(b) if b == want => self.at += 1,
-                Some(_) => {
-                    self.at += 1;
-                    return Err(self.error("expected ident"));
-                }
-            }
-        }
+        self.expect(word, "EOF while parsing a value", "expected ident")?;
         Ok(value)
+    }
+
+    /// Steps over `bytes`, which must come next: `at_end` if the text ends first, `otherwise`
+    /// at the first byte that differs.
+    fn expect(
+        &mut self,
+        bytes: &[u8],
+        at_end: &'static str,
+        otherwise: &'static str,
+    ) -> Result<(), SyntaxError> {
+        for &want in bytes {
+            if self.peek() != Some(want) {
+                return Err(self.error_here(at_end, otherwise));
+            }
+            self.at += 1;
+        }
+        Ok(())
     }
 
     fn digits(&mut self) -> usize {
@@ -285,16 +293,11 @@ impl Parser<'_> {
         if !(0xD800..=0xDBFF).contains(&first) {
             return char::from_u32(first).ok_or_else(|| self.error("invalid unicode code point"));
         }
-        for want in [b'\\', b'u'] {
-            match self.peek() {
-                None => return Err(self.error("EOF while parsing a string")),
-                Some(b) if b == want => self.at += 1,
-                Some(_) => {
-                    self.at += 1;
-                    return Err(self.error("unexpected end of hex escape"));
-                }
-            }
-        }
+        self.expect(
+            b"\\u",
+            "EOF while parsing a string",
+            "unexpected end of hex escape",
+        )?;
         let second = self.hex4()?;
         if !(0xDC00..=0xDFFF).contains(&second) {
             return Err(self.error("lone leading surrogate in hex escape"));
