@@ -227,7 +227,7 @@ impl Tally {
         Ok(())
     }
 
-    /// Every refusal had serde_json's message and position. (No known exception: json.rs
+    /// Every refusal had serde_json's message and position. (No known exception: json/read.rs
     /// follows serde_json's reader step by step, including where it reports each error.)
     fn exact(&self, name: &str) {
         println!(
@@ -587,7 +587,7 @@ fn reads_numbers_as_serde_does() {
 // ---------------------------------------------------------------------------------------------
 // 3. Edges, one by one
 
-/// Compares one text (values, refusals, messages, positions) and returns json.rs's result.
+/// Compares one text (values, refusals, messages, positions) and returns json::parse's result.
 fn one(text: &str) -> Result<Value, json::SyntaxError> {
     let tally = Tally::default();
     if let Err(e) = tally.check(text) {
