@@ -1,7 +1,9 @@
 // bench/lib/common.mjs — what the browser benchmarks share: a semantest-server on a free
-// loopback port, killed when the script exits however it ends; a bound on any wait; and the
-// order statistics they report.
+// loopback port, killed when the script exits; the end-to-end tests' bounded waits
+// (tests/e2e/lib/wait.mjs); and the order statistics they report.
 import { spawn } from "node:child_process";
+
+export { sleep, waitFor, within } from "../../tests/e2e/lib/wait.mjs";
 
 const children = new Set();
 process.on("exit", () => {
@@ -10,7 +12,8 @@ process.on("exit", () => {
 
 /**
  * Starts `server` (a semantest-server binary) on 127.0.0.1 and a free port with `extra`
- * arguments; resolves, once it listens, with { port, close() } (close stops it as Ctrl-C would).
+ * arguments; resolves, once it listens, with { port, close(), metric(name) } (close stops it as
+ * Ctrl-C would; metric reads one value of its /metrics, NaN when it is not there).
  */
 export function startServer(server, extra) {
   return new Promise((ok, bad) => {
@@ -21,7 +24,13 @@ export function startServer(server, extra) {
       const m = /listening on http:\/\/[^ :]+:(\d+)/.exec(String(d));
       if (m) {
         clearTimeout(timer);
-        ok({ port: Number(m[1]), close: () => child.kill("SIGTERM") });
+        const port = Number(m[1]);
+        const metric = async (name) => {
+          const body = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+          const line = body.split("\n").find((l) => l.startsWith(`${name} `));
+          return line ? Number(line.split(/\s+/).at(-1)) : NaN;
+        };
+        ok({ port, close: () => child.kill("SIGTERM"), metric });
       }
     });
     child.on("exit", (code) => {
@@ -38,9 +47,3 @@ export function stats(xs) {
   return { n: s.length, min: s[0], p50: q(0.5), p95: q(0.95), max: s[s.length - 1] };
 }
 
-/** `promise`, or a rejection saying what was being waited for when `ms` pass first. */
-export function within(ms, what, promise) {
-  let timer;
-  const timeout = new Promise((_, bad) => { timer = setTimeout(() => bad(new Error(`${what}: not done within ${ms / 1000} s`)), ms); });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
