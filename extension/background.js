@@ -89,7 +89,8 @@ async function startClient() {
     // restart these waits overlap instead of adding up (bench/restart.mjs).
     const loaded = wasm();
     loaded.catch(() => {}); // awaited below; not an unhandled rejection meanwhile
-    const options = clientOptions().then((given) => ({ given }), (error) => ({ error }));
+    const options = clientOptions();
+    options.catch(() => {}); // likewise: a failure is met below, where the client is made
     // The backstop alarm (below), made once per install; the connection does not wait for it.
     chrome.alarms.get(KEEPALIVE)
         .then((alarm) => alarm ?? chrome.alarms.create(KEEPALIVE, { periodInMinutes: 0.5 }))
@@ -103,11 +104,9 @@ async function startClient() {
     // Before anything else: a status left by a worker Chrome stopped must not look current.
     await publish({ mode: "connecting", url: null, latencyMs: null, reason: null, since: Date.now() });
     await loaded;
-    const { given, error } = await options;
     let client;
     try {
-        if (error) throw error;
-        client = new SemantestClient({ ...given, ...resume });
+        client = new SemantestClient({ ...(await options), ...resume });
         chrome.storage.local.remove("settingsError").catch(logError);
     } catch (e) {
         chrome.storage.local.set({ settingsError: errorText(e) }).catch(logError);

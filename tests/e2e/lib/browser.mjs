@@ -221,8 +221,8 @@ export class ExtensionSession {
     await options.locator("#save").click({ timeout: 5000 });
     const shown = () => options.evaluate(() => ({
       saved: !document.getElementById("saved").hidden,
-      // the save's own messages (options.js ERRORS), not the settingsError line above the form
-      errors: ["customUrlError", "tokenError", "retryError", "saveError"].map((id) => document.getElementById(id).textContent.trim()).filter(Boolean),
+      // the form's own messages, not the settingsError line above the form
+      errors: [...document.querySelectorAll("#form .error")].map((e) => e.textContent.trim()).filter(Boolean),
     }));
     const { errors } = await waitFor("the options page's Saved", async () => {
       const now = await shown();
