@@ -194,15 +194,8 @@ fn delete_write(key: Item) -> Result<WriteRequest, StoreError> {
 }
 
 fn read_role(item: &Item) -> Option<Role> {
-    match item
-        .get("role")
-        .and_then(|v| v.as_s().ok())
-        .map(String::as_str)
-    {
-        Some("extension") => Some(Role::Extension),
-        Some("client") => Some(Role::Client),
-        _ => None,
-    }
+    let name = item.get("role")?.as_s().ok()?;
+    Role::read("role", serde_json::Value::from(name.as_str())).ok()
 }
 
 /// The attributes a connection item keeps of its identity.
@@ -255,13 +248,6 @@ fn read_identity(item: &Item) -> Option<Identity> {
             device_id: get("deviceId")?,
         }),
         _ => None,
-    }
-}
-
-fn role_name(role: Role) -> &'static str {
-    match role {
-        Role::Extension => "extension",
-        Role::Client => "client",
     }
 }
 
@@ -358,7 +344,7 @@ impl Store {
     ) -> Result<bool, StoreError> {
         let mut sets = vec!["#role = :role".to_owned(), "clientId = :cid".to_owned()];
         let mut values = HashMap::from([
-            (":role".to_owned(), s(role_name(role))),
+            (":role".to_owned(), s(role.name())),
             (":cid".to_owned(), s(client_id)),
         ]);
         if let Some(identity) = identity {
@@ -444,7 +430,7 @@ impl Store {
                 let mut item = key;
                 item.insert("expiresAt".to_owned(), n(expires));
                 if let Some(role) = role {
-                    item.insert("role".to_owned(), s(role_name(role)));
+                    item.insert("role".to_owned(), s(role.name()));
                 }
                 put_write(item)?
             } else {
