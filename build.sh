@@ -277,7 +277,7 @@ build_wasm_pkg() {
     if ! node scripts/check-low-memory.mjs "$wasm.opt" ||
         ! node scripts/minify-names.mjs "$PKG_DIR" "$wasm.opt" "$wasm.names.json"; then
         rm -f "$wasm.opt" "$wasm.names.json"
-        die "the optimized module did not pass its checks (see README, troubleshooting: minify-names)"
+        die "the optimized module did not pass its checks (see README, troubleshooting: minify-names or check-low-memory)"
     fi
     mv "$wasm.opt" "$wasm"
     rm -f "$wasm.names.json"
