@@ -22,7 +22,7 @@ import { extname, join, resolve } from "node:path";
 import { gzipSync } from "node:zlib";
 import { chromium } from "playwright-core";
 import { args, commitId, opt } from "./lib/args.mjs";
-import { startServer, stats, within } from "./lib/common.mjs";
+import { startServer, stats, within, writeSection } from "./lib/common.mjs";
 
 const SERVER = resolve(opt("server", "target/release/semantest-server"));
 const PKG = resolve(opt("pkg", "pkg"));
@@ -357,15 +357,7 @@ async function main() {
       writeFileSync(JSON_FILE, `${JSON.stringify(report, null, 2)}\n`);
       console.error(`bench/connect: wrote ${JSON_FILE}`);
     }
-    if (WRITE) {
-      const file = "BENCHMARKS.md";
-      const old = existsSync(file) ? readFileSync(file, "utf8") : "# Benchmarks\n";
-      const next = /<!-- connect:start -->[\s\S]*<!-- connect:end -->/.test(old)
-        ? old.replace(/<!-- connect:start -->[\s\S]*<!-- connect:end -->/, () => section)
-        : `${old.trimEnd()}\n\n## Connect time in the browser\n\n${section}\n`;
-      writeFileSync(file, next);
-      console.log(`bench/connect: wrote ${file}`);
-    }
+    if (WRITE) console.log(`bench/connect: wrote ${writeSection("connect", section, "Connect time in the browser")}`);
   } finally {
     await browser.close();
     hung.close();

@@ -29,7 +29,7 @@ import { createServer as createNetServer } from "node:net";
 import { extname, join, resolve } from "node:path";
 import { chromium } from "playwright-core";
 import { args, commitId as gitCommitId, opt } from "./lib/args.mjs";
-import { within } from "./lib/common.mjs";
+import { track, within, writeSection } from "./lib/common.mjs";
 
 const SERVER = resolve(opt("server", "target/release/semantest-server"));
 const PKG = resolve(opt("pkg", "pkg"));
@@ -102,30 +102,10 @@ const SCENARIOS = {
 };
 const CHOSEN = opt("scenarios", Object.keys(SCENARIOS).join(",")).split(",");
 
-/** Every process this bench started, to kill on any exit. */
-const children = new Set();
 let browser = null;
 
-function killAll() {
-  for (const c of children) {
-    try {
-      c.kill("SIGKILL"); // also ends a stopped process
-    } catch {
-      // already gone
-    }
-  }
-}
-process.on("exit", killAll);
-for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"]) {
-  process.on(sig, () => {
-    killAll();
-    process.exit(1);
-  });
-}
-
 function fail(msg) {
-  console.error(`bench/failover: ${msg}`);
-  killAll();
+  console.error(`bench/failover: ${msg}`); // bench/lib/common.mjs kills the servers as it exits
   const closing = browser ? browser.close().catch(() => {}) : Promise.resolve();
   Promise.race([closing, sleep(3000)]).finally(() => process.exit(1));
 }
@@ -145,8 +125,7 @@ const BENCH_KEY = "bench-key-0123456789abcdef";
  */
 function spawnServer(port, extra) {
   return new Promise((ok, bad) => {
-    const child = spawn(SERVER, ["--bind", "127.0.0.1", "--port", String(port), ...extra], { stdio: ["ignore", "pipe", "pipe"] });
-    children.add(child);
+    const child = track(spawn(SERVER, ["--bind", "127.0.0.1", "--port", String(port), ...extra], { stdio: ["ignore", "pipe", "pipe"] }));
     const log = [];
     const keep = (d) => {
       log.push(...String(d).split("\n").filter(Boolean));
@@ -165,7 +144,6 @@ function spawnServer(port, extra) {
     });
     child.stderr.on("data", keep);
     child.on("exit", (code, signal) => {
-      children.delete(child);
       if (!ready) {
         clearTimeout(timer);
         bad(new Error(`server exited with ${code ?? signal}:\n${log.join("\n")}`));
@@ -495,16 +473,7 @@ async function main() {
     writeFileSync(JSON_FILE, `${JSON.stringify({ date, api: API, intervalMs: INTERVAL_MS, sendMs: SEND_MS, faultAtMs: FAULT_AT_MS, graceMs: GRACE_MS, rows, runs: results }, null, 2)}\n`);
     console.error(`bench/failover: wrote ${JSON_FILE}`);
   }
-  if (WRITE) {
-    const file = "BENCHMARKS.md";
-    const old = existsSync(file) ? readFileSync(file, "utf8") : "# Benchmarks\n";
-    const marked = /<!-- failover:start -->[\s\S]*<!-- failover:end -->/;
-    const next = marked.test(old)
-      ? old.replace(marked, () => section)
-      : `${old.trimEnd()}\n\n## Failover when the local server dies or hangs (issue 11)\n\n${section}\n`;
-    writeFileSync(file, next);
-    console.error(`bench/failover: wrote ${file}`);
-  }
+  if (WRITE) console.error(`bench/failover: wrote ${writeSection("failover", section, "Failover when the local server dies or hangs (issue 11)")}`);
 }
 
 setTimeout(() => fail(`not done after ${DEADLINE_MS / 60_000} min`), DEADLINE_MS).unref();

@@ -14,11 +14,12 @@
 // Needs wasm-bindgen (./build.sh setup), node_modules/.bin/wasm-opt and twiggy
 // (`cargo install twiggy`; ./build.sh bench installs it).
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { gzipSync } from "node:zlib";
 import { commitId, flag, opt } from "./lib/args.mjs";
+import { writeSection } from "./lib/common.mjs";
 
 const WASM = resolve(opt("wasm", "target/wasm32-unknown-unknown/wasm-release/semantest_connect.wasm"));
 const PKG = resolve(opt("pkg", "pkg"));
@@ -122,13 +123,7 @@ try {
   lines.push("<!-- module:end -->");
   const section = lines.join("\n");
   console.log(section);
-  if (WRITE) {
-    const file = "BENCHMARKS.md";
-    const old = readFileSync(file, "utf8");
-    const re = /<!-- module:start -->[\s\S]*<!-- module:end -->/;
-    if (!re.test(old)) throw new Error(`${file} has no module section (<!-- module:start --> … <!-- module:end -->)`);
-    writeFileSync(file, old.replace(re, () => section));
-  }
+  if (WRITE) writeSection("module", section, "Where the module's bytes go (issue 14)");
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }

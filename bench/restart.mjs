@@ -18,7 +18,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "no
 import { join, resolve } from "node:path";
 import { chromium } from "playwright-core";
 import { commitId, flag, opt } from "./lib/args.mjs";
-import { sleep, startServer, stats, waitFor, within } from "./lib/common.mjs";
+import { sleep, startServer, stats, waitFor, within, writeSection } from "./lib/common.mjs";
 
 const SERVER = resolve(opt("server", "target/release/semantest-server"));
 const EXTENSION = resolve(opt("extension", "dist/extension"));
@@ -128,14 +128,7 @@ async function main() {
       "<!-- restart:end -->",
     ];
     console.log(lines.slice(1, -1).join("\n"));
-    if (WRITE) {
-      const file = "BENCHMARKS.md";
-      const section = lines.join("\n");
-      const old = existsSync(file) ? readFileSync(file, "utf8") : "# Benchmarks\n";
-      const re = /<!-- restart:start -->[\s\S]*<!-- restart:end -->/;
-      writeFileSync(file, re.test(old) ? old.replace(re, () => section) : `${old.trimEnd()}\n\n## The extension's worker restart\n\n${section}\n`);
-      console.error(`bench/restart: wrote ${file}`);
-    }
+    if (WRITE) console.error(`bench/restart: wrote ${writeSection("restart", lines.join("\n"), "The extension's worker restart")}`);
     if (JSON_FILE) writeFileSync(JSON_FILE, JSON.stringify({ runs: RUNS, restart: s, reply, samples }, null, 2));
   } finally {
     clearTimeout(deadline);

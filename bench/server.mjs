@@ -23,6 +23,7 @@ import { cpus, totalmem } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { commitId, flag, opt } from "./lib/args.mjs";
+import { track, writeSection } from "./lib/common.mjs";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 
@@ -37,14 +38,6 @@ const BURST_ONLY = flag("burst-only");
 const BURST = 5000;
 const BENCH_KEY = "bench-burst-key-0123456789";
 
-const children = new Set();
-process.on("exit", () => {
-  for (const c of children) c.kill("SIGKILL");
-});
-for (const sig of ["SIGINT", "SIGTERM"]) {
-  process.on(sig, () => process.exit(130));
-}
-
 function fail(message) {
   console.error(`bench/server.mjs: ${message}`);
   process.exit(1);
@@ -53,8 +46,7 @@ function fail(message) {
 /** Starts a peer and resolves with { child, port } once it prints "listening on …PORT". */
 function startPeer(name, command, argv) {
   return new Promise((resolve, reject) => {
-    const child = spawn(command, argv, { stdio: ["ignore", "pipe", "pipe"] });
-    children.add(child);
+    const child = track(spawn(command, argv, { stdio: ["ignore", "pipe", "pipe"] }));
     let out = "";
     let err = "";
     const timer = setTimeout(() => reject(new Error(`${name}: not listening after 30 s\n${err}`)), 30_000);
@@ -70,7 +62,6 @@ function startPeer(name, command, argv) {
       err = (err + d).slice(-4000);
     });
     child.on("exit", (code, signal) => {
-      children.delete(child);
       clearTimeout(timer);
       reject(new Error(`${name} exited (${code ?? signal}) before listening\n${err}`));
     });
@@ -89,15 +80,13 @@ async function stopPeer(peer) {
 /** Runs the load client once; its one JSON line. */
 function load(argv, limitSeconds) {
   return new Promise((resolve, reject) => {
-    const child = spawn(LOAD, argv, { stdio: ["ignore", "pipe", "pipe"] });
-    children.add(child);
+    const child = track(spawn(LOAD, argv, { stdio: ["ignore", "pipe", "pipe"] }));
     let out = "";
     let err = "";
     child.stdout.on("data", (d) => { out += d; });
     child.stderr.on("data", (d) => { err = (err + d).slice(-4000); });
     const timer = setTimeout(() => child.kill("SIGKILL"), limitSeconds * 1000);
     child.on("exit", (code, signal) => {
-      children.delete(child);
       clearTimeout(timer);
       const line = out.trim().split("\n").pop();
       if (code !== 0 || !line) {
@@ -293,17 +282,8 @@ const section = lines.join("\n");
 console.log(BURST_ONLY ? burstSection : `${section}\n\n${burstSection}`);
 if (opt("json")) writeFileSync(opt("json"), JSON.stringify(results, null, 2));
 if (flag("write")) {
-  const path = join(ROOT, "BENCHMARKS.md");
-  let text = readFileSync(path, "utf8");
-  if (!BURST_ONLY) {
-    text = text.includes("<!-- server:start -->")
-      ? text.replace(/<!-- server:start -->[\s\S]*<!-- server:end -->/, section)
-      : `${text.trimEnd()}\n\n## The server beside its peers\n\n${section}\n`;
-  }
-  text = text.includes("<!-- burst:start -->")
-    ? text.replace(/<!-- burst:start -->[\s\S]*<!-- burst:end -->/, burstSection)
-    : `${text.trimEnd()}\n\n## A burst of ${BURST} connects to a production server (issue 14)\n\n${burstSection}\n`;
-  writeFileSync(path, text);
+  if (!BURST_ONLY) writeSection("server", section, "The server beside its peers");
+  writeSection("burst", burstSection, `A burst of ${BURST} connects to a production server (issue 14)`);
   console.error("bench/server.mjs: BENCHMARKS.md updated");
 }
 if (!BURST_ONLY && !ours) fail("our server's echo produced no result");

@@ -1,14 +1,53 @@
-// bench/lib/common.mjs — what the browser benchmarks share: a semantest-server on a free
-// loopback port, killed when the script exits; the end-to-end tests' bounded waits
-// (tests/e2e/lib/wait.mjs); and the order statistics they report.
+// bench/lib/common.mjs — what the benchmarks share: the processes they start, killed however
+// they end; a semantest-server on a free loopback port; the end-to-end tests' bounded waits
+// (tests/e2e/lib/wait.mjs); the order statistics they report; and their BENCHMARKS.md sections.
 import { spawn } from "node:child_process";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
 
 export { sleep, waitFor, within } from "../../tests/e2e/lib/wait.mjs";
 
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), "../..");
+
+/** Every process a bench started and has not seen end, killed however the bench ends. */
 const children = new Set();
-process.on("exit", () => {
-  for (const c of children) c.kill("SIGKILL");
-});
+
+function killAll() {
+  for (const c of children) {
+    try {
+      c.kill("SIGKILL"); // also ends a stopped (SIGSTOP) process
+    } catch {
+      // already gone
+    }
+  }
+}
+process.on("exit", killAll);
+for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"]) {
+  process.on(sig, () => {
+    killAll();
+    process.exit(1);
+  });
+}
+
+/** Kills `child` when the bench ends, unless it ended first; returns it. */
+export function track(child) {
+  children.add(child);
+  child.on("exit", () => children.delete(child));
+  return child;
+}
+
+/**
+ * Puts `section` (from `<!-- name:start -->` to `<!-- name:end -->`) into BENCHMARKS.md in place
+ * of the one there, or appends it under `## heading` when there is none; returns the file's path.
+ */
+export function writeSection(name, section, heading) {
+  const file = join(ROOT, "BENCHMARKS.md");
+  const old = existsSync(file) ? readFileSync(file, "utf8") : "# Benchmarks\n";
+  const marked = new RegExp(`<!-- ${name}:start -->[\\s\\S]*<!-- ${name}:end -->`);
+  writeFileSync(file, marked.test(old) ? old.replace(marked, () => section) : `${old.trimEnd()}\n\n## ${heading}\n\n${section}\n`);
+  return file;
+}
 
 /**
  * Starts `server` (a semantest-server binary) on 127.0.0.1 and a free port with `extra`
@@ -17,8 +56,7 @@ process.on("exit", () => {
  */
 export function startServer(server, extra) {
   return new Promise((ok, bad) => {
-    const child = spawn(server, ["--bind", "127.0.0.1", "--port", "0", ...extra], { stdio: ["ignore", "pipe", "inherit"] });
-    children.add(child);
+    const child = track(spawn(server, ["--bind", "127.0.0.1", "--port", "0", ...extra], { stdio: ["ignore", "pipe", "inherit"] }));
     const timer = setTimeout(() => bad(new Error("server not ready in 30 s")), 30_000);
     child.stdout.on("data", (d) => {
       const m = /listening on http:\/\/[^ :]+:(\d+)/.exec(String(d));
@@ -33,10 +71,7 @@ export function startServer(server, extra) {
         ok({ port, close: () => child.kill("SIGTERM"), metric });
       }
     });
-    child.on("exit", (code) => {
-      children.delete(child);
-      bad(new Error(`server exited with ${code}`));
-    });
+    child.on("exit", (code) => bad(new Error(`server exited with ${code}`)));
   });
 }
 
