@@ -2,8 +2,9 @@
 // `connect()` to an open socket, for each way the local server can be: up, refused (nothing
 // listening), hung (accepts, never answers) and wrong signature (answers /signature as another
 // service); in a page and in a service worker (where the extension runs it). Then the worker
-// cold start: from registering a new service worker to its first local/cloud status. Also the
-// .wasm size, raw and gzipped.
+// cold start: from registering a new service worker to its first local/cloud status, beside
+// Chrome's floor (a worker that imports nothing and reports at once). Also the .wasm size, raw
+// and gzipped.
 //
 // It starts its own peers on loopback (two semantest-servers, a hung port, a wrong-signature
 // HTTP server), serves the wasm package, a tiny page and a tiny module service worker (both
@@ -129,12 +130,14 @@ channel.onmessage = (e) => {
   }
 };
 globalThis.coldStart = async (options, run) => {
-  const params = new URLSearchParams({ role: "cold", run, options: JSON.stringify(options) });
+  // No options: Chrome's floor, a worker that imports nothing and reports at once.
+  const params = new URLSearchParams(options ? { role: "cold", run, options: JSON.stringify(options) } : { run });
+  const script = options ? "/sw.js?" : "/bare.js?";
   const reported = new Promise((ok) => waiting.set(run, ok));
   const timeout = new Promise((ok) => setTimeout(() => ok({ error: "no status from the worker within 10 s" }), 10000));
   const t0 = performance.now();
   const at0 = performance.timeOrigin + t0;
-  const registration = await navigator.serviceWorker.register("/sw.js?" + params, { type: "module", scope: "/cold/" + run + "/" });
+  const registration = await navigator.serviceWorker.register(script + params, { type: "module", scope: "/cold/" + run + "/" });
   const r = await Promise.race([reported, timeout]);
   const ms = performance.now() - t0;
   channel.postMessage({ close: run });
@@ -180,6 +183,13 @@ if (params.get("role") === "cold") {
 }
 `;
 
+// Chrome's floor for a cold start: a worker with no import, no .wasm and no connection, that
+// reports on the same channel as soon as its first line runs.
+const BARE_WORKER = `const t = performance.timeOrigin + performance.now();
+const run = new URL(self.location.href).searchParams.get("run");
+new BroadcastChannel("connect-bench").postMessage({ run, mode: "none", scriptAt: t, wasmAt: t, statusAt: t });
+`;
+
 const TYPES = { ".js": "text/javascript", ".wasm": "application/wasm", ".html": "text/html" };
 
 // Everything no-store: each new worker fetches and compiles the .wasm afresh (no HTTP cache, so
@@ -191,6 +201,7 @@ function serveStatic() {
       const send = (type, body) => res.writeHead(200, { "content-type": type, "cache-control": "no-store" }).end(body);
       if (path === "/") return send("text/html", PAGE);
       if (path === "/sw.js") return send("text/javascript", WORKER);
+      if (path === "/bare.js") return send("text/javascript", BARE_WORKER);
       const file = join(PKG, path.replace(/^\/pkg\//, ""));
       if (!path.startsWith("/pkg/") || !file.startsWith(PKG) || !existsSync(file)) {
         res.writeHead(404).end();
@@ -282,20 +293,23 @@ async function main() {
       }
     }
 
+    const start = async (options, run) => {
+      const r = await within(20_000, `cold start ${run}`, page.evaluate(([o, n]) => globalThis.coldStart(o, n), [options, run]));
+      await stopColdWorker(run);
+      return r;
+    };
     const cold = [];
+    // Chrome's floor, measured between the real workers so that both see the machine alike.
+    const floor = [];
     for (const [index, [name, localUrl, want]] of scenarios.entries()) {
       const options = { localUrl, remoteUrl, token: BENCH_KEY };
-      const start = async (run) => {
-        const r = await within(20_000, `cold start ${run}`, page.evaluate(([o, n]) => globalThis.coldStart(o, n), [options, run]));
-        await stopColdWorker(run);
-        return r;
-      };
-      await start(`${index}-warmup`); // the first registration of the browser pays one-off costs
+      await start(options, `${index}-warmup`); // the first registration of the browser pays one-off costs
       const runs = [];
       for (let i = 0; i < COLD_RUNS; i++) {
-        const r = await start(`${index}-${i}`);
+        const r = await start(options, `${index}-${i}`);
         if (r.mode !== want) fail(`cold start, ${name}: ended on ${r.mode}, expected ${want}`);
         runs.push(r);
+        floor.push(await start(null, `${index}-${i}-bare`));
       }
       cold.push({ scenario: name, endsOn: want, runs, stats: stats(runs.map((r) => r.ms)) });
       console.error(`bench/connect: cold start, ${name}: p50 ${f(cold.at(-1).stats.p50)} ms`);
@@ -304,7 +318,10 @@ async function main() {
     const parts = {
       start: stats(allCold.map((r) => r.startMs)),
       init: stats(allCold.map((r) => r.initMs)),
+      floor: stats(floor.map((r) => r.ms)),
+      floorStart: stats(floor.map((r) => r.startMs)),
     };
+    console.error(`bench/connect: cold start, Chrome's floor: p50 ${f(parts.floor.p50)} ms`);
     const leftOver = [...versions.values()].filter((v) => runOf(v) !== null && v.runningStatus !== "stopped").length;
 
     const date = new Date().toISOString().slice(0, 10);
@@ -329,11 +346,14 @@ async function main() {
       "| cold start, local server | ends on | min ms | p50 ms | p95 ms | max ms |",
       "|---|---|---:|---:|---:|---:|",
       ...cold.map((c) => row([c.scenario, c.endsOn], c.stats)),
+      row(["Chrome's floor: a worker that imports nothing and reports at once", "–"], parts.floor),
       "",
       `Where a cold start goes (p50 over all ${allCold.length} workers): \`register()\` → the worker's script `
         + `runs ${f(parts.start.p50)} ms (${f(parts.start.min)}–${f(parts.start.max)}); \`init()\`, the .wasm `
         + `fetched, compiled and instantiated, ${f(parts.init.p50)} ms (${f(parts.init.min)}–${f(parts.init.max)}); `
-        + "then `connect()` to the first status as in the table above.",
+        + "then `connect()` to the first status as in the table above. Chrome's floor, measured "
+        + `between them (${floor.length} workers, one after each), ran its first line after ${f(parts.floorStart.p50)} ms: `
+        + "the floor moves with the machine's load, and what is ours is the cold start less the floor.",
       "",
       `WASM module (the wasm-release profile: opt-level z, LTO, std rebuilt; then wasm-opt -Oz from npm binaryen 132): ${(wasm.length / 1024).toFixed(1)} KiB raw, `
         + `${(gz / 1024).toFixed(1)} KiB gzipped.`,
@@ -353,6 +373,7 @@ async function main() {
         connect,
         coldStart: cold,
         coldStartParts: parts,
+        floor,
       };
       writeFileSync(JSON_FILE, `${JSON.stringify(report, null, 2)}\n`);
       console.error(`bench/connect: wrote ${JSON_FILE}`);
