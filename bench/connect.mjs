@@ -23,7 +23,7 @@ import { extname, join, resolve } from "node:path";
 import { gzipSync } from "node:zlib";
 import { chromium } from "playwright-core";
 import { args, commitId, opt } from "./lib/args.mjs";
-import { startServer, stats, within, writeSection } from "./lib/common.mjs";
+import { startServer, stats, waitFor, within, writeSection } from "./lib/common.mjs";
 
 const SERVER = resolve(opt("server", "target/release/semantest-server"));
 const PKG = resolve(opt("pkg", "pkg"));
@@ -282,16 +282,12 @@ async function main() {
     });
     await cdp.send("ServiceWorker.enable");
     const runOf = (v) => new URL(v.scriptURL).searchParams.get("run");
-    async function stopColdWorker(run) {
-      const deadline = Date.now() + 5000;
-      for (;;) {
-        const mine = [...versions.values()].filter((v) => runOf(v) === run);
-        if (mine.length && mine.every((v) => v.runningStatus === "stopped")) return;
-        if (Date.now() > deadline) fail(`cold start ${run}: its worker did not stop within 5 s`);
-        for (const v of mine) if (v.runningStatus === "running") await cdp.send("ServiceWorker.stopWorker", { versionId: v.versionId }).catch(() => {});
-        await new Promise((r) => setTimeout(r, 20));
-      }
-    }
+    const stopColdWorker = (run) => waitFor(`cold start ${run}: its worker stopped`, async () => {
+      const mine = [...versions.values()].filter((v) => runOf(v) === run);
+      if (mine.length && mine.every((v) => v.runningStatus === "stopped")) return true;
+      for (const v of mine) if (v.runningStatus === "running") await cdp.send("ServiceWorker.stopWorker", { versionId: v.versionId }).catch(() => {});
+      return false;
+    }, { timeout: 5000, interval: 20 });
 
     const start = async (options, run) => {
       const r = await within(20_000, `cold start ${run}`, page.evaluate(([o, n]) => globalThis.coldStart(o, n), [options, run]));

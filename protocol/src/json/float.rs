@@ -1,6 +1,6 @@
 //! Floats to and from JSON text: natively by core and serde_json (as serde_json reads and
-//! spells them); in the browser by JavaScript's `parseFloat` and `Number.prototype.toString`, exact as
-//! well, since core's float reader and writer are 14 KB of the .wasm.
+//! spells them); in the browser by JavaScript's `parseFloat` and `Number.prototype.toString`,
+//! exact as well, since core's float reader and writer are 14 KB of the .wasm.
 
 /// `text`, a JSON number, as the nearest `f64` (infinite when out of range). In the browser
 /// JavaScript's own `parseFloat` reads it, exactly as well: core's reader brings a 10 KB table
